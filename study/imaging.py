@@ -1,0 +1,112 @@
+"""Reading one channel image into a 2-D array of 8- or 16-bit intensities.
+
+Real data is messy: TIFF or PNG/JPEG, 8- or 16-bit, greyscale or colour-encoded (a channel stored
+as an RGB image whose signal sits in one colour component). Colour is reduced to one intensity by
+the per-pixel maximum over the colour components, which keeps the full range of the component
+that carries the signal (a luminance mix would scale it down).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + PILLOW_SUFFIXES
+DEFAULT_MAX_PIXELS = 10000 * 10000
+
+
+class ChannelError(Exception):
+    """A channel image that cannot become a sample; ``reason`` is a short, countable category."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def read_channel(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in TIFF_SUFFIXES:
+            pixels = _read_tiff(path, max_pixels)
+        elif suffix in PILLOW_SUFFIXES:
+            pixels = _read_with_pillow(path, max_pixels)
+        else:
+            raise ChannelError("unsupported format", f"{path.name}: not a TIFF, PNG or JPEG file")
+    except ChannelError:
+        raise
+    except MemoryError:
+        raise ChannelError("too large", f"{path.name}: not enough memory to decode it") from None
+    except Exception as error:  # decoders raise many kinds; each means the same to the importer
+        raise ChannelError("unreadable", f"{path.name}: {error}") from None
+    return _as_intensity(pixels, path)
+
+
+def _check_size(path: Path, shape: tuple[int, ...], max_pixels: int) -> None:
+    height, width = shape[0], shape[1]
+    if height * width > max_pixels:
+        raise ChannelError(
+            "too large",
+            f"{path.name}: {width}x{height} pixels is over the limit of {max_pixels:,} "
+            "(raise --max-pixels if the file is genuine)",
+        )
+
+
+def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        # tifffile warns (rather than fails) on some damaged files; a warning here means bad data.
+        warnings.simplefilter("error")
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ChannelError("unreadable", f"{path.name}: no image in the file")
+            series = tif.series[0]
+            shape = series.shape
+            planar = len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4)
+            spatial = shape[1:] if planar else shape[:2]
+            if len(shape) < 2:
+                raise ChannelError("unreadable", f"{path.name}: shape {shape} is not an image")
+            _check_size(path, spatial, max_pixels)
+            pixels = series.asarray()
+    return np.moveaxis(pixels, 0, -1) if planar else pixels
+
+
+def _read_with_pillow(path: Path, max_pixels: int) -> np.ndarray:
+    with Image.open(path) as image:
+        _check_size(path, (image.height, image.width), max_pixels)
+        image.load()
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode == "1":
+            image = image.convert("L")
+        elif image.mode == "CMYK":
+            raise ChannelError("unsupported pixel type", f"{path.name}: CMYK images are not supported")
+        return np.array(image)
+
+
+def _as_intensity(pixels: np.ndarray, path: Path) -> np.ndarray:
+    if pixels.ndim == 3 and pixels.shape[-1] in (2, 4):
+        pixels = pixels[..., :-1]  # drop the alpha component
+    if pixels.ndim == 3 and pixels.shape[-1] in (1, 3):
+        pixels = pixels.max(axis=-1)
+    if pixels.ndim != 2:
+        raise ChannelError("unsupported pixel type", f"{path.name}: shape {pixels.shape} is not a 2-D image")
+    if pixels.dtype == np.uint8 or pixels.dtype == np.uint16:
+        return pixels
+    if pixels.dtype == bool:
+        return pixels.astype(np.uint8) * 255
+    if np.issubdtype(pixels.dtype, np.integer) and pixels.size:
+        low, high = int(pixels.min()), int(pixels.max())
+        if low >= 0 and high <= np.iinfo(np.uint16).max:
+            return pixels.astype(np.uint16)
+        raise ChannelError(
+            "unsupported pixel type",
+            f"{path.name}: {pixels.dtype} values from {low} to {high} do not fit 16 bits",
+        )
+    raise ChannelError("unsupported pixel type", f"{path.name}: {pixels.dtype} pixels are not supported")

@@ -1,0 +1,261 @@
+"""Importing a folder of samples into a data set and the training store.
+
+Each sample is all-or-nothing: its pixels are decoded and checked, written to the store
+atomically, and only then, in one transaction, become a ``Sample`` row with its reference labels.
+A bad sample is skipped with its reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import zipfile
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from django.db import IntegrityError, transaction
+
+from study.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ChannelError, read_channel
+from study.labelfiles import LabelFile
+from study.models import Dataset, ReferenceLabel, Sample
+from study.store import CHANNELS, TrainingStore
+
+CHANNEL_FILE = re.compile(
+    r"^(?P<id>.+)_(?P<channel>red|green|blue|yellow)(?P<suffix>\.(?:tiff?|png|jpe?g))$", re.IGNORECASE
+)
+LAYOUTS = ("channels", "npz")
+
+
+class ImportError_(Exception):
+    """The import as a whole cannot run (as opposed to one sample being skipped)."""
+
+
+@dataclass(frozen=True)
+class SampleSource:
+    sample_id: str
+    files: dict[str, Path]  # channel name -> file, or {"npz": file}
+
+
+@dataclass(frozen=True)
+class Converted:
+    sample_id: str
+    height: int
+    width: int
+    bit_depth: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    sample_id: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class ImportSummary:
+    dataset: Dataset
+    imported: int = 0
+    already_imported: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    labels_without_images: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_by_reason(self) -> Counter:
+        return Counter(item.reason for item in self.skipped)
+
+
+def detect_layout(folder: Path) -> str:
+    names = [p.name for p in folder.iterdir() if p.is_file()]
+    has_npz = any(name.lower().endswith(".npz") for name in names)
+    has_channels = any(CHANNEL_FILE.match(name) for name in names)
+    if has_npz and has_channels:
+        raise ImportError_(f"{folder} holds both .npz files and channel images; pass --layout")
+    if has_npz:
+        return "npz"
+    if has_channels:
+        return "channels"
+    raise ImportError_(
+        f"{folder} holds no samples: expected files named {{id}}_{{red,green,blue,yellow}}.tif "
+        "(or .tiff, .png, .jpg), or {key}.npz"
+    )
+
+
+def discover(folder: Path, layout: str) -> list[SampleSource]:
+    sources: dict[str, dict[str, Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        if layout == "npz":
+            if path.suffix.lower() == ".npz":
+                sources[path.stem] = {"npz": path}
+            continue
+        match = CHANNEL_FILE.match(path.name)
+        if match:
+            files = sources.setdefault(match["id"], {})
+            channel = match["channel"].lower()
+            # Two files for one channel (say .tif and .png): keep the first in name order and let
+            # the sample be checked as usual; picking silently among differing files would hide it.
+            files.setdefault(channel, path)
+    if not sources:
+        raise ImportError_(f"{folder} holds no samples in the {layout!r} layout")
+    return [SampleSource(sample_id, files) for sample_id, files in sources.items()]
+
+
+def store_key(dataset: Dataset, sample_id: str) -> str:
+    """An opaque, stable file name: nothing in it reveals the sample's id or its class."""
+    digest = hashlib.sha256(f"{dataset.pk}:{sample_id}".encode()).hexdigest()[:24]
+    return f"{dataset.pk}/{digest}.npy"
+
+
+def convert_sample(
+    source: SampleSource, store_root: str, key: str, max_pixels: int, npz_channels: tuple[str, ...]
+) -> Converted | Skipped:
+    """Decode, check and write one sample to the store; runs in a worker process."""
+    try:
+        if "npz" in source.files:
+            pixels = _read_npz(source.files["npz"], max_pixels, npz_channels)
+        else:
+            pixels = _read_channels(source, max_pixels)
+    except ChannelError as error:
+        return Skipped(source.sample_id, error.reason, error.detail)
+    TrainingStore(store_root).write(key, pixels)
+    return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize)
+
+
+def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
+    missing = [channel for channel in CHANNELS if channel not in source.files]
+    if missing:
+        raise ChannelError("missing channel", f"no {' or '.join(missing)} image")
+    planes = [read_channel(source.files[channel], max_pixels) for channel in CHANNELS]
+    shapes = {plane.shape for plane in planes}
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{c} {p.shape[1]}x{p.shape[0]}" for c, p in zip(CHANNELS, planes))
+        raise ChannelError("size mismatch", f"channels differ in size: {sizes}")
+    dtype = np.uint16 if any(plane.dtype == np.uint16 for plane in planes) else np.uint8
+    # Mixed depths keep their values: each channel is z-scored on its own when read.
+    return np.stack([plane.astype(dtype, copy=False) for plane in planes])
+
+
+def _read_npz(path: Path, max_pixels: int, npz_channels: tuple[str, ...]) -> np.ndarray:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "sample.npy" not in archive.namelist():
+                raise ChannelError("unreadable", f"{path.name}: no array named 'sample'")
+            with archive.open("sample.npy") as member:
+                # Check the declared shape before decompressing: the header is tiny, the data may not be.
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+                if len(shape) != 3 or shape[2] != 4:
+                    raise ChannelError(
+                        "unsupported pixel type", f"{path.name}: 'sample' has shape {shape}, expected H x W x 4"
+                    )
+                if dtype not in (np.uint8, np.uint16):
+                    raise ChannelError(
+                        "unsupported pixel type", f"{path.name}: {dtype} pixels, expected uint8 or uint16"
+                    )
+                if shape[0] * shape[1] > max_pixels:
+                    raise ChannelError(
+                        "too large", f"{path.name}: {shape[1]}x{shape[0]} pixels is over the limit of {max_pixels:,}"
+                    )
+            with np.load(path, allow_pickle=False) as loaded:
+                array = loaded["sample"]
+    except ChannelError:
+        raise
+    except Exception as error:
+        raise ChannelError("unreadable", f"{path.name}: {error}") from None
+    order = [npz_channels.index(channel) for channel in CHANNELS]
+    return np.ascontiguousarray(np.moveaxis(array, -1, 0)[order])
+
+
+def run_import(
+    folder: Path,
+    dataset: Dataset,
+    label_file: LabelFile,
+    store: TrainingStore,
+    layout: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 1,
+    npz_channels: tuple[str, ...] = CHANNELS,
+    progress: Callable[[Iterable], Iterable] = lambda items: items,
+) -> ImportSummary:
+    sources = discover(folder, layout)
+    labelled = [source for source in sources if source.sample_id in label_file.labels]
+    if not labelled:
+        example = next(iter(label_file.labels), "(none)")
+        raise ImportError_(
+            f"{label_file.path}: none of its {len(label_file.labels)} sample ids matches a sample in "
+            f"{folder} (e.g. label id {example!r}, image id {sources[0].sample_id!r})"
+        )
+    summary = ImportSummary(dataset)
+    found = {source.sample_id for source in sources}
+    summary.labels_without_images = sorted(set(label_file.labels) - found)
+    summary.skipped.extend(
+        Skipped(source.sample_id, "no labels", f"not in {label_file.path.name}")
+        for source in sources
+        if source.sample_id not in label_file.labels
+    )
+    existing = set(dataset.samples.values_list("source_id", flat=True))
+    pending = [source for source in labelled if source.sample_id not in existing]
+    summary.already_imported = len(labelled) - len(pending)
+
+    jobs = [(source, str(store.root), store_key(dataset, source.sample_id), max_pixels, npz_channels) for source in pending]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else []
+            for result in progress(results):
+                _record(result, dataset, label_file, store, summary)
+    else:
+        for job in progress(jobs):
+            _record(convert_sample(*job), dataset, label_file, store, summary)
+    return summary
+
+
+def _record(
+    result: Converted | Skipped, dataset: Dataset, label_file: LabelFile, store: TrainingStore, summary: ImportSummary
+) -> None:
+    if isinstance(result, Skipped):
+        summary.skipped.append(result)
+        return
+    key = store_key(dataset, result.sample_id)
+    try:
+        with transaction.atomic():
+            sample = Sample.objects.create(
+                dataset=dataset,
+                source_id=result.sample_id,
+                height=result.height,
+                width=result.width,
+                bit_depth=result.bit_depth,
+                store_key=key,
+            )
+            ReferenceLabel.objects.bulk_create(
+                ReferenceLabel(sample=sample, class_index=index) for index in label_file.labels[result.sample_id]
+            )
+    except IntegrityError:
+        # Another import of the same folder stored this sample first; its file is the same pixels.
+        summary.already_imported += 1
+        return
+    except BaseException:
+        store.delete(key)
+        raise
+    summary.imported += 1
+
+
+def write_skipped(path: Path, summary: ImportSummary) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "reason", "detail"])
+        for item in sorted(summary.skipped, key=lambda item: item.sample_id):
+            writer.writerow([item.sample_id, item.reason, item.detail])
+        for sample_id in summary.labels_without_images:
+            writer.writerow([sample_id, "no images", "in the labels file, but no image files"])
