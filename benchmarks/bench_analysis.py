@@ -1,0 +1,156 @@
+"""Speed of the analysis core on synthetic reading studies; prints figures, asserts nothing.
+
+1. The paper's Table 2 and 3 for 28 readers x 200 samples (3 experts, 25 scholars and a model),
+   with 1,000 tie-breaking repetitions of each ensemble.
+2. 10,000 readers x 2,000 samples: every reader's figures and one ensemble of all readers, with the
+   time and the peak memory.
+3. A plain Python-loop majority-vote ensemble beside the vectorised one, on the study of case 1.
+
+Run: ``.venv/bin/python benchmarks/bench_analysis.py``
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis.ensembles import majority_vote_ensemble  # noqa: E402
+from analysis.metrics import NO_ANSWER, confusion_matrix, readers_metrics  # noqa: E402
+from analysis.significance import mcnemar_test  # noqa: E402
+
+N_CLASSES = 13
+N_REPETITIONS = 1000
+
+
+def synthetic_study(seed: int, skills: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and answers of readers with the given skills, on samples of varying difficulty.
+
+    Each sample has an ease (how often a reader of full skill gets it right) and one look-alike class
+    that most mistakes fall on, so readers err together as people do and ensembles meet ties. About
+    1% of answers are left out. Answers are int8, as a large study would store them.
+    """
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, N_CLASSES, n_samples)
+    ease = rng.beta(4, 1.5, n_samples)
+    look_alike = (truth + rng.integers(1, N_CLASSES, n_samples)) % N_CLASSES
+    shape = (skills.size, n_samples)
+    other = (truth + rng.integers(1, N_CLASSES, shape)) % N_CLASSES
+    mistake = np.where(rng.random(shape) < 0.6, look_alike, other)
+    correct = rng.random(shape) < skills[:, np.newaxis] * ease
+    answers = np.where(correct, truth, mistake)
+    answers[rng.random(shape) < 0.01] = NO_ANSWER
+    return answers.astype(np.int8), truth
+
+
+def table_2_and_3(model: np.ndarray, experts: np.ndarray, scholars: np.ndarray, truth: np.ndarray) -> None:
+    readers_metrics(np.vstack([model, experts]), truth, N_CLASSES)
+    readers_metrics(scholars, truth, N_CLASSES).mean()
+    majority_vote_ensemble(experts, truth, N_CLASSES, n_repetitions=N_REPETITIONS, seed=0)
+    majority_vote_ensemble(scholars, truth, N_CLASSES, n_repetitions=N_REPETITIONS, seed=0)
+    for expert in experts:
+        mcnemar_test(model, expert, truth, N_CLASSES)
+    confusion_matrix(np.vstack([model, experts]), truth, N_CLASSES).row_normalized
+
+
+def plain_majority_vote(answers: np.ndarray, truth: np.ndarray, n_repetitions: int, seed: int) -> dict[str, float]:
+    """The ensemble's mean accuracy and macro F1/precision/recall with plain Python loops."""
+    rng = random.Random(seed)
+    columns = [[int(a) for a in answers[:, j] if a != NO_ANSWER] for j in range(answers.shape[1])]
+    totals = {"accuracy": 0.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
+    for _ in range(n_repetitions):
+        predictions = []
+        for votes in columns:
+            if not votes:
+                predictions.append(NO_ANSWER)
+                continue
+            counts = Counter(votes)
+            most = max(counts.values())
+            predictions.append(rng.choice(sorted(c for c, n in counts.items() if n == most)))
+        totals["accuracy"] += sum(p == t for p, t in zip(predictions, truth)) / len(predictions)
+        f1s, precisions, recalls = [], [], []
+        for c in range(N_CLASSES):
+            tp = sum(p == c and t == c for p, t in zip(predictions, truth))
+            predicted = sum(p == c for p in predictions)
+            actual = sum(t == c for t in truth)
+            precisions.append(tp / predicted if predicted else 0.0)
+            recalls.append(tp / actual if actual else 0.0)
+            f1s.append(2 * tp / (predicted + actual) if predicted + actual else 0.0)
+        totals["f1"] += sum(f1s) / N_CLASSES
+        totals["precision"] += sum(precisions) / N_CLASSES
+        totals["recall"] += sum(recalls) / N_CLASSES
+    return {name: total / n_repetitions for name, total in totals.items()}
+
+
+def best_of(repeats: int, work) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def small_study() -> tuple[np.ndarray, np.ndarray]:
+    skills = np.concatenate([[1.0], np.full(3, 0.85), np.linspace(0.45, 0.85, 25)])
+    answers, truth = synthetic_study(seed=1, skills=skills, n_samples=200)
+    model, experts, scholars = answers[0], answers[1:4], answers[4:]
+    seconds = [best_of(1, lambda: table_2_and_3(model, experts, scholars, truth)) for _ in range(5)]
+    print("1. Table 2 + 3, 28 readers x 200 samples, 2 ensembles x 1,000 repetitions")
+    print(f"   median {statistics.median(seconds):.3f} s, best {min(seconds):.3f} s (of 5 runs)")
+    figures = readers_metrics(answers, truth, N_CLASSES)
+    experts_ensemble = majority_vote_ensemble(experts, truth, N_CLASSES, n_repetitions=N_REPETITIONS)
+    print(
+        f"   (synthetic accuracies: model {figures.accuracy[0]:.2f}, experts {figures.accuracy[1:4].mean():.2f}, "
+        f"scholars {figures.accuracy[4:].mean():.2f}, ensemble of experts {experts_ensemble.mean.accuracy:.2f})"
+    )
+    return scholars, truth
+
+
+def loops_against_vectorised(scholars: np.ndarray, truth: np.ndarray) -> None:
+    vectorised = best_of(3, lambda: majority_vote_ensemble(scholars, truth, N_CLASSES, n_repetitions=N_REPETITIONS))
+    start = time.perf_counter()
+    plain = plain_majority_vote(scholars, truth, N_REPETITIONS, seed=0)
+    looped = time.perf_counter() - start
+    result = majority_vote_ensemble(scholars, truth, N_CLASSES, n_repetitions=N_REPETITIONS)
+    print("3. Ensemble of 25 scholars x 200 samples, 1,000 repetitions, figures included")
+    print(f"   plain Python loops {looped:.3f} s, vectorised {vectorised:.4f} s, speed-up x{looped / vectorised:.0f}")
+    print(
+        f"   mean F1: loops {plain['f1']:.4f}, vectorised {result.mean.f1:.4f} "
+        f"(different random draws; {result.n_tied} tied samples)"
+    )
+
+
+def large_study() -> None:
+    skills = np.random.default_rng(2).uniform(0.3, 0.9, 10_000)
+    answers, truth = synthetic_study(seed=3, skills=skills, n_samples=2_000)
+
+    def work() -> None:
+        readers_metrics(answers, truth, N_CLASSES)
+        majority_vote_ensemble(answers, truth, N_CLASSES, n_repetitions=N_REPETITIONS, seed=0)
+
+    seconds = best_of(1, work)
+    tracemalloc.start()
+    work()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("2. 10,000 readers x 2,000 samples: every reader's figures + one ensemble, 1,000 repetitions")
+    print(f"   {seconds:.2f} s; peak traced allocation {peak / 2**20:.0f} MiB", end=" ")
+    print(f"(the answers themselves: {answers.nbytes / 2**20:.0f} MiB);")
+    print(f"   process peak RSS {max_rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    study_scholars, study_truth = small_study()
+    large_study()
+    loops_against_vectorised(study_scholars, study_truth)

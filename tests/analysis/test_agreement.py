@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+
+from analysis.agreement import cohens_kappa, fleiss_kappa, per_class_accuracy
+from analysis.metrics import AnalysisInputError
+
+# Fleiss (1971)'s example: 30 patients, each diagnosed by 6 of the psychiatrists into 5 categories
+# (1 depression, 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other); published kappa .430.
+FLEISS_1971_DIAGNOSES = np.array(
+    [
+        [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5], [2, 2, 2, 4, 4, 4],
+        [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4], [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5],
+        [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4], [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5],
+        [3, 3, 3, 3, 3, 5], [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
+        [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4], [1, 4, 4, 4, 4, 5],
+        [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4], [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+    ]
+)
+
+# The worked example of the Wikipedia article "Fleiss' kappa": 10 subjects, 14 raters, 5 categories,
+# given as the number of raters per category; published kappa 0.210.
+WIKIPEDIA_FLEISS_COUNTS = np.array(
+    [
+        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+    ]
+)
+
+
+def answers_from_category_counts(counts):
+    """Readers x samples answers with the given number of readers per (sample, category)."""
+    return np.column_stack([np.repeat(np.arange(counts.shape[1]), row) for row in counts])
+
+
+def test_cohens_kappa_of_the_textbook_two_by_two_example_is_0_4():
+    # 50 grant proposals read by two readers: both yes 20, both no 15, yes/no 5, no/yes 10
+    # (the worked example of the Wikipedia article "Cohen's kappa"): p_o = 0.7, p_e = 0.5.
+    first = np.repeat([0, 0, 1, 1], [20, 5, 10, 15])
+    second = np.repeat([0, 1, 0, 1], [20, 5, 10, 15])
+
+    result = cohens_kappa(first, second, 2)
+
+    assert result.kappa == pytest.approx(0.4)
+    assert (result.n_samples, result.n_excluded, result.method) == (50, 0, "Cohen's kappa")
+
+
+def test_cohens_kappa_leaves_out_samples_either_reader_did_not_answer():
+    first = np.array([0, 1, 2, -1, 1, 2, 0])
+    second = np.array([0, 1, 2, 1, -1, 2, 1])
+
+    result = cohens_kappa(first, second, 3)
+
+    assert (result.n_samples, result.n_excluded) == (5, 2)
+    assert result.kappa == pytest.approx(cohens_kappa(first[[0, 1, 2, 5, 6]], second[[0, 1, 2, 5, 6]], 3).kappa)
+
+
+def test_perfect_agreement_has_kappa_one_and_a_single_shared_class_has_none():
+    answers = np.array([0, 1, 2, 2, 1])
+
+    assert cohens_kappa(answers, answers, 3).kappa == pytest.approx(1.0)
+    assert np.isnan(cohens_kappa(np.zeros(4, dtype=int), np.zeros(4, dtype=int), 3).kappa)
+
+
+def test_fleiss_kappa_of_fleiss_1971_psychiatric_diagnoses_is_0_430():
+    result = fleiss_kappa(FLEISS_1971_DIAGNOSES.T - 1, 5)
+
+    assert round(result.kappa, 3) == 0.430
+    assert (result.n_readers, result.n_samples, result.n_excluded) == (6, 30, 0)
+
+
+def test_fleiss_kappa_of_the_wikipedia_example_is_0_210():
+    result = fleiss_kappa(answers_from_category_counts(WIKIPEDIA_FLEISS_COUNTS), 5)
+
+    assert round(result.kappa, 3) == 0.210
+    assert result.n_readers == 14
+
+
+def test_fleiss_kappa_leaves_out_samples_with_a_missing_answer_and_reports_them():
+    answers = FLEISS_1971_DIAGNOSES.T - 1
+    with_gaps = answers.copy()
+    with_gaps[2, 4] = -1
+    with_gaps[0, 11] = -1
+
+    result = fleiss_kappa(with_gaps, 5)
+
+    assert (result.n_samples, result.n_excluded) == (28, 2)
+    kept = np.setdiff1d(np.arange(30), [4, 11])
+    assert result.kappa == pytest.approx(fleiss_kappa(answers[:, kept], 5).kappa)
+
+
+def test_kappa_inputs_are_checked():
+    with pytest.raises(AnalysisInputError, match="at least two readers"):
+        fleiss_kappa(np.array([[0, 1]]), 2)
+    with pytest.raises(AnalysisInputError, match="no sample was answered by every reader"):
+        fleiss_kappa(np.array([[0, -1], [-1, 1]]), 2)
+    with pytest.raises(AnalysisInputError, match=r"second\[1\] = 7"):
+        cohens_kappa(np.array([0, 1]), np.array([0, 7]), 2)
+
+
+def test_per_class_accuracy_of_readers_and_of_the_cohort():
+    truth = np.array([0, 0, 1, 1, 1, 2])
+    answers = np.array([[0, 1, 1, 1, -1, 0], [0, 0, 1, 0, 0, 0]])
+
+    result = per_class_accuracy(answers, truth, 4)
+
+    np.testing.assert_allclose(result.per_reader[:, :3], [[1 / 2, 2 / 3, 0.0], [1.0, 1 / 3, 0.0]])
+    np.testing.assert_allclose(result.cohort[:3], [3 / 4, 3 / 6, 0.0])
+    np.testing.assert_allclose(result.cohort[:3], result.per_reader[:, :3].mean(axis=0))
+    assert np.isnan(result.per_reader[:, 3]).all() and np.isnan(result.cohort[3])
+    np.testing.assert_array_equal(result.support, [2, 3, 1, 0])
