@@ -1,0 +1,134 @@
+"""FCN-Seg, the fully convolutional network of Liimatainen et al. 2018 as the GapNet-PL paper
+describes it (section 3): learning low-resolution segmentation maps from image-level labels.
+
+Every input channel has its own path of three 3x3 ReLU convolutions, each followed by 2x2
+max-pooling, with an increasing number of kernels (``path_widths``, 32, 64, 128); the paths' outputs
+are summed element-wise, passed through one more 3x3 ReLU convolution (``merge_width``, 128) and a
+final 1x1 convolution with one filter per class, which gives class maps at 1/8 of the input
+resolution. The paper gives no widths and Table 6 no parameter count; these widths make a model
+of about half a million parameters, like the other small models of the comparison, with
+PyTorch's default initialisation (the paper kept its framework's defaults where the authors said
+nothing).
+
+Image-level logits are the global average of the class-map logits, so every position takes part
+in training (a global max would train one position per image). The paper binarises the output by
+a per-class threshold optimised on the training set: :func:`fit_thresholds` finds those thresholds
+and the model keeps them in its ``thresholds`` buffer (0.5 until fitted), used by
+:meth:`FCNSeg.predict_labels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from models_zoo.registry import LocalizationModel, register_model
+
+
+class FCNSeg(LocalizationModel):
+    """FCN-Seg. ``forward_features`` is the merged map ``(N, merge_width, H/8, W/8)``; the classifier
+    is the 1x1 convolution that turns it into class maps."""
+
+    min_input_size = 8
+
+    def __init__(self, num_classes: int = 13, in_channels: int = 4,
+                 path_widths: tuple[int, int, int] = (32, 64, 128), merge_width: int = 128):
+        super().__init__(num_classes, in_channels)
+        # The separate per-channel paths are one grouped convolution per depth (group g is the
+        # path of channel g): the same weights and results as separate modules, in one kernel call.
+        layers: list[nn.Module] = []
+        previous = 1
+        for width in path_widths:
+            layers += [
+                nn.Conv2d(in_channels * previous, in_channels * width, kernel_size=3, padding=1,
+                          groups=in_channels),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True),
+            ]
+            previous = width
+        self.paths = nn.Sequential(*layers)
+        self.path_width = previous
+        self.merge = nn.Sequential(
+            nn.Conv2d(previous, merge_width, kernel_size=3, padding=1), nn.ReLU(inplace=True)
+        )
+        self.merge_width = merge_width
+        self.global_average = nn.AdaptiveAvgPool2d(1)
+        self.classifier = self.make_classifier(num_classes)
+        self.register_buffer("thresholds", torch.full((num_classes,), 0.5))
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        return nn.Conv2d(self.merge_width, num_classes, kernel_size=1)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        super().reset_classifier(num_classes)
+        self.thresholds = torch.full((num_classes,), 0.5, device=self.thresholds.device)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        paths = self.paths(x)
+        n, _, h, w = paths.shape
+        summed = paths.view(n, self.in_channels, self.path_width, h, w).sum(dim=1)
+        return self.merge(summed)
+
+    def class_map_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x))
+
+    def class_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-position class probabilities ``(N, num_classes, H/8, W/8)``."""
+        return torch.sigmoid(self.class_map_logits(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.global_average(self.class_map_logits(x)).flatten(1)
+
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(N, num_classes)``: each class's probability against its fitted threshold."""
+        return self.probabilities(x) >= self.thresholds
+
+
+def fit_thresholds(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-class thresholds that maximise F1 on the given samples (the paper: the training set).
+
+    ``probabilities`` and ``targets`` are ``(samples, classes)``; targets are 0/1. A class is
+    predicted where its probability is at least its threshold. The threshold chosen for a class is
+    one of its observed probabilities (the highest among equally good ones); a class without any
+    positive sample gets a threshold just above its highest probability, so it is never predicted.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    targets = np.asarray(targets)
+    if probabilities.ndim != 2:
+        raise ValueError(f"probabilities must be (samples, classes), got shape {probabilities.shape}")
+    if targets.shape != probabilities.shape:
+        raise ValueError(
+            f"targets have shape {targets.shape} but probabilities have {probabilities.shape}"
+        )
+    if probabilities.shape[0] == 0:
+        raise ValueError("probabilities hold no samples")
+    if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError("probabilities must be finite numbers between 0 and 1")
+    if not np.all((targets == 0) | (targets == 1)):
+        raise ValueError("targets must be 0 or 1")
+    targets = targets.astype(np.float64)
+
+    order = np.argsort(-probabilities, axis=0, kind="stable")
+    sorted_probabilities = np.take_along_axis(probabilities, order, axis=0)
+    true_positives = np.cumsum(np.take_along_axis(targets, order, axis=0), axis=0)
+    predicted = np.arange(1, probabilities.shape[0] + 1)[:, None]
+    positives = targets.sum(axis=0)
+    # Predicting the top k as positive: F1 = 2 TP / (predicted positives + actual positives).
+    f1 = 2 * true_positives / (predicted + positives)
+    # Only a cut below the last of a run of tied probabilities is a threshold that can be set.
+    is_cut = np.ones_like(f1, dtype=bool)
+    is_cut[:-1] = sorted_probabilities[:-1] != sorted_probabilities[1:]
+    best = np.argmax(np.where(is_cut, f1, -1.0), axis=0)
+    thresholds = sorted_probabilities[best, np.arange(probabilities.shape[1])]
+    never = positives == 0
+    thresholds[never] = np.nextafter(probabilities[:, never].max(axis=0), np.inf)
+    return thresholds
+
+
+@register_model
+def fcn_seg(num_classes: int = 13, in_channels: int = 4,
+            path_widths: tuple[int, int, int] = (32, 64, 128), merge_width: int = 128) -> FCNSeg:
+    """FCN-Seg with per-channel paths of 32, 64 and 128 kernels and a 128-kernel merge."""
+    return FCNSeg(num_classes=num_classes, in_channels=in_channels, path_widths=path_widths,
+                  merge_width=merge_width)

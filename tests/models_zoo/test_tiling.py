@@ -1,0 +1,108 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models_zoo.registry import create_model
+from models_zoo.tiling import predict_whole_image, tile_origins
+
+TILE = 64
+
+
+@pytest.mark.parametrize(
+    "height, width",
+    [(1000, 2500), (3000, 1023), (700, 700), (2048, 2048), (1728, 1728), (3072, 3072), (1025, 1024)],
+)
+def test_tiles_cover_every_pixel_with_as_few_tiles_as_possible(height, width):
+    origins = tile_origins(height, width, tile=1024)
+    covered = np.zeros((height, width), dtype=bool)
+    for top, left in origins:
+        assert 0 <= top and 0 <= left
+        assert top + 1024 <= max(height, 1024) and left + 1024 <= max(width, 1024)
+        covered[top : top + 1024, left : left + 1024] = True
+    assert covered.all()
+    assert len(origins) == math.ceil(height / 1024) * math.ceil(width / 1024)
+    assert len(set(origins)) == len(origins)
+
+
+def test_the_last_tile_of_each_axis_ends_at_the_far_edge():
+    origins = tile_origins(3000, 2500, tile=1024)
+    assert max(top for top, _ in origins) == 3000 - 1024
+    assert max(left for _, left in origins) == 2500 - 1024
+    assert min(origins) == (0, 0)
+
+
+def test_a_smaller_image_gets_one_tile():
+    assert tile_origins(700, 500, tile=1024) == [(0, 0)]
+
+
+def test_tile_sizes_must_be_positive():
+    with pytest.raises(ValueError, match="tile must be a positive whole number"):
+        tile_origins(100, 100, tile=0)
+
+
+def manual_mean(model, image, tile):
+    model.eval()
+    with torch.no_grad():
+        crops = torch.stack(
+            [image[:, top : top + tile, left : left + tile]
+             for top, left in tile_origins(image.shape[1], image.shape[2], tile)]
+        )
+        return model.probabilities(crops).double().mean(dim=0).numpy()
+
+
+@pytest.mark.parametrize("name", ["gapnet_pl", "conv_mil"])
+def test_the_prediction_is_the_mean_of_the_tiles_probabilities(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    image = torch.randn(4, 150, 90)
+    prediction = predict_whole_image(model, image, tile=TILE, batch_size=4)
+    assert prediction.shape == (13,)
+    assert prediction.dtype == np.float64
+    np.testing.assert_allclose(prediction, manual_mean(model, image, TILE), atol=1e-6)
+
+
+def test_a_model_that_outputs_probabilities_is_not_squashed_again():
+    torch.manual_seed(0)
+    model = create_model("conv_mil")
+    image = torch.randn(4, TILE, TILE)
+    with torch.no_grad():
+        expected = model.eval().probabilities(image[None])[0].double().numpy()
+    np.testing.assert_allclose(predict_whole_image(model, image, tile=TILE), expected, atol=1e-6)
+
+
+def test_an_image_smaller_than_a_tile_is_zero_padded():
+    torch.manual_seed(0)
+    model = create_model("gapnet_pl")
+    image = torch.randn(4, 40, 50)
+    padded = torch.zeros(4, TILE, TILE)
+    padded[:, :40, :50] = image
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(padded[None]))[0].double().numpy()
+    np.testing.assert_allclose(predict_whole_image(model, image, tile=TILE), expected, atol=1e-6)
+
+
+def test_the_batch_size_does_not_change_the_prediction():
+    torch.manual_seed(0)
+    model = create_model("gapnet_pl")
+    image = torch.randn(4, 200, 130)
+    one_by_one = predict_whole_image(model, image, tile=TILE, batch_size=1)
+    all_at_once = predict_whole_image(model, image, tile=TILE, batch_size=64)
+    np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-6)
+
+
+def test_prediction_runs_without_dropout_and_restores_the_training_mode():
+    torch.manual_seed(0)
+    model = create_model("gapnet_pl").train()
+    image = torch.randn(4, 100, 100)
+    first = predict_whole_image(model, image, tile=TILE)
+    second = predict_whole_image(model, image, tile=TILE)
+    np.testing.assert_array_equal(first, second)
+    assert model.training
+
+
+def test_an_image_with_the_wrong_channel_count_is_refused():
+    model = create_model("gapnet_pl")
+    with pytest.raises(ValueError, match=r"4 channels, got shape \(3, 100, 100\)"):
+        predict_whole_image(model, torch.zeros(3, 100, 100), tile=TILE)
