@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "study",
+    "models_zoo",
 ]
 
 MIDDLEWARE = [
