@@ -86,7 +86,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Already in {name!r} (left as they were): {summary.already_imported}.")
         if summary.skipped or summary.labels_without_images:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            skipped_path = options["skipped"] or settings.DATA_DIR / "imports" / f"{name}-{stamp}-skipped.csv"
+            default_path = settings.DATA_DIR / "imports" / f"{name}-{stamp}-skipped.csv"
+            skipped_path = Path(options["skipped"]) if options["skipped"] else default_path
             write_skipped(skipped_path, summary)
             self.stdout.write(self.style.WARNING(f"Skipped {len(summary.skipped)} samples:"))
             for reason, count in sorted(summary.skipped_by_reason.items()):
