@@ -64,7 +64,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "study",
+    "annotator",
     "models_zoo",
+    "analysis",
 ]
 
 MIDDLEWARE = [

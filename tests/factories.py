@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tifffile
 from PIL import Image
 
-from study.models import Dataset, ReferenceLabel, Sample
-from study.store import CHANNELS
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from study.models import Dataset, ReferenceLabel, Sample, Study
+from study.store import CHANNELS, TrainingStore
+
+if TYPE_CHECKING:
+    from annotator.models import Participant
 
 
 def channel_pixels(seed: int, shape=(48, 64), dtype=np.uint16) -> np.ndarray:
@@ -47,3 +55,76 @@ def stored_dataset(name: str, classes_per_sample: list[list[int]], label_set_key
         )
         ReferenceLabel.objects.bulk_create(ReferenceLabel(sample=sample, class_index=c) for c in classes)
     return dataset
+
+
+def pixel_dataset(
+    name: str, classes_per_sample: list[list[int]], splits: list[str], shape=(64, 80), label_set_key: str = "cyto13"
+) -> Dataset:
+    """A data set whose samples have pixels in the training store (for panels, training, prediction)."""
+    dataset = Dataset.objects.create(name=name, label_set_key=label_set_key, split_seed=0)
+    store = TrainingStore(settings.STORE_DIR)
+    for i, (classes, split) in enumerate(zip(classes_per_sample, splits, strict=True)):
+        key = f"{name}-{i:05d}.npy"
+        store.write(key, channel_pixels(i, shape))
+        sample = Sample.objects.create(
+            dataset=dataset, source_id=f"{name}-src-{i:05d}", height=shape[0], width=shape[1], bit_depth=16,
+            store_key=key, split=split,
+        )
+        ReferenceLabel.objects.bulk_create(ReferenceLabel(sample=sample, class_index=c) for c in classes)
+    return dataset
+
+
+TEST_PASSWORD = "a-long-test-password-1"
+
+
+@dataclass
+class ReadingStudy:
+    """A study with one person in each role: the test base for every page."""
+
+    study: Study
+    coordinator: User
+    analyst: User
+    participant: Participant
+    other_participant: Participant
+    outsider: User
+
+
+def make_user(username: str, role: str | None = None) -> User:
+    from study.roles import role_group
+
+    user = User.objects.create_user(username=username, password=TEST_PASSWORD)
+    if role:
+        user.groups.add(role_group(role))
+    return user
+
+
+def reading_study(name: str = "reading", test_samples: int = 6, train_samples: int = 4) -> ReadingStudy:
+    """A study over ``test_samples`` single-location test samples (classes 0, 1, 2, ...) with pixels,
+    ``train_samples`` training samples for the gallery, an expert and a scholar cohort, a coordinator,
+    an analyst, two participants (one per cohort) and a signed-in user with no part in it."""
+    from annotator.models import Cohort, Participant
+    from study.models import StudySample
+    from study.roles import ANALYST, COORDINATOR
+
+    classes = [[i % 13] for i in range(test_samples)] + [[i % 13] for i in range(train_samples)]
+    splits = ["test"] * test_samples + ["train"] * train_samples
+    dataset = pixel_dataset(f"{name}-data", classes, splits)
+    study = Study.objects.create(name=name, dataset=dataset, seed=0)
+    tests = dataset.samples.filter(split="test").order_by("source_id")
+    StudySample.objects.bulk_create(StudySample(study=study, sample=s, position=i) for i, s in enumerate(tests))
+    expert = Cohort.objects.create(study=study, name="expert")
+    scholar = Cohort.objects.create(study=study, name="scholar")
+    participant = Participant.objects.create(
+        study=study, cohort=expert, user=make_user(f"{name}-alice"), pseudonym="expert-01", order_seed=1
+    )
+    other = Participant.objects.create(
+        study=study, cohort=scholar, user=make_user(f"{name}-bob"), pseudonym="scholar-01", order_seed=2
+    )
+    return ReadingStudy(
+        study=study,
+        coordinator=make_user(f"{name}-coordinator", COORDINATOR),
+        analyst=make_user(f"{name}-analyst", ANALYST),
+        participant=participant,
+        other_participant=other,
+        outsider=make_user(f"{name}-outsider"),
+    )
