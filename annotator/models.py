@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+import numpy as np
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -124,6 +126,13 @@ class Participant(models.Model):
     @classmethod
     def new_order_seed(cls) -> int:
         return secrets.randbits(62)
+
+    def order(self) -> list[StudySample]:
+        """The study's samples in this participant's presentation order: a permutation seeded by
+        ``order_seed``, so it is random per participant and the same every time they return."""
+        items = list(self.study.items.select_related("sample").order_by("position"))
+        permutation = np.random.default_rng(self.order_seed).permutation(len(items))
+        return [items[i] for i in permutation]
 
 
 def hash_token(token: str) -> str:
