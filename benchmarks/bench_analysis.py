@@ -5,12 +5,17 @@
 2. 10,000 readers x 2,000 samples: every reader's figures and one ensemble of all readers, with the
    time and the peak memory.
 3. A plain Python-loop majority-vote ensemble beside the vectorised one, on the study of case 1.
+4. The whole report without figures (``analysis.report.compute_report``: Tables 2 and 3 with
+   bootstrap intervals, every reader's confusion matrix, the cases; then its CSV and JSON text) for
+   28 readers x 200 samples and for 10,000 readers x 2,000 samples, with the peak memory.
 
 Run: ``.venv/bin/python benchmarks/bench_analysis.py``
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import resource
 import statistics
@@ -23,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "study.settings")
 
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
 from analysis.metrics import NO_ANSWER, confusion_matrix, readers_metrics  # noqa: E402
+from analysis.report import ModelAnswers, Person, StudyAnswers, compute_report  # noqa: E402
 from analysis.significance import mcnemar_test  # noqa: E402
 
 N_CLASSES = 13
@@ -150,7 +157,56 @@ def large_study() -> None:
     print(f"   process peak RSS {max_rss:.0f} MiB")
 
 
+def study_answers(n_scholars: int, n_samples: int, seed: int) -> StudyAnswers:
+    """A model, 3 experts and ``n_scholars`` scholars as the report's input arrays."""
+    skills = np.concatenate([[1.0], np.full(3, 0.85), np.random.default_rng(seed).uniform(0.4, 0.85, n_scholars)])
+    answers, truth = synthetic_study(seed=seed, skills=skills, n_samples=n_samples)
+    answers[0][answers[0] == NO_ANSWER] = truth[answers[0] == NO_ANSWER]  # a model predicts every sample
+    people = [Person(f"expert-{i + 1:02d}", "expert", False) for i in range(3)]
+    people += [Person(f"scholar-{i + 1:05d}", "scholar", i % 2 == 0) for i in range(n_scholars)]
+    return StudyAnswers(
+        study="benchmark",
+        dataset="synthetic",
+        class_names=tuple(f"class {c}" for c in range(N_CLASSES)),
+        sample_ids=tuple(f"s{i:05d}" for i in range(n_samples)),
+        positions=np.arange(n_samples),
+        truth=truth.astype(np.int64),
+        people=tuple(people),
+        answers=answers[1:],
+        models=(ModelAnswers("model", "finetuned", answers[0].astype(np.int64)),),
+    )
+
+
+def report_without_figures(data: StudyAnswers) -> int:
+    import django
+
+    django.setup()
+    from analysis.report_files import table2_csv
+
+    report = compute_report(data, seed=0, repetitions=N_REPETITIONS, allow_missing=True)
+    text = json.dumps(report.to_dict(), allow_nan=False) + table2_csv(report.table2).decode()
+    return len(text)
+
+
+def whole_report() -> None:
+    print("4. The whole report without figures (compute, then CSV and JSON text), 1,000 repetitions")
+    for n_scholars, n_samples, runs in ((25, 200, 3), (9_997, 2_000, 1)):
+        data = study_answers(n_scholars, n_samples, seed=5)
+        report_without_figures(data)  # imports and Django set-up out of the timing
+        seconds = [best_of(1, lambda: report_without_figures(data)) for _ in range(runs)]
+        tracemalloc.start()
+        size = report_without_figures(data)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"   {n_scholars + 3:,} readers x {n_samples:,} samples: median {statistics.median(seconds):.2f} s "
+            f"(of {runs}); peak traced allocation {peak / 2**20:.0f} MiB; report text {size / 2**20:.1f} MiB"
+        )
+    print(f"   process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
 if __name__ == "__main__":
     study_scholars, study_truth = small_study()
     large_study()
     loops_against_vectorised(study_scholars, study_truth)
+    whole_report()

@@ -1,0 +1,150 @@
+"""From the database to the arrays of ``analysis.report``: the study's truth, its people's answers
+(by pseudonym, cohort and whether simulated) and the models' predictions, in the study's sample order.
+
+A missing answer or prediction is -1 (``analysis.metrics.NO_ANSWER``), so it is counted, never lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from analysis.metrics import NO_ANSWER
+from analysis.report import ModelAnswers, Person, ReportError, StudyAnswers, TestSplit, TestSplitRun
+from annotator.models import Answer, Participant
+from models_zoo.models import ModelRun, Prediction
+from study.models import ReferenceLabel, Sample, Study
+
+PREDICTION_THRESHOLD = 0.5
+
+
+def _single_class_truth(study: Study, sample_pks: list[int], source_ids: list[str]) -> np.ndarray:
+    labels = defaultdict(list)
+    for sample_id, class_index in ReferenceLabel.objects.filter(sample_id__in=sample_pks).values_list(
+        "sample_id", "class_index"
+    ):
+        labels[sample_id].append(class_index)
+    truth = np.empty(len(sample_pks), dtype=np.int64)
+    for column, (pk, source_id) in enumerate(zip(sample_pks, source_ids)):
+        if len(labels[pk]) != 1:
+            raise ReportError(
+                f"study {study.name}: sample {source_id} has {len(labels[pk])} reference labels; "
+                "a study sample needs exactly one"
+            )
+        truth[column] = labels[pk][0]
+    return truth
+
+
+def default_model_runs(study: Study) -> list[ModelRun]:
+    """The runs that predicted every study sample: single-class (fine-tuned) runs first, then by name."""
+    n_items = study.items.count()
+    runs = []
+    for run in ModelRun.objects.filter(dataset=study.dataset_id).order_by("name"):
+        covered = Prediction.objects.filter(run=run, sample__study_items__study=study).count()
+        if n_items and covered == n_items:
+            runs.append(run)
+    return sorted(runs, key=lambda run: not run.single_class)
+
+
+def model_runs_named(study: Study, names: list[str]) -> list[ModelRun]:
+    runs = []
+    for name in names:
+        try:
+            run = ModelRun.objects.get(name=name)
+        except ModelRun.DoesNotExist:
+            known = ", ".join(ModelRun.objects.filter(dataset=study.dataset_id).values_list("name", flat=True))
+            raise ReportError(f"--model {name}: no such model run (runs on {study.dataset.name}: {known or 'none'})")
+        if run.dataset_id != study.dataset_id:
+            raise ReportError(
+                f"--model {name}: the run was made on data set {run.dataset.name}, the study uses {study.dataset.name}"
+            )
+        runs.append(run)
+    if len(set(names)) != len(names):
+        raise ReportError("--model: a run is named twice")
+    return runs
+
+
+def _top_classes(run: ModelRun, column_of: dict[int, int], n_samples: int) -> np.ndarray:
+    answers = np.full(n_samples, NO_ANSWER, dtype=np.int64)
+    rows = Prediction.objects.filter(run=run, sample_id__in=column_of).values_list(
+        "sample_id", "probabilities", "classes"
+    )
+    for sample_id, probabilities, classes in rows:
+        if probabilities:
+            answers[column_of[sample_id]] = int(np.argmax(probabilities))
+        elif classes:
+            answers[column_of[sample_id]] = int(classes[0])
+    return answers
+
+
+def _test_split(study: Study, n_classes: int) -> TestSplit:
+    """Multi-label truth of the data set's test split and the runs that predicted all of it (Tables 1, 7)."""
+    tests = Sample.objects.filter(dataset=study.dataset_id, split=Sample.Split.TEST).order_by("source_id")
+    test_pks = list(tests.values_list("pk", flat=True))
+    row_of = {pk: row for row, pk in enumerate(test_pks)}
+    truth = np.zeros((len(test_pks), n_classes), dtype=bool)
+    labels = ReferenceLabel.objects.filter(sample_id__in=row_of).values_list("sample_id", "class_index")
+    for sample_id, class_index in labels:
+        truth[row_of[sample_id], class_index] = True
+    runs, incomplete = [], {}
+    for run in ModelRun.objects.filter(dataset=study.dataset_id).order_by("name"):
+        predictions = Prediction.objects.filter(run=run, sample_id__in=row_of)
+        rows = list(predictions.values_list("sample_id", "probabilities", "classes"))
+        if not rows:
+            continue
+        if len(rows) < len(test_pks):
+            incomplete[run.name] = len(rows)
+            continue
+        predicted = np.zeros_like(truth)
+        with_probabilities = all(probabilities for _, probabilities, _ in rows)
+        probabilities = np.zeros(truth.shape, dtype=float) if with_probabilities else None
+        for sample_id, row_probabilities, classes in rows:
+            predicted[row_of[sample_id], classes] = True
+            if probabilities is not None:
+                probabilities[row_of[sample_id]] = row_probabilities
+        if probabilities is not None:
+            predicted = probabilities >= PREDICTION_THRESHOLD
+        runs.append(TestSplitRun(name=run.name, predicted=predicted, probabilities=probabilities))
+    return TestSplit(truth=truth, runs=tuple(runs), incomplete=incomplete)
+
+
+def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> StudyAnswers:
+    """The study as arrays. ``model_runs`` default to ``default_model_runs``; the first is "the model"."""
+    items = list(study.items.order_by("position").values_list("pk", "position", "sample_id", "sample__source_id"))
+    if not items:
+        raise ReportError(f"study {study.name}: has no samples")
+    item_pks, positions, sample_pks, source_ids = (list(column) for column in zip(*items))
+    column_of_item = {pk: column for column, pk in enumerate(item_pks)}
+    column_of_sample = {pk: column for column, pk in enumerate(sample_pks)}
+    label_set = study.label_set
+    truth = _single_class_truth(study, sample_pks, source_ids)
+
+    participants = list(
+        Participant.objects.filter(study=study).select_related("cohort").order_by("cohort__name", "pseudonym")
+    )
+    row_of = {p.pk: row for row, p in enumerate(participants)}
+    answers = np.full((len(participants), len(items)), NO_ANSWER, dtype=np.int16)
+    for participant_id, item_id, class_index in Answer.objects.filter(participant__study=study).values_list(
+        "participant_id", "item_id", "class_index"
+    ):
+        answers[row_of[participant_id], column_of_item[item_id]] = class_index
+
+    if model_runs is None:
+        model_runs = default_model_runs(study)
+    models = tuple(
+        ModelAnswers(name=run.name, kind=run.kind, answers=_top_classes(run, column_of_sample, len(items)))
+        for run in model_runs
+    )
+    return StudyAnswers(
+        study=study.name,
+        dataset=study.dataset.name,
+        class_names=tuple(label_set.names),
+        sample_ids=tuple(source_ids),
+        positions=np.asarray(positions, dtype=np.int64),
+        truth=truth,
+        people=tuple(Person(p.pseudonym, p.cohort.name, p.simulated) for p in participants),
+        answers=answers,
+        models=models,
+        test_split=_test_split(study, len(label_set)),
+    )

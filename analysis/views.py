@@ -1,0 +1,115 @@
+"""The analyst's pages: the studies with their answers and model runs, and a study's report.
+
+A report is the ``report`` command's output (``analysis.report_files``), built on first view into
+``DATA_DIR/reports/<study>/<seed>/`` and again when answers or predictions change. It shows the ground
+truth, the models' output and every reader's answers, so only analysts see it (superusers hold every
+role); coordinators and participants do not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.shortcuts import render
+from django.urls import reverse
+
+from analysis.report import DEFAULT_REPETITIONS, MissingAnswersError, ReportError
+from analysis.report_files import (
+    REPORT_FILE,
+    ReportOptions,
+    cached_report,
+    case_prefix,
+    display_tables,
+    report_directory,
+)
+from annotator.access import role_required, study_for_role
+from models_zoo.models import ModelRun
+from study.models import Study
+from study.roles import ANALYST
+
+INLINE_SUFFIXES = {".png"}
+
+
+@role_required(ANALYST)
+def studies(request):
+    rows = []
+    for study in Study.objects.select_related("dataset").annotate(
+        n_samples=Count("items", distinct=True),
+        n_participants=Count("participants", distinct=True),
+        n_simulated=Count("participants", filter=Q(participants__simulated=True), distinct=True),
+        n_answers=Count("participants__answers", distinct=True),
+    ):
+        runs = (
+            ModelRun.objects.filter(dataset=study.dataset_id)
+            .annotate(n_predictions=Count("predictions", filter=Q(predictions__sample__study_items__study=study)))
+            .order_by("name")
+        )
+        rows.append({"study": study, "runs": runs})
+    return render(request, "analysis/studies.html", {"rows": rows})
+
+
+def _options(request) -> ReportOptions:
+    seed = request.GET.get("seed", "0")
+    if not seed.isdigit():
+        raise ValueError(f"seed: expected a non-negative whole number, got {seed!r}")
+    return ReportOptions(
+        seed=int(seed),
+        repetitions=DEFAULT_REPETITIONS,
+        models=tuple(request.GET.getlist("model")),
+        allow_missing=request.GET.get("allow_missing") == "1",
+    )
+
+
+@role_required(ANALYST)
+def study_report(request, study: str):
+    study_object = study_for_role(request, study, ANALYST)
+    try:
+        options = _options(request)
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error))
+    runs = ModelRun.objects.filter(dataset=study_object.dataset_id).order_by("name")
+    context = {"study": study_object, "options": options, "runs": runs}
+    try:
+        document = cached_report(study_object, options)
+    except MissingAnswersError as error:
+        context["missing"] = sorted(error.missing.items())
+        context["n_samples"] = error.n_samples
+        return render(request, "analysis/study_report.html", context)
+    except ReportError as error:
+        context["error"] = str(error)
+        return render(request, "analysis/study_report.html", context, status=400)
+    confusions = [name for name in document["files"] if name.startswith("confusion_") and name.endswith(".png")]
+    cases = [
+        {**case, "panels": [name for name in document["files"] if name.startswith(case_prefix(case["kind"], case["position"]))]}
+        for case in document["cases"]
+    ]
+    context.update(
+        {
+            "document": document,
+            "tables": display_tables(document),
+            "confusions": confusions,
+            "cases": cases,
+            "files": document["files"],
+            "file_base": reverse("analysis:report_file", args=[study_object.name, options.seed, "-"])[:-1],
+        }
+    )
+    return render(request, "analysis/study_report.html", context)
+
+
+@role_required(ANALYST)
+def report_file(request, study: str, seed: int, filename: str):
+    """A file of a built report; PNGs inline (the page shows them), every other file as a download."""
+    study_object = study_for_role(request, study, ANALYST)
+    directory = report_directory(study_object, seed).resolve()
+    path = (directory / filename).resolve()
+    if (
+        not path.is_relative_to(directory)
+        or any(part.startswith(".") for part in Path(filename).parts)
+        or not path.is_file()
+        or not (directory / REPORT_FILE).is_file()
+    ):
+        raise Http404("No such report file; open the study's report page to build it.")
+    inline = path.suffix in INLINE_SUFFIXES
+    return FileResponse(path.open("rb"), as_attachment=not inline, filename=path.name)

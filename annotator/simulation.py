@@ -1,0 +1,163 @@
+"""Simulated readers: participants whose answers are drawn, to try a study's analysis before people answer.
+
+A reader of skill ``p`` answers the true class with probability ``p``; otherwise they pick another class
+from a confusion model in which people confuse what the paper's experts confused (its Figure 4 and the
+cases of Figures 10-15): the nuclear classes among themselves, cytosol, ER, vesicles and mitochondria,
+vesicles with the Golgi apparatus and centrosome, and the filament systems. Other label sets than the
+paper's get a uniform confusion model. Answers, active times and participants are drawn from the seed,
+so the same arguments give the same readers; readers already there are left as they are.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import Answer, AnswerHistory, Cohort, Participant, config_of
+from study.labels import CYTO13, LabelSet
+from study.models import Study, name_validator
+
+# How readily people mistake one class for another (symmetric, by class key); pairs not named get
+# BACKGROUND_CONFUSION. The weights are relative: each row is normalised over the wrong classes.
+CYTO13_CONFUSIONS = {
+    ("nucleus", "nucleoli"): 1.0,
+    ("nucleus", "nuclear-membrane"): 0.6,
+    ("nucleoli", "nuclear-membrane"): 0.3,
+    ("cytosol", "er"): 1.0,
+    ("cytosol", "vesicles"): 1.0,
+    ("er", "vesicles"): 0.8,
+    ("cytosol", "mitochondria"): 0.5,
+    ("er", "mitochondria"): 0.6,
+    ("vesicles", "mitochondria"): 0.5,
+    ("vesicles", "golgi"): 0.8,
+    ("vesicles", "centrosome"): 0.6,
+    ("golgi", "centrosome"): 0.4,
+    ("golgi", "nuclear-membrane"): 0.4,
+    ("golgi", "mitochondria"): 0.3,
+    ("actin", "intermediate"): 0.8,
+    ("actin", "microtubules"): 0.6,
+    ("intermediate", "microtubules"): 1.0,
+    ("intermediate", "mitochondria"): 0.3,
+    ("plasma-membrane", "cytosol"): 0.6,
+    ("plasma-membrane", "actin"): 0.4,
+    ("plasma-membrane", "vesicles"): 0.3,
+    ("plasma-membrane", "centrosome"): 0.3,
+}
+BACKGROUND_CONFUSION = 0.03
+# Seconds on a case: log-normal around MEDIAN_SECONDS; a wrong answer is a harder case and takes longer.
+MEDIAN_SECONDS = 25.0
+SECONDS_SPREAD = 0.6
+WRONG_ANSWER_SLOWDOWN = 1.4
+
+
+class SimulationError(ValueError):
+    pass
+
+
+def confusion_model(label_set: LabelSet) -> np.ndarray:
+    """``P(answer j | true class i, answer wrong)``: rows sum to 1 and the diagonal is 0."""
+    size = len(label_set)
+    if label_set.key == CYTO13.key:
+        index = {c.key: c.index for c in label_set.classes}
+        weights = np.full((size, size), BACKGROUND_CONFUSION)
+        for (first, second), weight in CYTO13_CONFUSIONS.items():
+            weights[index[first], index[second]] = weights[index[second], index[first]] = weight
+    else:
+        weights = np.ones((size, size))
+    np.fill_diagonal(weights, 0.0)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def simulated_answers(truth: np.ndarray, skill: float, confusion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A reader's answers: the truth with probability ``skill``, else a class drawn from ``confusion``."""
+    correct = rng.random(truth.size) < skill
+    cumulative = np.cumsum(confusion[truth], axis=1)
+    draws = rng.random(truth.size)[:, np.newaxis]
+    wrong = np.minimum((draws > cumulative).sum(axis=1), confusion.shape[0] - 1)
+    return np.where(correct, truth, wrong)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    created: tuple[str, ...]
+    kept: tuple[str, ...]
+    n_answers: int
+
+
+def pseudonym(cohort: str, number: int) -> str:
+    return f"sim-{cohort}-{number:02d}"
+
+
+def _reader_rng(seed: int, cohort: str, number: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(cohort.encode()), number])
+
+
+def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, seed: int = 0) -> SimulationResult:
+    """Create ``count`` simulated readers ``sim-<cohort>-01``... in the cohort (made if needed), each
+    answering every study sample; readers of those pseudonyms that already exist are kept unchanged."""
+    try:
+        name_validator(cohort_name)
+    except ValidationError:
+        raise SimulationError(f"--cohort {cohort_name!r}: use letters, digits, '.', '_' and '-' only") from None
+    if count < 1:
+        raise SimulationError(f"--count {count}: expected at least 1")
+    if not 0.0 <= skill <= 1.0:
+        raise SimulationError(f"--skill {skill}: expected a probability between 0 and 1")
+    if seed < 0:
+        raise SimulationError(f"--seed {seed}: expected a non-negative integer")
+    items = list(study.items.order_by("position").prefetch_related("sample__reference_labels"))
+    if not items:
+        raise SimulationError(f"study {study.name}: has no samples to answer")
+    truth = np.array([item.sample.reference_labels.all()[0].class_index for item in items])
+    confusion = confusion_model(study.label_set)
+    percentiles = config_of(study).display_percentiles
+    created, kept, n_answers = [], [], 0
+    with transaction.atomic():
+        cohort, _ = Cohort.objects.get_or_create(study=study, name=cohort_name)
+        existing = set(Participant.objects.filter(study=study).values_list("pseudonym", flat=True))
+        start = timezone.now()
+        for number in range(1, count + 1):
+            name = pseudonym(cohort_name, number)
+            if name in existing:
+                kept.append(name)
+                continue
+            rng = _reader_rng(seed, cohort_name, number)
+            answers = simulated_answers(truth, skill, confusion, rng)
+            seconds = rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD, truth.size)
+            seconds = np.where(answers == truth, seconds, seconds * WRONG_ANSWER_SLOWDOWN).round(1)
+            order = rng.permutation(truth.size)
+            participant = Participant.objects.create(
+                study=study, cohort=cohort, user=None, pseudonym=name, simulated=True,
+                order_seed=int(rng.integers(0, 2**62)), submitted_at=start,
+            )
+            # Answered one after another in the reader's order, the last one now.
+            elapsed = np.cumsum(seconds[order])
+            objects = [
+                Answer(
+                    participant=participant,
+                    item=items[column],
+                    class_index=int(answers[column]),
+                    active_seconds=float(seconds[column]),
+                    answered_at=start - timedelta(seconds=float(elapsed[-1] - elapsed[k])),
+                    display_percentiles=percentiles,
+                )
+                for k, column in enumerate(order)
+            ]
+            saved = Answer.objects.bulk_create(objects)
+            AnswerHistory.objects.bulk_create(
+                AnswerHistory(
+                    answer=answer, class_index=answer.class_index, answered_at=answer.answered_at,
+                    active_seconds=answer.active_seconds,
+                )
+                for answer in saved
+            )
+            created.append(name)
+            n_answers += len(saved)
+    return SimulationResult(created=tuple(created), kept=tuple(kept), n_answers=n_answers)
