@@ -237,3 +237,24 @@ class GalleryVisit(models.Model):
     def clean(self) -> None:
         if self.sample.split != Sample.Split.TRAIN:
             raise ValidationError({"sample": "The gallery shows training samples only."})
+
+
+class PanelToken(models.Model):
+    """What an opaque panel URL stands for.
+
+    The token is an HMAC of the study, sample, panel, resolution and display settings
+    (``annotator.panels.panel_token``); this table turns it back into those, so the URL itself
+    names no sample, class or position. The settings are kept with the token: a URL always shows
+    the image it was made for, which lets it be cached by the browser for good.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    panel = models.CharField(max_length=20)
+    resolution = models.CharField(max_length=10)
+    display_percentiles = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.panel} panel ({self.resolution}) of sample {self.sample_id} in {self.study}"

@@ -7,3 +7,9 @@ def isolated_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
     settings.STORE_DIR = settings.DATA_DIR / "store"
     return settings.DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Test users only: the production hasher's deliberate slowness would dominate the suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

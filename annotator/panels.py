@@ -1,0 +1,200 @@
+"""The four panels a reader sees for one sample, and the opaque URLs they are served under.
+
+The paper (section 3.2 and Figure 9) showed every sample as four separate images: the protein of
+interest alone in green, and each reference channel (nucleus, microtubules, endoplasmic reticulum)
+in red with the protein in green over it. Each channel is stretched linearly between two
+percentiles of its own intensities over the whole image, so the contrast is the same for every
+participant and set by the study's display settings.
+
+Panels are rendered once per sample, display settings and resolution, and kept on disk as WebP
+(``annotator.panel_cache``). Their URLs carry only a keyed hash (``annotator.models.PanelToken``),
+never anything that would tell a participant which sample, class or position they are looking at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from django.conf import settings
+from django.urls import reverse
+
+from annotator import panel_cache
+from annotator.models import PanelToken, config_of
+from study.models import Sample, Study
+from study.store import CHANNELS, TrainingStore
+
+PANELS = ("protein", "nucleus", "microtubules", "er")
+RESOLUTIONS = ("display", "full")
+PANEL_TITLES = {
+    "protein": "Protein",
+    "nucleus": "Nucleus + protein",
+    "microtubules": "Microtubules + protein",
+    "er": "Endoplasmic reticulum + protein",
+}
+
+# Which store channel each reference panel shows in red; every panel carries the protein in green.
+PROTEIN_CHANNEL = "green"
+REFERENCE_OF_PANEL = {"nucleus": "blue", "microtubules": "red", "er": "yellow"}
+
+# Percentiles of a large image are taken on a strided subsample of about this many pixels: a
+# regular grid over the whole field keeps the tails of the intensity distribution within a grey
+# level of the full computation at a fraction of its cost (np.percentile sorts what it is given).
+PERCENTILE_SAMPLE_PIXELS = 1 << 20
+
+
+def channel_limits(plane: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """The ``low`` and ``high`` percentiles of one channel's intensities (see PERCENTILE_SAMPLE_PIXELS)."""
+    stride = max(1, math.ceil(math.sqrt(plane.size / PERCENTILE_SAMPLE_PIXELS)))
+    lower, upper = np.percentile(plane[::stride, ::stride], [low, high])
+    return float(lower), float(upper)
+
+
+def stretch(plane: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``plane`` mapped linearly from its ``low``..``high`` percentiles to 0..255, clipped, as uint8.
+
+    A channel with no spread between the two percentiles (an empty or saturated channel) is black
+    rather than a division by zero.
+    """
+    lower, upper = channel_limits(plane, low, high)
+    if upper <= lower:
+        return np.zeros(plane.shape, dtype=np.uint8)
+    scaled = np.subtract(plane, np.float32(lower), dtype=np.float32)
+    scaled *= np.float32(255.0 / (upper - lower))
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return scaled.round(out=scaled).astype(np.uint8)
+
+
+def stretched_channels(pixels: np.ndarray, percentiles: dict) -> dict[str, np.ndarray]:
+    """Each channel of a ``(4, H, W)`` sample stretched to uint8 by its display percentiles."""
+    if pixels.ndim != 3 or pixels.shape[0] != len(CHANNELS):
+        raise ValueError(f"expected pixels of shape (4, H, W) in the order {', '.join(CHANNELS)}, got {pixels.shape}")
+    missing = [c for c in CHANNELS if c not in percentiles]
+    if missing:
+        raise ValueError(f"display percentiles lack the channels {', '.join(missing)}")
+    return {channel: stretch(plane, *percentiles[channel]) for channel, plane in zip(CHANNELS, pixels)}
+
+
+def compose(planes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The four panels from stretched channels: the protein in green, a reference channel in red."""
+    protein = planes[PROTEIN_CHANNEL]
+    panels = {}
+    for panel in PANELS:
+        rgb = np.zeros((*protein.shape, 3), dtype=np.uint8)
+        rgb[..., 1] = protein
+        if panel in REFERENCE_OF_PANEL:
+            rgb[..., 0] = planes[REFERENCE_OF_PANEL[panel]]
+        panels[panel] = rgb
+    return panels
+
+
+def render_panels(pixels: np.ndarray, percentiles: dict) -> dict[str, np.ndarray]:
+    """The four panels of a ``(4, H, W)`` sample in store channel order, as uint8 RGB ``(H, W, 3)``.
+
+    ``percentiles`` maps each store channel (``red``, ``green``, ``blue``, ``yellow``) to its
+    ``[low, high]`` contrast percentiles, as in ``StudyConfig.display_percentiles``.
+    """
+    return compose(stretched_channels(pixels, percentiles))
+
+
+def settings_digest(percentiles: dict) -> str:
+    """A short fingerprint of display settings, so that changed settings give new files and URLs."""
+    canonical = json.dumps({c: [float(v) for v in percentiles[c]] for c in CHANNELS}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def rendered_panel(sample: Sample, percentiles: dict, panel: str, resolution: str) -> Path:
+    """The cached WebP file of one panel, rendering all four of the sample's panels at
+    ``resolution`` from one store read when it is not there yet."""
+    path = panel_cache.panel_path(sample.store_key, settings_digest(percentiles), panel, resolution)
+    if not path.exists():
+        render_to_cache(sample, percentiles, resolution)
+    return path
+
+
+class PanelRenderError(RuntimeError):
+    """A sample's pixels could not be read from the training store."""
+
+
+def render_to_cache(sample: Sample, percentiles: dict, resolution: str) -> None:
+    store = TrainingStore(settings.STORE_DIR)
+    try:
+        pixels = store.open(sample.store_key)
+    except (OSError, ValueError) as error:
+        raise PanelRenderError(
+            f"sample {sample.pk}: cannot read {store.path(sample.store_key)} from the training store ({error}); "
+            "import the sample again"
+        ) from error
+    planes = stretched_channels(pixels, percentiles)
+    if resolution == "display":
+        # Reducing the four channels before composing is the same as reducing the four RGB panels
+        # (Pillow filters each band alike) at a third of the work.
+        planes = {channel: panel_cache.reduce_for_display(plane) for channel, plane in planes.items()}
+    digest = settings_digest(percentiles)
+    for panel, rgb in compose(planes).items():
+        panel_cache.write_panel(panel_cache.panel_path(sample.store_key, digest, panel, resolution), rgb)
+
+
+def is_cached(sample: Sample, percentiles: dict, resolution: str) -> bool:
+    digest = settings_digest(percentiles)
+    return all(panel_cache.panel_path(sample.store_key, digest, p, resolution).exists() for p in PANELS)
+
+
+def panel_token(study: Study, sample: Sample, panel: str, resolution: str, digest: str) -> str:
+    """HMAC-SHA256 under SECRET_KEY of what the URL stands for, 192 bits in hex: unguessable, the
+    same for the same panel and settings (so a browser's cache holds), different per study."""
+    message = f"panel\0{study.pk}\0{sample.pk}\0{panel}\0{resolution}\0{digest}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:48]
+
+
+def panel_urls(study: Study, sample: Sample, resolution: str = "display") -> dict[str, str]:
+    """Panel name -> an opaque URL of that panel of ``sample`` under ``study``'s display settings.
+
+    ``resolution`` is "display" (longest side at most 1024 pixels) or "full" (native size). Nothing
+    is rendered here; the first request of a URL renders the sample's panels.
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+    if sample.dataset_id != study.dataset_id:
+        raise ValueError(f"sample {sample.pk} does not belong to the data set of study {study.name!r}")
+    percentiles = config_of(study).display_percentiles
+    digest = settings_digest(percentiles)
+    tokens = {panel: panel_token(study, sample, panel, resolution, digest) for panel in PANELS}
+    PanelToken.objects.bulk_create(
+        [
+            PanelToken(
+                token=token, study=study, sample=sample, panel=panel, resolution=resolution,
+                display_percentiles=percentiles,
+            )
+            for panel, token in tokens.items()
+        ],
+        ignore_conflicts=True,
+    )
+    return {panel: reverse("annotator:panel", args=[token]) for panel, token in tokens.items()}
+
+
+def prerender_study(
+    study: Study, resolutions: tuple[str, ...] = ("display",), progress: Callable[[Iterable], Iterable] = iter
+) -> int:
+    """Render the panels of every sample of the study set that are not cached yet, under the study's
+    current display settings; returns how many samples were rendered (one per sample and resolution).
+
+    ``progress`` wraps the list of study samples, e.g. ``tqdm``, to show how far it has got.
+    """
+    unknown = [r for r in resolutions if r not in RESOLUTIONS]
+    if unknown:
+        raise ValueError(f"unknown resolutions {', '.join(unknown)}; choose from {', '.join(RESOLUTIONS)}")
+    percentiles = config_of(study).display_percentiles
+    rendered = 0
+    for item in progress(list(study.items.select_related("sample").order_by("position"))):
+        for resolution in resolutions:
+            if not is_cached(item.sample, percentiles, resolution):
+                render_to_cache(item.sample, percentiles, resolution)
+                rendered += 1
+    return rendered
