@@ -8,7 +8,9 @@ that carries the signal (a luminance mix would scale it down).
 
 from __future__ import annotations
 
+import logging
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,37 +59,84 @@ def _check_size(path: Path, shape: tuple[int, ...], max_pixels: int) -> None:
             f"{path.name}: {width}x{height} pixels is over the limit of {max_pixels:,} "
             "(raise --max-pixels if the file is genuine)",
         )
+    if height == 0 or width == 0:
+        raise ChannelError("unreadable", f"{path.name}: the image is {width}x{height} pixels, empty")
+
+
+class _TiffLog(logging.Handler):
+    """Collects what tifffile logs while reading one file: it logs, and carries on, when a tag or
+    a page is damaged, which for the importer means the file is corrupt."""
+
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _tifffile_errors():
+    logger = logging.getLogger("tifffile")
+    handler, propagate = _TiffLog(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False  # reported as the sample's skip reason, not printed among the progress bar
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _tifffile_errors() as logged:
         # tifffile warns (rather than fails) on some damaged files; a warning here means bad data.
         warnings.simplefilter("error")
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise ChannelError("unreadable", f"{path.name}: no image in the file")
             series = tif.series[0]
-            shape = series.shape
-            planar = len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4)
-            spatial = shape[1:] if planar else shape[:2]
-            if len(shape) < 2:
+            axes, shape = series.axes, series.shape
+            if "Y" not in axes or "X" not in axes:
                 raise ChannelError("unreadable", f"{path.name}: shape {shape} is not an image")
-            _check_size(path, spatial, max_pixels)
+            _check_size(path, (shape[axes.index("Y")], shape[axes.index("X")]), max_pixels)
+            # Colour components ("S") may come with the plane; pages, channels, z-slices or time
+            # points are several images, and which of them holds the channel cannot be known.
+            planes = [str(size) for axis, size in zip(axes, shape) if axis not in "YXS"]
+            if planes:
+                raise ChannelError(
+                    "unsupported pixel type",
+                    f"{path.name}: holds {' x '.join(planes)} images (axes {axes}), expected one 2-D image",
+                )
             pixels = series.asarray()
-    return np.moveaxis(pixels, 0, -1) if planar else pixels
+        if logged:
+            raise ChannelError("unreadable", f"{path.name}: {logged[0]}")
+    return np.moveaxis(pixels, 0, -1) if axes.startswith("S") else pixels
 
 
 def _read_with_pillow(path: Path, max_pixels: int) -> np.ndarray:
-    with Image.open(path) as image:
+    with warnings.catch_warnings():
+        # Pillow warns about large images when opening them; the size is checked against our own limit.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as error:
+            raise ChannelError("too large", f"{path.name}: {error}") from None
+    with image:
         _check_size(path, (image.height, image.width), max_pixels)
-        image.load()
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif image.mode == "1":
-            image = image.convert("L")
-        elif image.mode == "CMYK":
-            raise ChannelError("unsupported pixel type", f"{path.name}: CMYK images are not supported")
-        return np.array(image)
+        if image.format == "PNG":
+            # A damaged PNG can decode to wrong pixels without an error; its chunk checksums tell.
+            image.verify()
+            image = Image.open(path)
+        with image:
+            image.load()
+            if image.mode == "P":
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            elif image.mode == "1":
+                image = image.convert("L")
+            elif image.mode == "CMYK":
+                raise ChannelError("unsupported pixel type", f"{path.name}: CMYK images are not supported")
+            return np.array(image)
 
 
 def _as_intensity(pixels: np.ndarray, path: Path) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Each sample is all-or-nothing: its pixels are decoded and checked, written to the store
 atomically, and only then, in one transaction, become a ``Sample`` row with its reference labels.
-A bad sample is skipped with its reason and never stops the others.
+A bad sample is skipped with its reason and never stops the others; an import in which no sample
+at all could be stored is an error (``ImportError_``), so that it leaves no empty data set behind.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import zipfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 from django.db import IntegrityError, transaction
 
-from study.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ChannelError, read_channel
+from study.imaging import DEFAULT_MAX_PIXELS, ChannelError, read_channel
 from study.labelfiles import LabelFile
 from study.models import Dataset, ReferenceLabel, Sample
 from study.store import CHANNELS, TrainingStore
@@ -69,8 +71,15 @@ class ImportSummary:
         return Counter(item.reason for item in self.skipped)
 
 
+def _files(folder: Path) -> list[Path]:
+    try:
+        return sorted(path for path in folder.iterdir() if path.is_file())
+    except OSError as error:
+        raise ImportError_(f"{folder}: cannot list the folder ({error.strerror})") from None
+
+
 def detect_layout(folder: Path) -> str:
-    names = [p.name for p in folder.iterdir() if p.is_file()]
+    names = [path.name for path in _files(folder)]
     has_npz = any(name.lower().endswith(".npz") for name in names)
     has_channels = any(CHANNEL_FILE.match(name) for name in names)
     if has_npz and has_channels:
@@ -87,9 +96,7 @@ def detect_layout(folder: Path) -> str:
 
 def discover(folder: Path, layout: str) -> list[SampleSource]:
     sources: dict[str, dict[str, Path]] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file():
-            continue
+    for path in _files(folder):
         if layout == "npz":
             if path.suffix.lower() == ".npz":
                 sources[path.stem] = {"npz": path}
@@ -112,10 +119,23 @@ def store_key(dataset: Dataset, sample_id: str) -> str:
     return f"{dataset.pk}/{digest}.npy"
 
 
+def _unusable_id(sample_id: str) -> str | None:
+    """Why an id cannot be stored as a sample's ``source_id``, or None."""
+    longest = Sample._meta.get_field("source_id").max_length
+    if len(sample_id) > longest:
+        return f"the id is {len(sample_id)} characters long; at most {longest} fit"
+    if not sample_id.isprintable():
+        return f"the id {sample_id!r} holds control or undecodable characters; rename its files"
+    return None
+
+
 def convert_sample(
     source: SampleSource, store_root: str, key: str, max_pixels: int, npz_channels: tuple[str, ...]
 ) -> Converted | Skipped:
     """Decode, check and write one sample to the store; runs in a worker process."""
+    problem = _unusable_id(source.sample_id)
+    if problem:
+        return Skipped(source.sample_id, "unusable id", problem)
     try:
         if "npz" in source.files:
             pixels = _read_npz(source.files["npz"], max_pixels, npz_channels)
@@ -123,7 +143,12 @@ def convert_sample(
             pixels = _read_channels(source, max_pixels)
     except ChannelError as error:
         return Skipped(source.sample_id, error.reason, error.detail)
-    TrainingStore(store_root).write(key, pixels)
+    store = TrainingStore(store_root)
+    try:
+        store.write(key, pixels)
+    except OSError as error:
+        # A full disk or a read-only store fails every sample alike: stop the import, say where.
+        raise ImportError_(f"{store.path(key)}: cannot write to the training store ({error.strerror})") from None
     return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize)
 
 
@@ -134,7 +159,7 @@ def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
     planes = [read_channel(source.files[channel], max_pixels) for channel in CHANNELS]
     shapes = {plane.shape for plane in planes}
     if len(shapes) > 1:
-        sizes = ", ".join(f"{c} {p.shape[1]}x{p.shape[0]}" for c, p in zip(CHANNELS, planes))
+        sizes = ", ".join(f"{source.files[c].name} {p.shape[1]}x{p.shape[0]}" for c, p in zip(CHANNELS, planes))
         raise ChannelError("size mismatch", f"channels differ in size: {sizes}")
     dtype = np.uint16 if any(plane.dtype == np.uint16 for plane in planes) else np.uint8
     # Mixed depths keep their values: each channel is z-scored on its own when read.
@@ -159,7 +184,7 @@ def _read_npz(path: Path, max_pixels: int, npz_channels: tuple[str, ...]) -> np.
                     raise ChannelError(
                         "unsupported pixel type", f"{path.name}: 'sample' has shape {shape}, expected H x W x 4"
                     )
-                if dtype not in (np.uint8, np.uint16):
+                if dtype.kind != "u" or dtype.itemsize not in (1, 2):
                     raise ChannelError(
                         "unsupported pixel type", f"{path.name}: {dtype} pixels, expected uint8 or uint16"
                     )
@@ -167,6 +192,8 @@ def _read_npz(path: Path, max_pixels: int, npz_channels: tuple[str, ...]) -> np.
                     raise ChannelError(
                         "too large", f"{path.name}: {shape[1]}x{shape[0]} pixels is over the limit of {max_pixels:,}"
                     )
+                if shape[0] == 0 or shape[1] == 0:
+                    raise ChannelError("unreadable", f"{path.name}: 'sample' is {shape[1]}x{shape[0]} pixels, empty")
             with np.load(path, allow_pickle=False) as loaded:
                 array = loaded["sample"]
     except ChannelError:
@@ -174,7 +201,8 @@ def _read_npz(path: Path, max_pixels: int, npz_channels: tuple[str, ...]) -> np.
     except Exception as error:
         raise ChannelError("unreadable", f"{path.name}: {error}") from None
     order = [npz_channels.index(channel) for channel in CHANNELS]
-    return np.ascontiguousarray(np.moveaxis(array, -1, 0)[order])
+    native = array.astype(array.dtype.newbyteorder("="), copy=False)
+    return np.ascontiguousarray(np.moveaxis(native, -1, 0)[order])
 
 
 def run_import(
@@ -208,16 +236,33 @@ def run_import(
     pending = [source for source in labelled if source.sample_id not in existing]
     summary.already_imported = len(labelled) - len(pending)
 
-    jobs = [(source, str(store.root), store_key(dataset, source.sample_id), max_pixels, npz_channels) for source in pending]
+    jobs = [
+        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, npz_channels) for source in pending
+    ]
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else []
-            for result in progress(results):
-                _record(result, dataset, label_file, store, summary)
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else []
+                for result in progress(results):
+                    _record(result, dataset, label_file, store, summary)
+        except BrokenProcessPool:
+            raise ImportError_(
+                f"a process decoding images from {folder} died (out of memory?); the samples stored "
+                "so far are kept: run the import again, with fewer --workers"
+            ) from None
     else:
         for job in progress(jobs):
             _record(convert_sample(*job), dataset, label_file, store, summary)
+    if pending and not summary.imported and not summary.already_imported:
+        raise ImportError_(_nothing_imported(folder, summary))
     return summary
+
+
+def _nothing_imported(folder: Path, summary: ImportSummary) -> str:
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(summary.skipped_by_reason.items()))
+    failed = [item for item in summary.skipped if item.reason != "no labels"]
+    examples = "; ".join(f"{item.sample_id}: {item.detail}" for item in failed[:3])
+    return f"no sample of {folder} could be imported ({reasons}), e.g. {examples}"
 
 
 def _record(

@@ -5,6 +5,24 @@ SECRET_KEY       required in production.
 ALLOWED_HOSTS    comma-separated host names (default: 127.0.0.1,localhost).
 DATABASE_URL     e.g. postgres://user:pass@127.0.0.1:5432/name (default: SQLite in the data folder).
 DATA_DIR         where the database, the training store, panels, runs and reports live (default: ./data).
+
+Security (defaults for production, that is with DEBUG off; with DEBUG on they are off):
+SECURE_SSL_REDIRECT             "1"/"0" (default 1): redirect http:// to https://.
+SECURE_HSTS_SECONDS             Strict-Transport-Security max-age (default 31536000, one year).
+SECURE_HSTS_INCLUDE_SUBDOMAINS  "1"/"0" (default 1).
+SECURE_HSTS_PRELOAD             "1"/"0" (default 0): only once the domain is to be on browsers' preload lists.
+SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE  "1"/"0" (default 1): cookies only over HTTPS (0 only for local
+                                plain-HTTP runs such as `make loadtest`).
+SECURE_PROXY_SSL_HEADER         behind a TLS-terminating proxy, "HEADER,value", e.g. "HTTP_X_FORWARDED_PROTO,https".
+CSRF_TRUSTED_ORIGINS            comma-separated origins, e.g. https://study.example.org (default: none).
+LOGIN_CLIENT_ADDRESS_HEADER     the request header holding the client's address (default REMOTE_ADDR; behind
+                                a proxy e.g. HTTP_X_FORWARDED_FOR, whose last entry the proxy added).
+LOGIN_FAILURE_LIMIT             failed sign-ins per user name or client address before refusal (default 5).
+LOGIN_FAILURE_WINDOW_MINUTES    the window those failures are counted in (default 15).
+CACHE_BACKEND                   "locmem" or "database" (default: database with DEBUG off, else locmem).
+                                Throttling counts in the cache: several server processes need the shared
+                                database cache, whose table `manage.py createcachetable` makes (run it
+                                after `migrate`).
 """
 
 import os
@@ -46,7 +64,9 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set in the environment when DEBUG is off (50 or more random characters)"
+        )
     SECRET_KEY = "development-only-key-never-use-in-production-0123456789abcdef"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
@@ -71,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "study.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -125,6 +146,47 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading commits the whole domain, other sites on it included, to HTTPS for months:
+    # the owner's decision, which `check --deploy` should not nag about once it is made.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    header, _, value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    if not header.strip() or not value.strip():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={os.environ['SECURE_PROXY_SSL_HEADER']!r}: expected HEADER,value, "
+            "e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (header.strip(), value.strip())
+
+AUTHENTICATION_BACKENDS = [
+    "study.security.ThrottleGateBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "study.security.ThrottleCountBackend",
+]
+LOGIN_CLIENT_ADDRESS_HEADER = os.environ.get("LOGIN_CLIENT_ADDRESS_HEADER") or "REMOTE_ADDR"
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15)
+
+CACHE_BACKENDS = {
+    "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "database": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "study_cache"},
+}
+CACHE_BACKEND = os.environ.get("CACHE_BACKEND") or ("locmem" if DEBUG else "database")
+if CACHE_BACKEND not in CACHE_BACKENDS:
+    raise ImproperlyConfigured(f"CACHE_BACKEND={CACHE_BACKEND!r}: expected one of {', '.join(CACHE_BACKENDS)}")
+CACHES = {"default": CACHE_BACKENDS[CACHE_BACKEND]}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

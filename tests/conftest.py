@@ -13,3 +13,13 @@ def isolated_data_dir(settings, tmp_path):
 def fast_password_hashing(settings):
     """Test users only: the production hasher's deliberate slowness would dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Sign-in throttling counts failures in the cache; one test's failures must not lock out the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,54 +1,44 @@
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from study.models import Dataset, Study
-
-DATASET = "demo"
-STUDY = "demo-study"
+from study import demo
 
 
 class Command(BaseCommand):
-    help = "Build the demo: a synthetic data set, imported, split, and a 200-sample study. Steps already done are skipped."
+    help = (
+        "Run the whole study on synthetic data: data set, import, split, GapNet-PL training and fine-tune, "
+        "a 200-sample study with simulated expert and scholar readers, predictions, panels and the report. "
+        "Steps already done are skipped."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--samples", type=int, default=5000)
-        parser.add_argument("--size", type=int, default=256)
-        parser.add_argument("--study-size", type=int, default=200)
-        parser.add_argument("--seed", type=int, default=2019)
+        defaults = demo.DemoOptions()
+        parser.add_argument("--samples", type=int, default=defaults.samples)
+        parser.add_argument("--size", type=int, default=defaults.size)
+        parser.add_argument("--study-size", type=int, default=defaults.study_size)
+        parser.add_argument("--epochs", type=int, default=defaults.epochs, help="Training epochs on a CPU.")
+        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--workers", type=int, default=defaults.workers)
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args, **options):
+        base_url = options.pop("base_url").rstrip("/")
+        known = demo.DemoOptions.__dataclass_fields__
+        demo_options = demo.DemoOptions(**{k: v for k, v in options.items() if k in known})
         call_command("migrate", verbosity=0)
-        source = settings.DATA_DIR / "demo-source"
-        seed = options["seed"]
-
-        if (source / "labels.csv").exists():
-            self.step("synthetic data set", f"already in {source}")
-        else:
-            self.step("synthetic data set", f"{options['samples']} samples of {options['size']} px")
-            call_command(
-                "generate_synthetic", str(source), samples=options["samples"], size=options["size"], seed=seed,
-                workers=2, stdout=self.stdout,
-            )
-
-        self.step("import", f"{source} into data set {DATASET!r}")
-        call_command("import_dataset", str(source), name=DATASET, workers=2, stdout=self.stdout)
-
-        dataset = Dataset.objects.get(name=DATASET)
-        if dataset.split_seed is not None:
-            self.step("split", f"already split with seed {dataset.split_seed}")
-        else:
-            self.step("split", "80/10/10, stratified")
-            call_command("make_splits", DATASET, seed=seed, stdout=self.stdout)
-
-        if Study.objects.filter(name=STUDY).exists():
-            self.step("study", f"{STUDY!r} exists already")
-        else:
-            self.step("study", f"{options['study_size']} single-location test samples")
-            call_command(
-                "create_study", STUDY, dataset=DATASET, size=options["study_size"], seed=seed, stdout=self.stdout
-            )
-        self.stdout.write(self.style.SUCCESS("Demo ready."))
+        demo.data_set(demo_options, self.step)
+        demo.models(demo_options, self.step)
+        study = demo.reading_study(demo_options, self.step)
+        demo.simulated_readers(demo_options, self.step)
+        report = demo.predictions_and_report(demo_options, self.step)
+        access = demo.access(study, self.step)
+        self.stdout.write(self.style.SUCCESS("\nDemo ready.") + f" The report's files: {report}")
+        self.stdout.write(
+            f"  coordinator: {base_url}/accounts/login/  user coordinator, password {access.coordinator_password}\n"
+            f"  analyst:     {base_url}/accounts/login/  user analyst, password {access.analyst_password}\n"
+            f"  participant: {base_url}{access.invitation_path}  (an expert's invitation; label by hand)"
+        )
 
     def step(self, name: str, detail: str) -> None:
-        self.stdout.write(self.style.MIGRATE_HEADING(f"== {name}: ") + detail)
+        self.stdout.write(self.style.MIGRATE_HEADING(f"== {name}: ") + detail, ending="\n")
+        self.stdout.flush()

@@ -1,0 +1,173 @@
+"""The whole study on synthetic data, step by step: what ``python manage.py demo`` runs.
+
+Every step checks whether its result exists and skips itself if so, so the demo can run again safely
+and quickly. Simulated readers stand in for people so that the report has something to compare; they
+are marked as simulated in the database, on every page and in every file.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from study.class_looks import CYTO13_LOOKS
+from study.models import Dataset, Study
+from study.roles import ANALYST, COORDINATOR, role_group
+
+DATASET = "demo"
+STUDY = "demo-study"
+RUN = "demo-gapnet"
+SINGLE_CLASS_RUN = "demo-gapnet-single"
+
+# Readers of different skill, as in the paper: experts near 72% accuracy, scholars lower.
+SIMULATED_COHORTS = (("expert", 3, 0.72), ("scholar", 5, 0.55))
+
+
+@dataclass
+class DemoOptions:
+    samples: int = 3000
+    size: int = 256
+    study_size: int = 200
+    epochs: int = 4
+    seed: int = 2019
+    workers: int = 2
+
+
+def the_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def data_set(options: DemoOptions, say) -> None:
+    source = settings.DATA_DIR / "demo-source"
+    if (source / "labels.csv").exists():
+        say("synthetic data set", f"already in {source}")
+    else:
+        say("synthetic data set", f"{options.samples} fields of {options.size} px")
+        call_command(
+            "generate_synthetic", str(source), samples=options.samples, size=options.size, seed=options.seed,
+            workers=options.workers,
+        )
+    say("import", f"{source} into data set {DATASET!r} (only what is new)")
+    call_command("import_dataset", str(source), name=DATASET, workers=options.workers)
+    dataset = Dataset.objects.get(name=DATASET)
+    if dataset.split_seed is not None:
+        say("split", f"already split with seed {dataset.split_seed}")
+    else:
+        say("split", "80/10/10, stratified")
+        call_command("make_splits", DATASET, seed=options.seed)
+
+
+def models(options: DemoOptions, say) -> None:
+    from models_zoo.models import ModelRun
+
+    device = the_device()
+    if ModelRun.objects.filter(name=RUN, status=ModelRun.Status.FINISHED).exists():
+        say("train", f"GapNet-PL run {RUN!r} exists already")
+    else:
+        # On a GPU the paper's whole-image recipe; on a CPU a short run on the synthetic fields.
+        epochs = options.epochs if device == "cpu" else 10 * options.epochs
+        say("train", f"GapNet-PL on {device}, {epochs} epochs of {options.size} px fields")
+        running = ModelRun.objects.filter(name=RUN).exclude(status=ModelRun.Status.FINISHED)
+        if running.exists():
+            call_command("train", "gapnet_pl", dataset=DATASET, resume=RUN, device=device)
+        else:
+            call_command(
+                "train", "gapnet_pl", dataset=DATASET, name=RUN, epochs=epochs, crop=options.size,
+                batch_size=32, device=device, seed=options.seed, workers=min(options.workers, 2),
+            )
+    if ModelRun.objects.filter(name=SINGLE_CLASS_RUN, status=ModelRun.Status.FINISHED).exists():
+        say("fine-tune", f"single-location run {SINGLE_CLASS_RUN!r} exists already")
+    else:
+        say("fine-tune", "the last layer, on the single-location training samples, softmax over the classes")
+        ModelRun.objects.filter(name=SINGLE_CLASS_RUN).delete()
+        call_command("finetune", RUN, single_class=True, name=SINGLE_CLASS_RUN, device=device)
+
+
+def reading_study(options: DemoOptions, say) -> Study:
+    from annotator.models import config_of
+    from annotator.operations import ensure_cohort
+
+    if Study.objects.filter(name=STUDY).exists():
+        say("study", f"{STUDY!r} exists already")
+    else:
+        say("study", f"{options.study_size} single-location test samples")
+        call_command("create_study", STUDY, dataset=DATASET, size=options.study_size, seed=options.seed)
+    study = Study.objects.get(name=STUDY)
+    config = config_of(study)
+    if not config.instructions:
+        config.instructions = (
+            "Each case shows one field of cells in four panels: the protein of interest alone (green), and "
+            "the protein over the nucleus, the microtubules and the endoplasmic reticulum (red). Choose the "
+            "one compartment where the protein is. Use the gallery to learn the classes first."
+        )
+        config.class_descriptions = {str(i): text for i, text in CYTO13_LOOKS.items()}
+        config.save()
+    for cohort, _, _ in SIMULATED_COHORTS:
+        ensure_cohort(study, cohort)
+    return study
+
+
+def simulated_readers(options: DemoOptions, say) -> None:
+    for cohort, count, skill in SIMULATED_COHORTS:
+        say("simulated readers", f"{count} {cohort}s of skill {skill:.0%} (marked as simulated)")
+        call_command("simulate_readers", STUDY, cohort=cohort, count=count, skill=skill, seed=options.seed)
+
+
+def predictions_and_report(options: DemoOptions, say) -> Path:
+    from models_zoo.models import ModelRun
+
+    run = ModelRun.objects.get(name=SINGLE_CLASS_RUN)
+    study = Study.objects.get(name=STUDY)
+    if run.predictions.filter(sample__study_items__study=study).count() == study.items.count():
+        say("predict", f"{SINGLE_CLASS_RUN!r} has predicted the study already")
+    else:
+        say("predict", f"{SINGLE_CLASS_RUN!r} on the study's samples, whole images")
+        call_command("predict", SINGLE_CLASS_RUN, study=STUDY, device=the_device())
+    say("panels", "render every study sample's four panels once")
+    call_command("render_panels", STUDY)
+    out = settings.DATA_DIR / "reports" / "demo"
+    say("report", f"Tables 2 and 3, confusion matrices, cases -> {out}")
+    call_command("report", STUDY, out=str(out), seed=options.seed, model=[SINGLE_CLASS_RUN])
+    return out
+
+
+@dataclass
+class DemoAccess:
+    coordinator_password: str
+    analyst_password: str
+    invitation_path: str
+
+
+def access(study: Study, say) -> DemoAccess:
+    """Demo accounts for the coordinator and the analyst, and a real invitation to label by hand.
+
+    The passwords and the invitation are kept in the data folder so that a second run prints the
+    same ones (invitation tokens are stored hashed in the database and cannot be shown again).
+    """
+    from annotator.models import Invitation
+    from annotator.operations import invite
+
+    path = settings.DATA_DIR / "demo-access.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    for username, role in (("coordinator", COORDINATOR), ("analyst", ANALYST)):
+        user, created = User.objects.get_or_create(username=username)
+        if created or f"{username}_password" not in saved:
+            saved[f"{username}_password"] = secrets.token_urlsafe(12)
+            user.set_password(saved[f"{username}_password"])
+            user.save()
+        user.groups.add(role_group(role))
+    token = saved.get("invitation_token")
+    if not token or Invitation.find_usable(token) is None:
+        issued = invite(study, "expert", 1)[0]
+        saved["invitation_token"], saved["invitation_path"] = issued.token, issued.path
+        say("invitation", f"a new expert invitation for {issued.participant.pseudonym}")
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+    return DemoAccess(saved["coordinator_password"], saved["analyst_password"], saved["invitation_path"])
