@@ -1,0 +1,108 @@
+"""The coordinator's pages: the studies, a study's configuration and cohorts, invitations, progress
+and the export of the answers. Every page needs the coordinator role."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotator.access import role_required, study_for_role
+from annotator.forms import CohortForm, InviteForm, StudyConfigForm
+from annotator.models import Invitation, config_of
+from annotator.operations import ensure_cohort, export_answers, invite, study_progress, study_summaries
+from study.roles import COORDINATOR
+
+
+@role_required(COORDINATOR)
+@require_GET
+def coordinator_studies(request: HttpRequest):
+    return render(request, "annotator/coordinator/studies.html", {"summaries": study_summaries()})
+
+
+@role_required(COORDINATOR)
+@require_http_methods(["GET", "POST"])
+def coordinator_study(request: HttpRequest, study: str):
+    """The study's configuration and cohorts: two forms, told apart by the button that sent them."""
+    the_study = study_for_role(request, study, COORDINATOR)
+    config = config_of(the_study)
+    action = request.POST.get("action") if request.method == "POST" else None
+    config_form = StudyConfigForm(request.POST if action == "configure" else None, instance=config)
+    cohort_form = CohortForm(request.POST if action == "add_cohort" else None, study=the_study)
+    if action == "configure" and config_form.is_valid():
+        config_form.save()
+        messages.success(request, "The configuration is saved.")
+        return redirect("annotator:coordinator_study", the_study.name)
+    if action == "add_cohort" and cohort_form.is_valid():
+        cohort = ensure_cohort(the_study, cohort_form.cleaned_data["name"])
+        messages.success(request, f"Cohort {cohort.name} added.")
+        return redirect("annotator:coordinator_study", the_study.name)
+    cohorts = the_study.cohorts.order_by("name").prefetch_related("participants")
+    return render(
+        request,
+        "annotator/coordinator/study.html",
+        {"study": the_study, "config_form": config_form, "cohort_form": cohort_form, "cohorts": cohorts},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@never_cache
+@role_required(COORDINATOR)
+@require_http_methods(["GET", "POST"])
+def coordinator_invite(request: HttpRequest, study: str):
+    """Invite a batch of participants. The new links are shown in the answer to the POST and never
+    again (only their hashes are stored), so the page is not cached."""
+    the_study = study_for_role(request, study, COORDINATOR)
+    form = InviteForm(request.POST if request.method == "POST" else None, study=the_study)
+    issued = []
+    if form.is_valid():
+        issued = [
+            (item, request.build_absolute_uri(item.path))
+            for item in invite(the_study, form.cleaned_data["cohort"], form.cleaned_data["count"])
+        ]
+        form = InviteForm(initial=form.cleaned_data, study=the_study)
+    invitations = Invitation.objects.filter(participant__study=the_study).select_related(
+        "participant__cohort", "participant__user"
+    )
+    return render(
+        request,
+        "annotator/coordinator/invite.html",
+        {"study": the_study, "form": form, "issued": issued, "invitations": invitations},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@role_required(COORDINATOR)
+@require_POST
+def coordinator_revoke(request: HttpRequest, study: str, pk: int):
+    the_study = study_for_role(request, study, COORDINATOR)
+    invitation = Invitation.objects.filter(pk=pk, participant__study=the_study).select_related("participant").first()
+    if invitation is None:
+        raise Http404("No such invitation in this study.")
+    if invitation.state == "open":
+        invitation.revoke()
+        messages.success(request, f"The invitation of {invitation.participant.pseudonym} is revoked.")
+    else:
+        messages.error(request, f"The invitation of {invitation.participant.pseudonym} was {invitation.state} already.")
+    return redirect("annotator:coordinator_invite", the_study.name)
+
+
+@role_required(COORDINATOR)
+@require_GET
+def coordinator_progress(request: HttpRequest, study: str):
+    the_study = study_for_role(request, study, COORDINATOR)
+    context = {"study": the_study, "progress": study_progress(the_study)}
+    return render(request, "annotator/coordinator/progress.html", context)
+
+
+@role_required(COORDINATOR)
+@require_GET
+def coordinator_export(request: HttpRequest, study: str):
+    the_study = study_for_role(request, study, COORDINATOR)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{the_study.name}-answers.csv"'
+    response["Cache-Control"] = "no-store"
+    export_answers(the_study, response)
+    return response
