@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator.access import role_required, study_for_role
 from annotator.forms import CohortForm, InviteForm, StudyConfigForm
 from annotator.models import Invitation, config_of
-from annotator.operations import ensure_cohort, export_answers, invite, study_progress, study_summaries
+from annotator.answer_files import export_answers
+from annotator.operations import ensure_cohort, invite, study_progress, study_summaries
 from study.roles import COORDINATOR
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from annotator.answers import save_answer
 from annotator.models import Answer, AnswerHistory, Cohort, Participant
-from annotator.operations import EXPORT_COLUMNS, export_answers, import_answers
+from annotator.answer_files import EXPORT_COLUMNS, export_answers, import_answers
 from study.models import Study, StudySample
 from study.operations import OperationError
 from tests.factories import reading_study

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.operations import EXPORT_COLUMNS, export_answers
+from annotator.answer_files import EXPORT_COLUMNS, export_answers
 from study.lookups import get_study
 
 

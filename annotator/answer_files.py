@@ -1,0 +1,358 @@
+"""Answers as CSV files: the long export (a row per answer) and the all-or-nothing import of answers
+collected elsewhere, whose every error names the line and column."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotator.models import Answer, AnswerHistory, Cohort, Participant
+from study.models import Study, StudySample, name_validator
+from study.operations import OperationError
+
+
+EXPORT_COLUMNS = (
+    "study",
+    "participant",
+    "cohort",
+    "simulated",
+    "sample",
+    "position",
+    "class_index",
+    "class_name",
+    "answered_at",
+    "active_seconds",
+    "changes",
+)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def export_answers(study: Study, destination: str | Path | TextIO) -> int:
+    """Write every answer of the study as CSV (``EXPORT_COLUMNS``) to a path or an open text file;
+    returns the number of answers.
+
+    One row per answer, by participant and then in that participant's presentation order:
+    ``sample`` is the sample's source id, ``position`` the 1-based place of the sample in the
+    participant's own order (``Participant.order``), ``answered_at`` the time of the current value.
+    """
+    if isinstance(destination, (str, Path)):
+        path = Path(destination)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            return _write_answers(study, handle)
+    return _write_answers(study, destination)
+
+
+def _write_answers(study: Study, handle: TextIO) -> int:
+    writer = csv.writer(handle)
+    writer.writerow(EXPORT_COLUMNS)
+    label_set = study.label_set
+    by_participant: dict[int, dict[int, Answer]] = defaultdict(dict)
+    for answer in Answer.objects.filter(participant__study=study):
+        by_participant[answer.participant_id][answer.item_id] = answer
+    written = 0
+    for participant in study.participants.select_related("cohort").order_by("pseudonym"):
+        answers = by_participant.get(participant.pk)
+        if not answers:
+            continue
+        for position, item in enumerate(participant.order(), start=1):
+            answer = answers.get(item.pk)
+            if answer is None:
+                continue
+            writer.writerow(
+                [
+                    study.name,
+                    participant.pseudonym,
+                    participant.cohort.name,
+                    _BOOL_TEXT[participant.simulated],
+                    item.sample.source_id,
+                    position,
+                    answer.class_index,
+                    label_set.by_index(answer.class_index).name,
+                    iso_utc(answer.answered_at),
+                    answer.active_seconds,
+                    answer.changes,
+                ]
+            )
+            written += 1
+    return written
+
+
+_BOOL_TEXT = {True: "true", False: "false"}
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
+IMPORT_REQUIRED_COLUMNS = ("participant", "cohort", "sample")
+# The class may be given in any of these columns; the first one present is used.
+IMPORT_CLASS_COLUMNS = ("class", "class_index", "class_name")
+
+
+def import_answers(study: Study, path: str | Path) -> int:
+    """Add the answers in a CSV file to the study, all or nothing; returns how many were added.
+
+    The first line names the columns, in any order: ``participant`` (a pseudonym), ``cohort``,
+    ``sample`` (the sample's source id) and the class as ``class`` (an index or a class name),
+    ``class_index`` or ``class_name``. Optional: ``answered_at`` (ISO 8601; a time without a zone
+    is UTC), ``active_seconds``, ``changes`` and ``simulated`` (true/false). Other columns are
+    ignored, so a file of ``export_answers`` imports as it is.
+
+    A pseudonym the study does not know becomes a new participant of the named cohort (the cohort
+    too is created when missing), with no account and not simulated unless the file says so. Any
+    error (it names the line and column) leaves the database as it was. Answers given elsewhere
+    were not seen under this study's display settings, so their ``display_percentiles`` are empty.
+    """
+    path = Path(path)
+    rows = _read_csv_rows(path)
+    try:
+        with transaction.atomic():
+            pending = _AnswerFile(study, path, rows).validated()
+            return _store_answers(study, pending)
+    except IntegrityError:
+        raise OperationError(
+            f"{path}: answers of these participants were saved while the file was imported; "
+            "nothing was imported, try again"
+        ) from None
+
+
+def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The file's non-blank rows, each with the line it starts on."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise OperationError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise OperationError(
+            f"{path}, line {line}: byte {data[error.start]:#04x} is not UTF-8 text; save the file as UTF-8 CSV"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, end = [], 0
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if any(cell.strip() for cell in row):
+                rows.append((start, row))
+    except csv.Error as error:
+        raise OperationError(f"{path}, line {reader.line_num}: not valid CSV ({error})") from None
+    return rows
+
+
+@dataclass(frozen=True)
+class _PendingAnswer:
+    pseudonym: str
+    cohort: str
+    simulated: bool
+    item: StudySample
+    class_index: int
+    answered_at: datetime
+    active_seconds: float
+    changes: int
+
+
+class _AnswerFile:
+    """Checks an answer file against the study before anything is written."""
+
+    def __init__(self, study: Study, path: Path, rows: list[tuple[int, list[str]]]):
+        self.study, self.path, self.label_set = study, path, study.label_set
+        if not rows:
+            raise OperationError(f"{path}, line 1: the file is empty; {self._header_hint()}")
+        self.header_line, header = rows[0]
+        self.rows = rows[1:]
+        self.columns: dict[str, int] = {}
+        for number, name in enumerate(header, start=1):
+            key = name.strip().lower()
+            if key in self.columns:
+                raise OperationError(f"{path}, line {self.header_line}, column {number}: {key!r} is named twice")
+            if key:
+                self.columns[key] = number - 1
+        missing = [name for name in IMPORT_REQUIRED_COLUMNS if name not in self.columns]
+        self.class_column = next((name for name in IMPORT_CLASS_COLUMNS if name in self.columns), None)
+        if self.class_column is None:
+            missing.append("class")
+        if missing:
+            raise OperationError(
+                f"{path}, line {self.header_line}: no column {', '.join(missing)}; {self._header_hint()}"
+            )
+        self.width = len(header)
+
+    @staticmethod
+    def _header_hint() -> str:
+        return "the first line must name the columns participant, cohort, sample and class (an index or a name)"
+
+    def fail(self, line: int, column: str, message: str):
+        raise OperationError(f"{self.path}, line {line}, column {self.columns[column] + 1} ({column}): {message}")
+
+    def cell(self, row: list[str], column: str) -> str | None:
+        """The stripped value of an optional column, or None when the file has no such column."""
+        return row[self.columns[column]].strip() if column in self.columns else None
+
+    def validated(self) -> list[_PendingAnswer]:
+        items = {item.sample.source_id: item for item in self.study.items.select_related("sample")}
+        known = {p.pseudonym: p for p in self.study.participants.select_related("cohort")}
+        answered = set(
+            Answer.objects.filter(participant__study=self.study).values_list("participant__pseudonym", "item_id")
+        )
+        first_line: dict[tuple[str, int], int] = {}
+        people: dict[str, tuple[str, bool, int]] = {}
+        now = timezone.now()
+        pending = []
+        for line, row in self.rows:
+            if len(row) != self.width:
+                raise OperationError(
+                    f"{self.path}, line {line}: {len(row)} fields, but the first line names {self.width} columns"
+                )
+            answer = self._row(line, row, items, now)
+            pseudonym = answer.pseudonym
+            if pseudonym in known:
+                participant = known[pseudonym]
+                self._check_same_participant(line, row, participant.cohort.name, participant.simulated, "in the study")
+            elif pseudonym in people:
+                cohort, simulated, seen = people[pseudonym]
+                self._check_same_participant(line, row, cohort, simulated, f"on line {seen}")
+            else:
+                people[pseudonym] = (answer.cohort, answer.simulated, line)
+            key = (pseudonym, answer.item.pk)
+            source_id = answer.item.sample.source_id
+            if key in first_line:
+                self.fail(line, "sample", f"{pseudonym} answers {source_id!r} twice (also on line {first_line[key]})")
+            if key in answered:
+                self.fail(
+                    line, "sample", f"{pseudonym} has an answer for {source_id!r} already; import their answers once"
+                )
+            first_line[key] = line
+            pending.append(answer)
+        if not pending:
+            raise OperationError(f"{self.path}: no answers after the first line")
+        return pending
+
+    def _check_same_participant(self, line, row, cohort: str, simulated: bool, where: str) -> None:
+        pseudonym = self.cell(row, "participant")
+        if self.cell(row, "cohort") != cohort:
+            self.fail(line, "cohort", f"{pseudonym} is in cohort {cohort!r} {where}")
+        given = self.cell(row, "simulated")
+        if given and _BOOL_WORDS[given.lower()] != simulated:
+            self.fail(line, "simulated", f"{pseudonym} is {'' if simulated else 'not '}simulated {where}")
+
+    def _row(self, line: int, row: list[str], items: dict[str, StudySample], now: datetime) -> _PendingAnswer:
+        pseudonym = self.cell(row, "participant")
+        if not pseudonym:
+            self.fail(line, "participant", "is empty; give the participant's pseudonym")
+        limit = Participant._meta.get_field("pseudonym").max_length
+        if len(pseudonym) > limit:
+            self.fail(line, "participant", f"a pseudonym has at most {limit} characters")
+        cohort = self.cell(row, "cohort")
+        try:
+            name_validator(cohort)
+            if len(cohort) > Cohort._meta.get_field("name").max_length:
+                raise ValidationError("too long")
+        except ValidationError:
+            self.fail(line, "cohort", f"{cohort!r} is not a cohort name (letters, digits, '.', '_', '-'; e.g. expert)")
+        source_id = self.cell(row, "sample")
+        if source_id not in items:
+            self.fail(line, "sample", f"{source_id!r} is not a sample of study {self.study.name}")
+        return _PendingAnswer(
+            pseudonym=pseudonym,
+            cohort=cohort,
+            simulated=self._simulated(line, row),
+            item=items[source_id],
+            class_index=self._class_index(line, self.cell(row, self.class_column)),
+            answered_at=self._answered_at(line, row, now),
+            active_seconds=self._active_seconds(line, row),
+            changes=self._changes(line, row),
+        )
+
+    def _class_index(self, line: int, text: str) -> int:
+        size = len(self.label_set)
+        if not text:
+            self.fail(line, self.class_column, "is empty; give a class index or name")
+        if re.fullmatch(r"[+-]?\d+", text):
+            if not 0 <= int(text) < size:
+                self.fail(line, self.class_column, f"class {text} is out of range (the study's: 0-{size - 1})")
+            return int(text)
+        try:
+            return self.label_set.by_name(text).index
+        except KeyError:
+            self.fail(line, self.class_column, f"{text!r} is not a class of the label set {self.label_set.title!r}")
+
+    def _simulated(self, line: int, row: list[str]) -> bool:
+        text = (self.cell(row, "simulated") or "").lower()
+        if text not in _BOOL_WORDS:
+            self.fail(line, "simulated", f"{text!r}: expected true or false")
+        return _BOOL_WORDS[text]
+
+    def _answered_at(self, line: int, row: list[str], now: datetime) -> datetime:
+        text = self.cell(row, "answered_at")
+        if not text:
+            return now
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(line, "answered_at", f"{text!r} is not an ISO 8601 time such as 2024-05-01T14:03:00Z")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def _active_seconds(self, line: int, row: list[str]) -> float:
+        text = self.cell(row, "active_seconds")
+        if not text:
+            return 0.0
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(line, "active_seconds", f"{text!r}: expected a number of seconds >= 0")
+        return seconds
+
+    def _changes(self, line: int, row: list[str]) -> int:
+        text = self.cell(row, "changes")
+        if not text:
+            return 0
+        if not text.isdigit():
+            self.fail(line, "changes", f"{text!r}: expected a whole number >= 0")
+        return int(text)
+
+
+def _store_answers(study: Study, pending: list[_PendingAnswer]) -> int:
+    cohorts = {cohort.name: cohort for cohort in study.cohorts.all()}
+    participants = {participant.pseudonym: participant for participant in study.participants.all()}
+    for answer in pending:
+        if answer.cohort not in cohorts:
+            cohorts[answer.cohort] = Cohort.objects.create(study=study, name=answer.cohort)
+        if answer.pseudonym not in participants:
+            participants[answer.pseudonym] = Participant.objects.create(
+                study=study,
+                cohort=cohorts[answer.cohort],
+                pseudonym=answer.pseudonym,
+                order_seed=Participant.new_order_seed(),
+                simulated=answer.simulated,
+            )
+    stored = Answer.objects.bulk_create(
+        Answer(
+            participant=participants[answer.pseudonym],
+            item=answer.item,
+            class_index=answer.class_index,
+            answered_at=answer.answered_at,
+            active_seconds=answer.active_seconds,
+            changes=answer.changes,
+            display_percentiles={},
+        )
+        for answer in pending
+    )
+    AnswerHistory.objects.bulk_create(
+        AnswerHistory(answer=a, class_index=a.class_index, answered_at=a.answered_at, active_seconds=a.active_seconds)
+        for a in stored
+    )
+    return len(stored)
