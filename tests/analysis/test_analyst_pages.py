@@ -8,10 +8,6 @@ from tests.factories import make_user
 from study.roles import COORDINATOR
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def sign_in(client, user):
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")

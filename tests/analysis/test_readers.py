@@ -10,10 +10,6 @@ from tests.factories import reading_study
 N_CLASSES = 13
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def add_reader(study, cohort_name: str, pseudonym: str, classes: list[int | None], simulated: bool = False):
     """A participant whose answer to the study's i-th sample is ``classes[i]`` (None: not answered)."""

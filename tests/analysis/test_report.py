@@ -29,13 +29,8 @@ def read_csv(path):
 # for the databases that marked tests ask for.
 pytestmark = pytest.mark.django_db
 
+# The shared report is built once per module, outside the per-test fixtures of conftest.
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = FAST_HASHER
-
 
 @dataclass
 class BuiltReport:

@@ -32,7 +32,6 @@ def reading(db, settings):
     """Training samples of classes 0, 1, 2 and 3, a second one of class 0, and class-0 samples that the
     gallery must never show: a test sample of the study set, a validation sample and a training
     sample with two locations."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only
     reading = reading_study("gal", test_samples=2, train_samples=4)
     dataset = reading.study.dataset
     add_sample(dataset, "second-actin", "train", [0])

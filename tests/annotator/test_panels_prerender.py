@@ -16,7 +16,6 @@ from tests.factories import reading_study
 
 @pytest.fixture
 def reading(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only
     return reading_study("warm", test_samples=3, train_samples=1)
 
 

@@ -16,7 +16,6 @@ from tests.factories import channel_pixels, reading_study
 
 @pytest.fixture
 def reading(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only
     return reading_study("view", test_samples=3, train_samples=2)
 
 

@@ -25,7 +25,6 @@ class Clock:
 
 @pytest.fixture(autouse=True)
 def throttle(settings, monkeypatch):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; hashing is not tested here
     settings.LOGIN_FAILURE_LIMIT = 3
     settings.LOGIN_FAILURE_WINDOW_MINUTES = 10
     clock = Clock()

@@ -1,0 +1,312 @@
+"""The participant's pages: accepting an invitation, the instructions, labelling, the final submission.
+
+A case is addressed by its place in the participant's own seeded order (1-based), never by anything
+that names the sample, so a URL tells nothing about the sample or about anyone else's order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotator.access import participant_for
+from annotator.answers import AnswerRejected, save_answer, submit
+from annotator.models import Answer, Invitation, Participant, config_of, hash_token
+from annotator.panels import PANELS, panel_urls
+
+MAX_ANSWER_BODY_BYTES = 4096
+
+# Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
+# +, -, the arrows, "[" and "]" zoom, pan and move between cases, so no class uses them.
+HOTKEYS = tuple("1234567890abcdeghijklmnopqrstuvwxyz")
+
+# The class buttons stand in rows of at most this many, so the page can set aside their height.
+CLASSES_PER_ROW = 7
+
+PANEL_ALT = {
+    "protein": "protein",
+    "nucleus": "nucleus with protein",
+    "microtubules": "microtubules with protein",
+    "er": "ER with protein",
+}
+
+
+@dataclass(frozen=True)
+class ClassChoice:
+    index: int
+    name: str
+    hotkey: str
+    description: str
+
+
+def class_choices(participant: Participant) -> list[ClassChoice]:
+    config = config_of(participant.study)
+    label_set = participant.study.label_set
+    if len(label_set) > len(HOTKEYS):
+        raise ValueError(f"a label set of {len(label_set)} classes has more classes than hotkeys ({len(HOTKEYS)})")
+    return [
+        ClassChoice(c.index, c.name, HOTKEYS[c.index], config.description_of(c.index)) for c in label_set.classes
+    ]
+
+
+def answers_by_number(participant: Participant, order) -> dict[int, Answer]:
+    by_item = {a.item_id: a for a in participant.answers.all()}
+    return {number: by_item[item.pk] for number, item in enumerate(order, start=1) if item.pk in by_item}
+
+
+def case_url(participant: Participant, number: int) -> str:
+    return reverse("annotator:participant_case", args=[participant.study.name, number])
+
+
+def queue_key(participant: Participant) -> str:
+    """The localStorage key under which the browser keeps answers it has not saved yet."""
+    return f"pending-answers:{participant.study.name}:{participant.user.get_username()}"
+
+
+def first_unanswered(order, answered: dict[int, Answer]) -> int | None:
+    return next((number for number in range(1, len(order) + 1) if number not in answered), None)
+
+
+@login_required
+@require_GET
+def participant_study(request: HttpRequest, study: str):
+    participant = participant_for(request, study)
+    if participant.is_submitted:
+        return redirect("annotator:participant_done", study)
+    order = participant.order()
+    answered = answers_by_number(participant, order)
+    if not answered:
+        return redirect("annotator:participant_instructions", study)
+    number = first_unanswered(order, answered)
+    if number is None:
+        return redirect("annotator:participant_submit", study)
+    return redirect(case_url(participant, number))
+
+
+@login_required
+@require_GET
+def participant_instructions(request: HttpRequest, study: str):
+    participant = participant_for(request, study)
+    order = participant.order()
+    start = first_unanswered(order, answers_by_number(participant, order)) or 1
+    return render(
+        request,
+        "annotator/participant/instructions.html",
+        {
+            "participant": participant,
+            "study": participant.study,
+            "config": config_of(participant.study),
+            "classes": class_choices(participant),
+            "total": len(order),
+            "start_url": case_url(participant, start),
+        },
+    )
+
+
+@login_required
+@require_GET
+def participant_case(request: HttpRequest, study: str, number: int):
+    participant = participant_for(request, study)
+    order = participant.order()
+    if not 1 <= number <= len(order):
+        raise Http404("No such case.")
+    item = order[number - 1]
+    answered = answers_by_number(participant, order)
+    current = answered.get(number)
+    config = config_of(participant.study)
+    read_only = participant.is_submitted or (current is not None and not config.answers_changeable)
+    display = panel_urls(participant.study, item.sample)
+    full = panel_urls(participant.study, item.sample, resolution="full")
+    has_next = number < len(order)
+    return render(
+        request,
+        "annotator/participant/case.html",
+        {
+            "participant": participant,
+            "study": participant.study,
+            "number": number,
+            "total": len(order),
+            "panels": [(name, PANEL_ALT[name], display[name], full[name]) for name in PANELS],
+            "classes": class_choices(participant),
+            "class_rows": math.ceil(len(participant.study.label_set) / CLASSES_PER_ROW),
+            "current": current.class_index if current else None,
+            "answered_numbers": sorted(answered),
+            "read_only": read_only,
+            "submitted": participant.is_submitted,
+            "queue_key": queue_key(participant),
+            "answer_url": reverse("annotator:participant_answer", args=[study, number]),
+            "previous_url": case_url(participant, number - 1) if number > 1 else None,
+            "next_url": case_url(participant, number + 1) if has_next else None,
+            "after_answer_url": _after(participant, number, len(order)),
+            "prefetch": list(panel_urls(participant.study, order[number].sample).values()) if has_next else [],
+        },
+    )
+
+
+def _after(participant: Participant, number: int, total: int) -> str:
+    """Where the page goes once case ``number`` is answered: the next case, or the submission page."""
+    if number < total:
+        return case_url(participant, number + 1)
+    return reverse("annotator:participant_submit", args=[participant.study.name])
+
+
+def _json_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_POST
+def participant_answer(request: HttpRequest, study: str, number: int):
+    # A JSON endpoint answers a signed-out request with 401 rather than a redirect that fetch()
+    # would follow to an HTML sign-in page and report as success.
+    if not request.user.is_authenticated:
+        return _json_error("You are signed out. Sign in again; your answer is kept in this browser.", 401)
+    participant = participant_for(request, study)
+    order = participant.order()
+    if not 1 <= number <= len(order):
+        return _json_error(f"There is no case {number}; this study has {len(order)}.", 404)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _json_error("The request's Content-Length is not a number.", 400)
+    # The declared length is checked before the body is read; a body sent without one, after.
+    if declared > MAX_ANSWER_BODY_BYTES or len(request.body) > MAX_ANSWER_BODY_BYTES:
+        return _json_error(f"The request body is larger than {MAX_ANSWER_BODY_BYTES} bytes.", 413)
+    try:
+        body = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return _json_error(f"The request body is not JSON: {error}", 400)
+    if not isinstance(body, dict) or "class_index" not in body:
+        return _json_error('Send a JSON object {"class_index": k, "active_seconds": s}.', 400)
+    try:
+        saved = save_answer(participant, order[number - 1], body["class_index"], body.get("active_seconds"))
+    except AnswerRejected as rejected:
+        return _json_error(str(rejected), rejected.status)
+    return JsonResponse(
+        {
+            "number": number,
+            "class_index": saved.answer.class_index,
+            "changes": saved.answer.changes,
+            "answered": saved.answered,
+            "total": saved.total,
+            "next": _after(participant, number, len(order)),
+        }
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def participant_submit(request: HttpRequest, study: str):
+    """GET: the confirmation page; POST: the final submission. Submitting with unanswered cases
+    needs the explicit confirmation box ticked."""
+    participant = participant_for(request, study)
+    if participant.is_submitted:
+        return redirect("annotator:participant_done", study)
+    order = participant.order()
+    answered = answers_by_number(participant, order)
+    unanswered = [number for number in range(1, len(order) + 1) if number not in answered]
+    error = ""
+    if request.method == "POST":
+        if unanswered and request.POST.get("confirm_unanswered") != "yes":
+            error = "Tick the box to confirm that you submit with unanswered cases, or answer them first."
+        else:
+            submit(participant)
+            return redirect("annotator:participant_done", study)
+    return render(
+        request,
+        "annotator/participant/submit.html",
+        {
+            "study": participant.study,
+            "total": len(order),
+            "answered": len(answered),
+            "unanswered": [(number, case_url(participant, number)) for number in unanswered],
+            "error": error,
+            "queue_key": queue_key(participant),
+        },
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_GET
+def participant_done(request: HttpRequest, study: str):
+    participant = participant_for(request, study)
+    if not participant.is_submitted:
+        return redirect("annotator:participant_submit", study)
+    order = participant.order()
+    answered = answers_by_number(participant, order)
+    label_set = participant.study.label_set
+    rows = [
+        (number, case_url(participant, number), label_set.by_index(answered[number].class_index).name if number in answered else "")
+        for number in range(1, len(order) + 1)
+    ]
+    return render(
+        request,
+        "annotator/participant/done.html",
+        {"study": participant.study, "participant": participant, "rows": rows, "answered": len(answered)},
+    )
+
+
+def username_for(participant: Participant) -> str:
+    """A readable, unique user name made of the study's name and the pseudonym."""
+    User = get_user_model()
+    base = slugify(f"{participant.study.name}-{participant.pseudonym}")[:140] or "participant"
+    candidate, suffix = base, 2
+    while User.objects.filter(username=candidate).exists():
+        candidate, suffix = f"{base}-{suffix}", suffix + 1
+    return candidate
+
+
+def _unusable_invitation(request: HttpRequest, token: str):
+    known = Invitation.objects.filter(token_hash=hash_token(token)).first()
+    return render(
+        request,
+        "annotator/participant/invitation_unusable.html",
+        {"state": known.state if known else "unknown"},
+        status=410 if known else 404,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, token: str):
+    """First use of an invitation: the holder chooses a password, which creates their account (or,
+    for a participant who already has one, sets a new password on it) and signs them in."""
+    invitation = Invitation.find_usable(token)
+    if invitation is None:
+        return _unusable_invitation(request, token)
+    participant = invitation.participant
+    user = participant.user or get_user_model()(username=username_for(participant))
+    form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                # Two submissions of the same form must not both pass: re-check under a lock.
+                if not Invitation.objects.select_for_update().filter(
+                    pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
+                ).exists():
+                    return _unusable_invitation(request, token)
+                user.set_password(form.cleaned_data["new_password1"])
+                user.save()
+                Participant.objects.filter(pk=participant.pk).update(user=user)
+                Invitation.objects.filter(pk=invitation.pk).update(used_at=timezone.now())
+        except IntegrityError:
+            return _unusable_invitation(request, token)
+        # The password was just chosen, not checked by a backend: say which one holds the account.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("annotator:participant_study", participant.study.name)
+    return render(
+        request,
+        "annotator/participant/welcome.html",
+        {"participant": participant, "study": participant.study, "username": user.get_username(), "form": form},
+    )

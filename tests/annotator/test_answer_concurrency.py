@@ -1,0 +1,76 @@
+"""Concurrent saves (two tabs, a double click, retries) never make a second answer."""
+
+import threading
+
+import pytest
+
+from django.db import connection
+
+from annotator.answers import save_answer
+from annotator.models import Answer, AnswerHistory, Participant
+from tests.factories import reading_study
+
+
+
+THREADS = 8
+
+
+def run_at_once(work, arguments):
+    """Run ``work(argument)`` in one thread per argument, released together; returns the errors."""
+    barrier = threading.Barrier(len(arguments))
+    errors = []
+
+    def run(argument):
+        try:
+            barrier.wait()
+            work(argument)
+        except Exception as error:  # noqa: BLE001 - the test reports whatever a thread met
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def loaded(participant):
+    """The participant with its study and label set, and its first case, read before the threads
+    start: every query the threads make is then part of the save itself."""
+    participant = Participant.objects.select_related("study__dataset").get(pk=participant.pk)
+    return participant, participant.order()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_answer_saved_from_many_threads_at_once_is_stored_once():
+    reading = reading_study("race", test_samples=2, train_samples=0)
+    participant, item = loaded(reading.participant)
+
+    def save(_):
+        save_answer(participant, item, 5, 1.0)
+
+    assert run_at_once(save, range(THREADS)) == []
+    answer = Answer.objects.get()
+    assert (answer.class_index, answer.changes, answer.active_seconds) == (5, 0, float(THREADS))
+    assert AnswerHistory.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_different_classes_saved_at_once_leave_one_answer_and_a_history_row_per_change():
+    reading = reading_study("race-change", test_samples=2, train_samples=0)
+    participant, item = loaded(reading.participant)
+
+    def save(class_index):
+        save_answer(participant, item, class_index)
+
+    classes = [i % 3 for i in range(THREADS)]
+    assert run_at_once(save, classes) == []
+    answer = Answer.objects.get()
+    history = list(answer.history.values_list("class_index", flat=True))
+    # Each history row is a real change of value, and the last one is the answer's value.
+    assert all(a != b for a, b in zip(history, history[1:]))
+    assert history[-1] == answer.class_index
+    assert answer.changes == len(history) - 1

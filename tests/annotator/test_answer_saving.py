@@ -1,0 +1,160 @@
+"""Saving an answer through the JSON endpoint: history, idempotence, limits, refusals."""
+
+import json
+
+import pytest
+
+from django.urls import reverse
+
+from annotator.answers import MAX_ACTIVE_SECONDS_PER_SAVE
+from annotator.models import Answer, AnswerHistory, config_of
+from tests.factories import reading_study
+
+
+
+@pytest.fixture
+def reading(db):
+    return reading_study("saving", test_samples=4, train_samples=0)
+
+
+@pytest.fixture
+def signed_in(client, reading):
+    client.force_login(reading.participant.user)
+    return client
+
+
+def post(client, number, body, study="saving"):
+    url = reverse("annotator:participant_answer", args=[study, number])
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(url, data, content_type="application/json")
+
+
+def item_of(participant, number):
+    return participant.order()[number - 1]
+
+
+def test_a_first_answer_is_stored_with_its_history_row_and_the_display_settings(signed_in, reading):
+    response = post(signed_in, 2, {"class_index": 4, "active_seconds": 12.5})
+    assert response.status_code == 200
+    assert response.json() == {
+        "number": 2, "class_index": 4, "changes": 0, "answered": 1, "total": 4,
+        "next": reverse("annotator:participant_case", args=["saving", 3]),
+    }
+    answer = Answer.objects.get()
+    assert answer.item == item_of(reading.participant, 2)
+    assert answer.participant == reading.participant
+    assert (answer.class_index, answer.active_seconds, answer.changes) == (4, 12.5, 0)
+    assert answer.display_percentiles == config_of(reading.study).display_percentiles
+    assert list(answer.history.values_list("class_index", "active_seconds")) == [(4, 12.5)]
+
+
+def test_each_change_adds_a_history_row_and_counts_as_a_change(signed_in):
+    for class_index in (4, 7, 2):
+        post(signed_in, 1, {"class_index": class_index, "active_seconds": 10})
+    answer = Answer.objects.get()
+    assert (answer.class_index, answer.changes, answer.active_seconds) == (2, 2, 30.0)
+    assert list(answer.history.values_list("class_index", "active_seconds")) == [(4, 10.0), (7, 20.0), (2, 30.0)]
+
+
+def test_saving_the_same_class_again_is_no_change_but_adds_the_time(signed_in):
+    post(signed_in, 1, {"class_index": 4, "active_seconds": 10})
+    response = post(signed_in, 1, {"class_index": 4, "active_seconds": 5})
+    assert response.status_code == 200 and response.json()["changes"] == 0
+    answer = Answer.objects.get()
+    assert (answer.changes, answer.active_seconds) == (0, 15.0)
+    assert answer.history.count() == 1
+
+
+def test_a_change_records_the_display_settings_it_was_made_under(signed_in, reading):
+    post(signed_in, 1, {"class_index": 4})
+    config = config_of(reading.study)
+    config.display_percentiles = {**config.display_percentiles, "green": [2, 98]}
+    config.save()
+    post(signed_in, 1, {"class_index": 5})
+    assert Answer.objects.get().display_percentiles["green"] == [2, 98]
+
+
+def test_active_time_per_save_is_clamped(signed_in):
+    post(signed_in, 1, {"class_index": 0, "active_seconds": 10 * 24 * 3600})
+    assert Answer.objects.get().active_seconds == MAX_ACTIVE_SECONDS_PER_SAVE
+
+
+def test_the_last_case_sends_the_participant_on_to_the_submission(signed_in):
+    assert post(signed_in, 4, {"class_index": 0}).json()["next"] == reverse("annotator:participant_submit", args=["saving"])
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"class_index": 13}, "class_index"),
+        ({"class_index": -1}, "class_index"),
+        ({"class_index": "3"}, "class_index"),
+        ({"class_index": 2.0}, "class_index"),
+        ({"class_index": True}, "class_index"),
+        ({"class_index": 2, "active_seconds": -4}, "active_seconds"),
+        ({"class_index": 2, "active_seconds": "long"}, "active_seconds"),
+        ({"active_seconds": 3}, "class_index"),
+        ([2], "class_index"),
+        ("{not json", "JSON"),
+    ],
+)
+def test_bad_input_gets_400_naming_the_field_and_stores_nothing(signed_in, body, field):
+    response = post(signed_in, 1, body)
+    assert response.status_code == 400
+    assert field in response.json()["error"]
+    assert not Answer.objects.exists()
+
+
+def test_a_body_over_4_kb_is_refused(signed_in):
+    response = post(signed_in, 1, json.dumps({"class_index": 1, "padding": "x" * 5000}))
+    assert response.status_code == 413
+    assert not Answer.objects.exists()
+
+
+def test_a_case_number_outside_the_order_gets_404(signed_in):
+    response = post(signed_in, 5, {"class_index": 1})
+    assert response.status_code == 404
+    assert "no case 5" in response.json()["error"]
+
+
+def test_after_submission_every_save_gets_409(signed_in, reading):
+    post(signed_in, 1, {"class_index": 1})
+    signed_in.post(reverse("annotator:participant_submit", args=["saving"]), {"confirm_unanswered": "yes"})
+    assert post(signed_in, 1, {"class_index": 2}).status_code == 409
+    assert post(signed_in, 2, {"class_index": 2}).status_code == 409
+    assert list(Answer.objects.values_list("class_index", flat=True)) == [1]
+
+
+def test_without_changeable_answers_a_change_gets_409_and_a_repeat_is_accepted(signed_in, reading):
+    config = config_of(reading.study)
+    config.answers_changeable = False
+    config.save()
+    post(signed_in, 1, {"class_index": 1})
+    refused = post(signed_in, 1, {"class_index": 2})
+    assert refused.status_code == 409 and "changing" in refused.json()["error"]
+    assert post(signed_in, 1, {"class_index": 1}).status_code == 200
+    assert Answer.objects.get().class_index == 1 and AnswerHistory.objects.count() == 1
+
+
+def test_a_case_number_addresses_only_the_requesters_own_order(client, reading):
+    """Both participants answer "case 1": each answer lands on the first sample of their own order,
+    and neither touches the other's."""
+    client.force_login(reading.participant.user)
+    post(client, 1, {"class_index": 3})
+    client.force_login(reading.other_participant.user)
+    post(client, 1, {"class_index": 8})
+    mine = Answer.objects.get(participant=reading.participant)
+    theirs = Answer.objects.get(participant=reading.other_participant)
+    assert mine.item == item_of(reading.participant, 1) and mine.class_index == 3
+    assert theirs.item == item_of(reading.other_participant, 1) and theirs.class_index == 8
+    assert item_of(reading.participant, 1) != item_of(reading.other_participant, 1)  # seeds 1 and 2 differ here
+
+
+def test_another_participants_answer_never_shows_on_my_page(client, reading):
+    client.force_login(reading.other_participant.user)
+    for number in range(1, 5):
+        post(client, number, {"class_index": 9})
+    client.force_login(reading.participant.user)
+    for number in range(1, 5):
+        text = client.get(reverse("annotator:participant_case", args=["saving", number])).text
+        assert "class-choice current" not in text
