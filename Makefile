@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres bench serve clean
+.PHONY: install demo test test-postgres bench loadtest serve clean
 
 install: $(INSTALLED)
 
@@ -28,6 +28,11 @@ test-postgres: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# 200 participants label a 200-sample study on gunicorn and PostgreSQL while a worker is killed and the
+# database connections are cut; then every acknowledged answer is checked.
+loadtest: install
+	$(PY) -m loadtest.run
 
 clean:
 	rm -rf $(VENV) data

@@ -41,6 +41,10 @@ class ModelRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     best_epoch = models.PositiveIntegerField(null=True, blank=True)
     best_val_macro_f1 = models.FloatField(null=True, blank=True)
+    thresholds = models.JSONField(
+        null=True, blank=True,
+        help_text="Per-class decision thresholds tuned on the validation split; empty means 0.5 for every class.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -62,6 +66,12 @@ class ModelRun(models.Model):
     def clean(self) -> None:
         if self.kind != self.Kind.IMPORTED and not self.architecture:
             raise ValidationError({"architecture": "A run that holds weights needs its architecture."})
+        if self.thresholds is not None:
+            size = len(self.label_set)
+            if not isinstance(self.thresholds, list) or len(self.thresholds) != size or any(
+                not isinstance(t, (int, float)) or not 0 < t < 1 for t in self.thresholds
+            ):
+                raise ValidationError({"thresholds": f"expected {size} numbers strictly between 0 and 1"})
 
 
 class EpochMetric(models.Model):

@@ -1,0 +1,154 @@
+import torch
+from django.core.management.base import BaseCommand, CommandError
+
+from models_zoo.models import ModelRun
+from models_zoo.registry import list_models
+from models_zoo.runs import RunError, create_run, get_run
+from models_zoo.training.checkpoint import LAST, CheckpointError, load_checkpoint
+from models_zoo.training.config import ConfigError, TrainConfig
+from models_zoo.training.loop import train
+from study.lookups import get_dataset
+from study.models import Sample
+
+# TrainConfig field -> the option that sets it, for error messages.
+OPTIONS = {
+    "epochs": "--epochs", "batch_size": "--batch-size", "crop": "--crop", "learning_rate": "--lr",
+    "device": "--device", "workers": "--workers", "max_train_samples": "--max-train-samples",
+}
+# Settings that may change when a run is resumed: how it runs, and how long, not what it computes.
+RESUMABLE = ("epochs", "device", "workers", "compile")
+
+
+def config_error(error: ConfigError) -> CommandError:
+    message = str(error)
+    field = message.split()[0]
+    return CommandError(f"{OPTIONS[field]}: {message}" if field in OPTIONS else message)
+
+
+def check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+
+
+def run_training(command: BaseCommand, run: ModelRun, config: TrainConfig, resume: bool = False) -> None:
+    """Train, marking the run failed if training stops on an error (an interrupt leaves it resumable)."""
+    try:
+        outcome = train(config, run, resume=resume)
+    except FloatingPointError as error:
+        ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
+        raise CommandError(f"run {run.name!r}: {error}; try a lower --lr") from None
+    except Exception:
+        ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
+        raise
+    best = "none" if outcome.best_epoch is None else f"{outcome.best_val_macro_f1:.4f} at epoch {outcome.best_epoch}"
+    command.stdout.write(command.style.SUCCESS(f"Run {run.name!r} finished: best validation macro-F1 {best}."))
+    command.stdout.write(f"Checkpoints and metrics: {run.directory}")
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a model on a data set's training split, validating on whole validation images every epoch. "
+        "The defaults are the paper's recipe for the model. Run under torchrun to train on several GPUs "
+        "(--batch-size is then per process)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("model", help=f"One of: {', '.join(list_models())}.")
+        parser.add_argument("--dataset", help="The data set to train on (it must be split).")
+        parser.add_argument("--name", help="The run's name (default: MODEL-DATASET-N).")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--batch-size", type=int, help="Default: the paper's for the model (GapNet-PL: 40).")
+        parser.add_argument("--crop", type=int, help="Training crop and evaluation tile size (default 1024).")
+        parser.add_argument("--lr", type=float, help="Initial learning rate (default: the paper's for the model).")
+        parser.add_argument("--device", choices=["cpu", "cuda"])
+        parser.add_argument("--workers", type=int, help="DataLoader worker processes (default 0).")
+        parser.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast.")
+        parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model.")
+        parser.add_argument("--resume", metavar="RUN", help="Continue a run from its last checkpoint.")
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--augment", action="store_true", default=None, help="Random flips and quarter turns.")
+        parser.add_argument(
+            "--tune-thresholds", action="store_true", default=None,
+            help="Tune per-class thresholds on the validation split at the end (default 0.5).",
+        )
+        parser.add_argument("--max-train-samples", type=int, help="Train on a seeded subset of this many samples.")
+
+    def handle(self, *args, **options):
+        settings = {
+            "epochs": options["epochs"], "batch_size": options["batch_size"], "crop": options["crop"],
+            "learning_rate": options["lr"], "device": options["device"], "workers": options["workers"],
+            "amp": options["amp"], "compile": options["compile"], "seed": options["seed"],
+            "augment": options["augment"], "tune_thresholds": options["tune_thresholds"],
+            "max_train_samples": options["max_train_samples"],
+        }
+        if options["resume"]:
+            self.resume(options, settings)
+            return
+        model = options["model"]
+        if model not in list_models():
+            raise CommandError(f"MODEL {model!r}: unknown model; choose one of: {', '.join(list_models())}")
+        if not options["dataset"]:
+            raise CommandError("--dataset is required: the data set to train on")
+        dataset = self.dataset(options["dataset"])
+        try:
+            config = TrainConfig.for_architecture(model, dataset=dataset.name, **settings)
+        except ConfigError as error:
+            raise config_error(error) from None
+        check_device(config.device)
+        name = options["name"] or self.default_name(model, dataset.name)
+        try:
+            run = create_run(name, ModelRun.Kind.TRAINED, model, dataset, config.to_dict())
+        except RunError as error:
+            raise CommandError(f"--name: {error}") from None
+        self.stdout.write(f"Training {model} on {dataset.name!r} as run {name!r} ({config.device}).")
+        run_training(self, run, config)
+
+    def resume(self, options, settings) -> None:
+        try:
+            run = get_run(options["resume"])
+            saved = TrainConfig.from_dict(run.config)
+            config = saved.replace(**{key: settings[key] for key in RESUMABLE})
+            done = load_checkpoint(run.directory / LAST)["epoch"]
+        except (RunError, CheckpointError) as error:
+            raise CommandError(f"--resume: {error}") from None
+        except ConfigError as error:
+            raise config_error(error) from None
+        if run.kind != ModelRun.Kind.TRAINED:
+            raise CommandError(f"--resume: run {run.name!r} is {run.get_kind_display()}; use its own command")
+        if options["model"] != run.architecture:
+            raise CommandError(f"MODEL {options['model']!r}: run {run.name!r} trains {run.architecture}")
+        if options["dataset"] and options["dataset"] != run.dataset.name:
+            raise CommandError(f"--dataset {options['dataset']!r}: run {run.name!r} trains on {run.dataset.name!r}")
+        changed = sorted(k for k, v in settings.items() if v is not None and k not in RESUMABLE and v != getattr(saved, k))
+        if changed:
+            raise CommandError(
+                f"--resume: {', '.join(changed)} cannot change when a run is resumed (only {', '.join(RESUMABLE)})"
+            )
+        if done >= config.epochs:
+            raise CommandError(f"--resume: run {run.name!r} has trained {done} of {config.epochs} epochs; raise --epochs")
+        check_device(config.device)
+        run.config, run.status, run.finished_at = config.to_dict(), ModelRun.Status.RUNNING, None
+        run.save(update_fields=["config", "status", "finished_at"])
+        self.stdout.write(f"Resuming run {run.name!r} after epoch {done} of {config.epochs}.")
+        run_training(self, run, config, resume=True)
+
+    @staticmethod
+    def dataset(name: str):
+        try:
+            dataset = get_dataset(name)
+        except CommandError as error:
+            raise CommandError(f"--dataset: {error}") from None
+        for split, meaning in (("train", "training"), ("val", "validation")):
+            if not Sample.objects.filter(dataset=dataset, split=split).exists():
+                raise CommandError(
+                    f"--dataset {name!r} has no {meaning} samples; split it first "
+                    f"(python manage.py make_splits {name} --seed 0)"
+                )
+        return dataset
+
+    @staticmethod
+    def default_name(model: str, dataset: str) -> str:
+        number = 1
+        while ModelRun.objects.filter(name=f"{model}-{dataset}-{number}").exists():
+            number += 1
+        return f"{model}-{dataset}-{number}"

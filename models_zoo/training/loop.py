@@ -1,0 +1,276 @@
+"""The training loop, top to bottom in the order it runs (the paper's section 3.1 recipe).
+
+One process trains on the CPU or one GPU; ``torchrun --nproc-per-node N manage.py train ...``
+starts N processes that train together through DistributedDataParallel: each reads its share of
+every epoch's samples (``DistributedSampler``), gradients are averaged, validation images are
+shared out and their probabilities gathered, and only rank 0 writes files and the database. The
+single-process path runs the same code with a world of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from django.conf import settings
+from django.utils import timezone
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from models_zoo.models import EpochMetric, ModelRun
+from models_zoo.registry import create_model
+from models_zoo.runs import SoftmaxOutputs, model_checkpoint, save_run_model
+from models_zoo.tiling import predict_whole_image
+from models_zoo.training.checkpoint import (
+    BEST,
+    LAST,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from models_zoo.training.config import TrainConfig
+from models_zoo.training.data import (
+    CropDataset,
+    EpochSampler,
+    WholeImageDataset,
+    split_samples,
+    train_loader,
+    whole_image_loader,
+)
+from models_zoo.training.metrics import ValidationMetrics, tune_thresholds, validation_metrics
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    epochs_trained: int
+    last_epoch: int
+    best_epoch: int | None
+    best_val_macro_f1: float | None
+    thresholds: list[float] | None
+
+
+def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutcome:
+    """Train ``run`` with ``config`` up to ``config.epochs``, continuing from ``last.pt`` if ``resume``."""
+    # -- processes and device: torchrun sets WORLD_SIZE, RANK and LOCAL_RANK
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    on_cuda = config.device.startswith("cuda")
+    device = torch.device("cuda", local_rank) if on_cuda else torch.device("cpu")
+    if on_cuda:
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if on_cuda else "gloo")
+    is_writer = rank == 0
+    directory = run.directory
+    if is_writer:
+        directory.mkdir(parents=True, exist_ok=True)
+
+    # -- seeds: everything random below starts from config.seed
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+
+    # -- data: random crops of the training split, whole images of the validation split
+    train_samples = split_samples(
+        run.dataset, "train", config.single_class, config.max_train_samples, config.seed
+    )
+    val_samples = split_samples(run.dataset, "val", config.single_class)
+    crops = CropDataset(settings.STORE_DIR, train_samples, config.crop, config.seed, config.augment)
+    sampler = EpochSampler(crops, config.seed, rank, world_size)
+    batches = train_loader(crops, sampler, config.batch_size, config.workers, pin_memory=on_cuda)
+    val_images = whole_image_loader(
+        WholeImageDataset(settings.STORE_DIR, val_samples),
+        list(range(rank, len(val_samples), world_size)),
+        config.workers,
+        pin_memory=on_cuda,
+    )
+
+    # -- model: new, or the weights a fine-tune starts from; a fine-tune trains the last layer only
+    model = create_model(config.architecture, num_classes=len(run.dataset.label_set))
+    if config.init_checkpoint:
+        model.load_state_dict(load_checkpoint(Path(config.init_checkpoint))["model"])
+    if config.last_layer_only:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("classifier."))
+    model.to(device)
+    if on_cuda:
+        model.to(memory_format=torch.channels_last)
+    evaluated = SoftmaxOutputs(model) if config.single_class else model
+
+    # -- optimizer: SGD with momentum; the rate halves when validation macro-F1 plateaus
+    trained = [p for p in model.parameters() if p.requires_grad]
+    penalised = [p for name, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    optimizer = torch.optim.SGD(trained, lr=config.learning_rate, momentum=config.momentum)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
+    )
+
+    # -- resume: weights, optimizer, schedule, best so far and every random generator's state
+    start_epoch, best_epoch, best_f1 = 1, None, -math.inf
+    if resume:
+        state = load_checkpoint(directory / LAST)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng_state(state["rng"])
+        start_epoch = state["epoch"] + 1
+        best_epoch, best_f1 = state["best_epoch"], state["best_val_macro_f1"]
+        if is_writer:
+            forget_epochs_after(run, state["epoch"])
+
+    # -- the model that trains: DDP across processes, optionally compiled
+    stepped = DistributedDataParallel(model, device_ids=[local_rank] if on_cuda else None) if world_size > 1 else model
+    if config.compile:
+        stepped = torch.compile(stepped)
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        # -- train one epoch on one random crop per sample
+        sampler.set_epoch(epoch)
+        model.train()
+        if config.last_layer_only:
+            # The frozen layers compute their features as at inference (no dropout, fixed batch-norm
+            # statistics), so that a fine-tune changes nothing but the last layer.
+            model.eval()
+            model.classifier.train()
+        learning_rate = optimizer.param_groups[0]["lr"]
+        loss_sum, seen, started = torch.zeros((), device=device), 0, time.perf_counter()
+        progress = tqdm(
+            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
+            disable=None if is_writer else True,
+        )
+        for step, (images, targets) in enumerate(progress):
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            if on_cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
+                logits = stepped(images).float()
+            if config.single_class:
+                loss = F.cross_entropy(logits, targets)
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # The gradients of the L1 and L2 penalties on the weights (not the biases).
+            with torch.no_grad():
+                for parameter in penalised:
+                    parameter.grad.add_(parameter.sign(), alpha=config.l1).add_(parameter, alpha=2 * config.l2)
+            torch.nn.utils.clip_grad_norm_(trained, config.clip_norm)
+            optimizer.step()
+            loss_sum += loss.detach() * len(images)
+            seen += len(images)
+            # Reading the loss waits for the GPU, so only now and then, and only for a visible bar.
+            if step % 10 == 0 and not progress.disable:
+                progress.set_postfix(loss=f"{loss.item():.4f}")
+        progress.close()
+        if on_cuda:
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - started
+        totals = torch.tensor([loss_sum.item(), seen], dtype=torch.float64, device=device)
+        if world_size > 1:
+            dist.all_reduce(totals)
+        train_loss = float(totals[0] / totals[1])
+        samples_per_second = float(totals[1]) / train_seconds
+
+        # -- validate on whole images: tiles' probabilities averaged, gathered from every process
+        probabilities = np.zeros((len(val_samples), model.num_classes))
+        mine = [
+            (index, predict_whole_image(evaluated, image, config.tile, config.eval_batch_size, device, config.amp))
+            for index, image in val_images
+        ]
+        shares = [mine]
+        if world_size > 1:
+            shares = [None] * world_size
+            dist.all_gather_object(shares, mine)
+        for share in shares:
+            for index, row in share:
+                probabilities[index] = row
+        metrics = validation_metrics(probabilities, val_samples.targets, config.single_class)
+        scheduler.step(metrics.macro_f1)
+        improved = metrics.macro_f1 > best_f1
+        if improved:
+            best_epoch, best_f1 = epoch, metrics.macro_f1
+
+        # -- record and checkpoint (rank 0): metrics first, so a resumed epoch overwrites its row
+        if is_writer:
+            record_epoch(run, epoch, train_loss, metrics, learning_rate, samples_per_second, best_epoch, best_f1)
+            if improved:
+                save_run_model(run, model_checkpoint(
+                    model, config.architecture, config.tile, config.single_class, config=config.to_dict(),
+                    epoch=epoch, val_macro_f1=metrics.macro_f1, val_probabilities=torch.from_numpy(probabilities),
+                ))
+            save_checkpoint(directory / LAST, {
+                "config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "best_epoch": best_epoch,
+                "best_val_macro_f1": best_f1, "rng": capture_rng_state(),
+                "sampler": {"seed": config.seed, "epoch": epoch},
+            })
+            tqdm.write(
+                f"epoch {epoch}: loss {train_loss:.4f}, val macro-F1 {metrics.macro_f1:.4f}, "
+                f"lr {learning_rate:g}, {samples_per_second:.1f} samples/s"
+            )
+
+    # -- finish: per-class thresholds tuned on the best epoch's validation probabilities, if asked
+    thresholds = None
+    if is_writer:
+        if config.tune_thresholds and not config.single_class and best_epoch is not None:
+            best_probabilities = load_checkpoint(directory / BEST)["val_probabilities"].numpy()
+            thresholds = tune_thresholds(best_probabilities, val_samples.targets)
+        run.thresholds = thresholds
+        run.status = ModelRun.Status.FINISHED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["thresholds", "status", "finished_at"])
+    if world_size > 1:
+        dist.barrier()
+    return TrainOutcome(
+        epochs_trained=max(0, config.epochs - start_epoch + 1),
+        last_epoch=config.epochs,
+        best_epoch=best_epoch,
+        best_val_macro_f1=None if best_epoch is None else best_f1,
+        thresholds=thresholds,
+    )
+
+
+def record_epoch(
+    run: ModelRun, epoch: int, train_loss: float, metrics: ValidationMetrics, learning_rate: float,
+    samples_per_second: float, best_epoch: int | None, best_f1: float,
+) -> None:
+    """One line of ``metrics.jsonl``, one ``EpochMetric`` row, and the run's best so far."""
+    record = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_macro_f1": metrics.macro_f1,
+        "val_per_class_f1": metrics.per_class_f1,
+        "val_macro_auc": metrics.macro_auc,
+        "learning_rate": learning_rate,
+        "samples_per_second": samples_per_second,
+    }
+    with open(run.directory / METRICS_FILE, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    EpochMetric.objects.update_or_create(run=run, epoch=epoch, defaults={k: v for k, v in record.items() if k != "epoch"})
+    run.best_epoch, run.best_val_macro_f1 = best_epoch, best_f1
+    run.save(update_fields=["best_epoch", "best_val_macro_f1"])
+
+
+def forget_epochs_after(run: ModelRun, epoch: int) -> None:
+    """Drop what a killed run recorded after its last checkpoint; those epochs will run again."""
+    run.epochs.filter(epoch__gt=epoch).delete()
+    path = run.directory / METRICS_FILE
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= epoch]
+        path.write_text("".join(line + "\n" for line in kept))
