@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres bench loadtest serve clean
+.PHONY: install demo test test-postgres bench loadtest clean
 
 install: $(INSTALLED)
 

@@ -1,0 +1,72 @@
+"""The demo's whole pipeline at a tiny size: synthetic data, import, split, training, fine-tune, study,
+simulated readers, predictions, panels, report and sign-in links; then again, skipping every step."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from annotator.models import Invitation, Participant
+from models_zoo.models import ModelRun
+from study.demo import RUN, SINGLE_CLASS_RUN, STUDY
+from study.models import Study
+from study.roles import ANALYST, COORDINATOR, has_role
+
+TINY = {"samples": 200, "size": 64, "study_size": 10, "epochs": 1, "workers": 1}
+
+
+def run_demo() -> str:
+    out = io.StringIO()
+    call_command("demo", stdout=out, **TINY)
+    return out.getvalue()
+
+
+def rows(path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isolated_data_dir):
+    first = run_demo()
+
+    study = Study.objects.get(name=STUDY)
+    assert study.items.count() == 10
+    assert ModelRun.objects.get(name=RUN).status == ModelRun.Status.FINISHED
+    assert ModelRun.objects.get(name=SINGLE_CLASS_RUN).predictions.count() == 10
+    simulated = Participant.objects.filter(study=study, simulated=True)
+    assert simulated.filter(cohort__name="expert").count() == 3
+    assert simulated.filter(cohort__name="scholar").count() == 5
+    assert all(p.submitted_at is not None and p.answers.count() == 10 for p in simulated)
+
+    report = isolated_data_dir / "reports" / "demo"
+    table2 = rows(report / "table2.csv")
+    readers = {row["reader"]: row for row in table2}
+    assert readers[SINGLE_CLASS_RUN]["kind"] == "model"
+    assert {"sim-expert-01", "Ensemble of expert", "Mean of scholar", "Ensemble of scholar"} <= set(readers)
+    assert all(row["simulated"] == "true" for row in table2 if row["kind"] != "model")
+    assert {row["reader"] for row in rows(report / "table3.csv")} == {f"sim-expert-0{i}" for i in (1, 2, 3)} | {
+        "Ensemble of expert", "Ensemble of scholar"
+    } | {f"sim-scholar-0{i}" for i in range(1, 6)}
+    summary = json.loads((report / "report.json").read_text())
+    assert summary["study"] == STUDY and summary["seed"] == 2019
+    assert (report / f"confusion_{SINGLE_CLASS_RUN}.png").stat().st_size > 0
+    assert "<img" in (report / "index.html").read_text()
+
+    access = json.loads((isolated_data_dir / "demo-access.json").read_text())
+    coordinator = authenticate(username="coordinator", password=access["coordinator_password"])
+    analyst = authenticate(username="analyst", password=access["analyst_password"])
+    assert has_role(coordinator, COORDINATOR) and has_role(analyst, ANALYST)
+    assert Invitation.find_usable(access["invitation_token"]) is not None
+    assert access["invitation_path"] in first and access["coordinator_password"] in first
+
+    second = run_demo()
+
+    assert "exists already" in second and "has predicted the study already" in second
+    assert "a new expert invitation" not in second
+    assert ModelRun.objects.count() == 2
+    assert Participant.objects.filter(study=study).count() == 9
+    assert rows(report / "table2.csv") == table2
