@@ -75,8 +75,14 @@ class StudyConfig(models.Model):
 
 
 def config_of(study: Study) -> StudyConfig:
-    config, _ = StudyConfig.objects.get_or_create(study=study)
-    return config
+    """The study's configuration, created with the defaults on first use. Read through the reverse
+    relation so that a page asking several times costs one query."""
+    try:
+        return study.config
+    except StudyConfig.DoesNotExist:
+        config, _ = StudyConfig.objects.get_or_create(study=study)
+        study.config = config
+        return config
 
 
 class Cohort(models.Model):

@@ -166,16 +166,21 @@ def panel_urls(study: Study, sample: Sample, resolution: str = "display") -> dic
     percentiles = config_of(study).display_percentiles
     digest = settings_digest(percentiles)
     tokens = {panel: panel_token(study, sample, panel, resolution, digest) for panel in PANELS}
-    PanelToken.objects.bulk_create(
-        [
-            PanelToken(
-                token=token, study=study, sample=sample, panel=panel, resolution=resolution,
-                display_percentiles=percentiles,
-            )
-            for panel, token in tokens.items()
-        ],
-        ignore_conflicts=True,
-    )
+    # Tokens are deterministic, so after the first view of a sample they all exist: a read then
+    # spares every later page a write.
+    known = set(PanelToken.objects.filter(token__in=tokens.values()).values_list("token", flat=True))
+    if len(known) < len(tokens):
+        PanelToken.objects.bulk_create(
+            [
+                PanelToken(
+                    token=token, study=study, sample=sample, panel=panel, resolution=resolution,
+                    display_percentiles=percentiles,
+                )
+                for panel, token in tokens.items()
+                if token not in known
+            ],
+            ignore_conflicts=True,
+        )
     return {panel: reverse("annotator:panel", args=[token]) for panel, token in tokens.items()}
 
 
