@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres bench loadtest clean
+.PHONY: install demo test test-postgres bench screenshots loadtest clean
 
 install: $(INSTALLED)
 
@@ -28,6 +28,13 @@ test-postgres: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# The browser tests take their screenshots into artifacts/ (ignored); docs/screenshots/ keeps the
+# committed copies.
+screenshots: install
+	$(PY) -m pytest tests/browser
+	mkdir -p docs/screenshots
+	cp artifacts/screenshots/*.png docs/screenshots/
 
 # 200 participants label a 200-sample study on gunicorn and PostgreSQL while a worker is killed and the
 # database connections are cut; then every acknowledged answer is checked.

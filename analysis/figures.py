@@ -27,7 +27,7 @@ def confusion_figure(confusion: Confusion, class_names: tuple[str, ...]) -> plt.
     size = 2.5 + 0.42 * len(class_names)
     figure, axes = plt.subplots(figsize=(size + 1.2, size))
     # Fixed margins that fit the longest class names: a layout engine would double the drawing time.
-    figure.subplots_adjust(left=0.26, right=0.98, bottom=0.26, top=0.95)
+    figure.subplots_adjust(left=0.26, right=0.93, bottom=0.26, top=0.95)
     image = axes.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0)
     ticks = np.arange(len(class_names))
     axes.set_xticks(ticks, class_names, rotation=90, fontsize=7)

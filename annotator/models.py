@@ -137,8 +137,16 @@ class Participant(models.Model):
         """The study's samples in this participant's presentation order: a permutation seeded by
         ``order_seed``, so it is random per participant and the same every time they return."""
         items = list(self.study.items.select_related("sample").order_by("position"))
-        permutation = np.random.default_rng(self.order_seed).permutation(len(items))
-        return [items[i] for i in permutation]
+        return [items[i] for i in self._permutation(len(items))]
+
+    def item_at(self, number: int, total: int) -> StudySample:
+        """Case ``number`` (1 to ``total``, the study's size) of :meth:`order`, fetched alone: an
+        answer is saved many times more often than the whole order is needed."""
+        index = int(self._permutation(total)[number - 1])
+        return self.study.items.select_related("sample").order_by("position")[index]
+
+    def _permutation(self, total: int) -> np.ndarray:
+        return np.random.default_rng(self.order_seed).permutation(total)
 
 
 def hash_token(token: str) -> str:

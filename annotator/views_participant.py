@@ -173,9 +173,9 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if not request.user.is_authenticated:
         return _json_error("You are signed out. Sign in again; your answer is kept in this browser.", 401)
     participant = participant_for(request, study)
-    order = participant.order()
-    if not 1 <= number <= len(order):
-        return _json_error(f"There is no case {number}; this study has {len(order)}.", 404)
+    total = participant.study.items.count()
+    if not 1 <= number <= total:
+        return _json_error(f"There is no case {number}; this study has {total}.", 404)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -190,7 +190,8 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if not isinstance(body, dict) or "class_index" not in body:
         return _json_error('Send a JSON object {"class_index": k, "active_seconds": s}.', 400)
     try:
-        saved = save_answer(participant, order[number - 1], body["class_index"], body.get("active_seconds"))
+        item = participant.item_at(number, total)
+        saved = save_answer(participant, item, body["class_index"], body.get("active_seconds"))
     except AnswerRejected as rejected:
         return _json_error(str(rejected), rejected.status)
     return JsonResponse(
@@ -200,7 +201,7 @@ def participant_answer(request: HttpRequest, study: str, number: int):
             "changes": saved.answer.changes,
             "answered": saved.answered,
             "total": saved.total,
-            "next": _after(participant, number, len(order)),
+            "next": _after(participant, number, total),
         }
     )
 

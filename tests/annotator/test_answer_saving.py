@@ -158,3 +158,11 @@ def test_another_participants_answer_never_shows_on_my_page(client, reading):
     for number in range(1, 5):
         text = client.get(reverse("annotator:participant_case", args=["saving", number])).text
         assert "class-choice current" not in text
+
+
+def test_every_case_number_saves_onto_the_sample_the_case_page_showed(signed_in, reading):
+    total = reading.study.items.count()
+    for number in range(1, total + 1):
+        post(signed_in, number, {"class_index": number % 13})
+    stored = {answer.item_id: answer.class_index for answer in Answer.objects.filter(participant=reading.participant)}
+    assert stored == {item_of(reading.participant, n).pk: n % 13 for n in range(1, total + 1)}

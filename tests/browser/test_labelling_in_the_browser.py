@@ -10,6 +10,7 @@ from annotator.models import Cohort, Participant
 from annotator.operations import invite
 from tests.browser.conftest import SMALL_SCREEN
 from study.models import Study, StudySample
+from tests.browser.conftest import paint_cells
 from tests.factories import make_user, pixel_dataset, reading_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +58,7 @@ def assert_fits_the_window(page, size):
 def test_a_participant_is_invited_labels_resumes_changes_and_submits(live_server, new_page, screenshots):
     base = live_server.url
     reading = reading_study("browser", test_samples=4, train_samples=2)
+    paint_cells(reading.study.dataset.samples.all())
     link = invitation_link(base, reading.study, "expert")
 
     page = new_page()
@@ -171,6 +173,7 @@ def test_an_answer_that_cannot_be_sent_is_kept_and_sent_later(live_server, new_p
 def test_28_classes_fit_a_small_screen_with_the_panels(live_server, new_page, screenshots):
     base = live_server.url
     dataset = pixel_dataset("wide", [[i] for i in range(3)], ["test"] * 3, label_set_key="hpa28")
+    paint_cells(dataset.samples.all())
     study = Study.objects.create(name="wide", dataset=dataset, seed=0)
     StudySample.objects.bulk_create(StudySample(study=study, sample=s, position=i) for i, s in enumerate(dataset.samples.all()))
     user = make_user("wide-reader")
