@@ -22,7 +22,8 @@ DEFAULT_EPOCHS = 10
 
 
 def finetune_config(parent: ModelRun, **overrides) -> TrainConfig:
-    """The parent's recipe (crops, tiles, batch, rate), switched to a last-layer single-class fine-tune.
+    """The parent's recipe (crops, tiles, batch, rate, and weight averaging and test-time augmentation
+    if it used them), switched to a last-layer single-class fine-tune.
 
     A released run has no recipe of its own: it gets the paper's for its architecture.
     """

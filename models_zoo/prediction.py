@@ -1,7 +1,8 @@
 """A run's predictions of whole samples, stored as ``Prediction`` rows (the machine reader's answers).
 
 Each sample is z-scored over its whole image and predicted as the mean of its tiles' probabilities
-(``models_zoo.tiling``, the paper's section 3.1). The predicted classes: the argmax for a
+(``models_zoo.tiling``, the paper's section 3.1); with ``tta`` (beyond the paper) each tile's
+probabilities are first averaged over its 8 flips and quarter turns. The predicted classes: the argmax for a
 single-class run; otherwise every class at or over its threshold (0.5, or the run's tuned
 thresholds), or the argmax where none is, so that every sample has at least one class.
 Predicting again replaces the run's predictions of those samples.
@@ -38,6 +39,7 @@ def predict_samples(
     batch_size: int = 4,
     workers: int = 0,
     amp: bool = False,
+    tta: bool = False,
     progress: Callable[[Iterable], Iterable] = iter,
 ) -> PredictionSummary:
     """Predict every sample of ``samples`` (of the run's data set) and store the predictions."""
@@ -58,7 +60,7 @@ def predict_samples(
     )
     probabilities = np.zeros((len(samples), model.num_classes))
     for index, image in progress(images):
-        probabilities[index] = predict_whole_image(model, image, tile, batch_size, torch.device(device), amp)
+        probabilities[index] = predict_whole_image(model, image, tile, batch_size, torch.device(device), amp, tta)
     chosen = predicted_classes(probabilities, run.single_class, run.thresholds)
     predictions = [
         Prediction(

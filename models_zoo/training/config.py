@@ -7,6 +7,15 @@ at a global L2 norm of 5; L1 1e-7 and L2 1e-5 penalties; the learning rate halve
 macro-F1 plateaus; sigmoid outputs with binary cross-entropy; whole validation images as the mean
 of their tiles' probabilities. Batch size and initial learning rate are each architecture's own
 (section 3): see :data:`PAPER_RECIPES`.
+
+Two options go beyond the paper, both off by default so that the default stays the paper's recipe:
+
+- ``average_weights``: an exponential moving average of the weights, updated after every optimizer
+  step with ``average_decay`` (``averaged = decay * averaged + (1 - decay) * weights``, batch-norm
+  statistics included). The averaged weights are the ones validated and kept as the best model;
+  the raw weights go on training.
+- ``tta``: test-time augmentation in validation: every tile's probabilities are the mean over its 8
+  flips and quarter turns (``models_zoo.tiling``).
 """
 
 from __future__ import annotations
@@ -58,6 +67,10 @@ class TrainConfig:
     seed: int = 0
     augment: bool = False
     tune_thresholds: bool = False
+    # Beyond the paper (see the module docstring): weight averaging and test-time augmentation.
+    average_weights: bool = False
+    average_decay: float = 0.999
+    tta: bool = False
     max_train_samples: int | None = None
     # Fine-tuning: softmax cross-entropy over the classes on single-location samples only, training
     # only the last layer, starting from the weights of ``init_checkpoint``.
@@ -115,6 +128,16 @@ class TrainConfig:
         for name in ("momentum", "clip_norm", "l1", "l2"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("average_weights", "tta"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.average_decay, bool) or not isinstance(self.average_decay, (int, float)) or not (
+            0 < self.average_decay < 1
+        ):
+            raise ConfigError(
+                f"average_decay must be between 0 and 1 (the weight kept by the average at each step, "
+                f"e.g. 0.999), got {self.average_decay!r}"
+            )
         if self.device.split(":")[0] not in DEVICES:
             raise ConfigError(f"device must be cpu or cuda, got {self.device!r}")
         return self

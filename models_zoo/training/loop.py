@@ -5,6 +5,12 @@ starts N processes that train together through DistributedDataParallel: each rea
 every epoch's samples (``DistributedSampler``), gradients are averaged, validation images are
 shared out and their probabilities gathered, and only rank 0 writes files and the database. The
 single-process path runs the same code with a world of one.
+
+Two options go beyond the paper (both off by default; see ``models_zoo.training.config``):
+``average_weights`` keeps an exponential moving average of the weights (``AveragedModel``, batch-norm
+buffers included), updated after every optimizer step; it is what is validated and kept as the best
+model, and ``last.pt`` holds it beside the raw weights so that a resume continues it exactly.
+``tta`` validates each tile as the mean over its 8 flips and quarter turns.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch.nn.functional as F
 from django.conf import settings
 from django.utils import timezone
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from models_zoo.models import EpochMetric, ModelRun
@@ -110,7 +117,14 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
     model.to(device)
     if on_cuda:
         model.to(memory_format=torch.channels_last)
-    evaluated = SoftmaxOutputs(model) if config.single_class else model
+
+    # -- the weights validated and kept as the best: the trained ones, or (beyond the paper) their
+    # exponential moving average, batch-norm statistics included, updated after every optimizer step
+    averaged = None
+    if config.average_weights:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.average_decay), use_buffers=True)
+    validated = model if averaged is None else averaged.module
+    evaluated = SoftmaxOutputs(validated) if config.single_class else validated
 
     # -- optimizer: SGD with momentum; the rate halves when validation macro-F1 plateaus
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -125,6 +139,8 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
     if resume:
         state = load_checkpoint(directory / LAST)
         model.load_state_dict(state["model"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         restore_rng_state(state["rng"])
@@ -172,6 +188,8 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
                     parameter.grad.add_(parameter.sign(), alpha=config.l1).add_(parameter, alpha=2 * config.l2)
             torch.nn.utils.clip_grad_norm_(trained, config.clip_norm)
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)  # the module itself, never its DDP or compiled wrapper
             loss_sum += loss.detach() * len(images)
             seen += len(images)
             # Reading the loss waits for the GPU, so only now and then, and only for a visible bar.
@@ -190,7 +208,9 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         # -- validate on whole images: tiles' probabilities averaged, gathered from every process
         probabilities = np.zeros((len(val_samples), model.num_classes))
         mine = [
-            (index, predict_whole_image(evaluated, image, config.tile, config.eval_batch_size, device, config.amp))
+            (index, predict_whole_image(
+                evaluated, image, config.tile, config.eval_batch_size, device, config.amp, tta=config.tta
+            ))
             for index, image in val_images
         ]
         shares = [mine]
@@ -209,9 +229,9 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         # -- record and checkpoint (rank 0): metrics first, so a resumed epoch overwrites its row
         if is_writer:
             record_epoch(run, epoch, train_loss, metrics, learning_rate, samples_per_second, best_epoch, best_f1)
-            if improved:
+            if improved:  # the weights just validated: the averaged ones when averaging
                 save_run_model(run, model_checkpoint(
-                    model, config.architecture, config.tile, config.single_class, config=config.to_dict(),
+                    validated, config.architecture, config.tile, config.single_class, config=config.to_dict(),
                     epoch=epoch, val_macro_f1=metrics.macro_f1, val_probabilities=torch.from_numpy(probabilities),
                 ))
             save_checkpoint(directory / LAST, {
@@ -219,6 +239,7 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "best_epoch": best_epoch,
                 "best_val_macro_f1": best_f1, "rng": capture_rng_state(),
                 "sampler": {"seed": config.seed, "epoch": epoch},
+                "averaged": None if averaged is None else averaged.state_dict(),
             })
             tqdm.write(
                 f"epoch {epoch}: loss {train_loss:.4f}, val macro-F1 {metrics.macro_f1:.4f}, "

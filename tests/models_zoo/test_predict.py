@@ -1,11 +1,15 @@
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from models_zoo.models import ModelRun, Prediction
+from models_zoo.runs import load_run_model
+from models_zoo.tiling import predict_whole_image
 from models_zoo.training.metrics import predicted_classes
-from study.models import Study, StudySample
+from study.models import Sample, Study, StudySample
+from study.store import TrainingStore, zscore
 from tests.factories import pixel_dataset
 
 pytestmark = pytest.mark.django_db
@@ -73,3 +77,17 @@ def test_bad_predict_arguments_are_named(trained_run):
     other = pixel_dataset("other", [[0]], ["test"])
     with pytest.raises(CommandError, match="--dataset 'other': run 'model' belongs to data set 'tiny'"):
         call_command("predict", "model", split="test", dataset=other.name)
+
+
+def test_predicting_with_tta_stores_the_mean_over_each_tiles_flips_and_turns(trained_run):
+    call_command("predict", "model", study="reading")
+    plain = dict(Prediction.objects.values_list("sample_id", "probabilities"))
+    call_command("predict", "model", study="reading", tta=True)
+    augmented = dict(Prediction.objects.values_list("sample_id", "probabilities"))
+    assert augmented.keys() == plain.keys()
+    model, tile = load_run_model(trained_run)
+    for sample in Sample.objects.filter(pk__in=augmented):
+        image = zscore(TrainingStore(settings.STORE_DIR).open(sample.store_key))
+        expected = predict_whole_image(model, image, tile, tta=True)
+        np.testing.assert_allclose(augmented[sample.pk], expected, atol=1e-6)
+        assert not np.allclose(augmented[sample.pk], plain[sample.pk], rtol=0, atol=1e-6)

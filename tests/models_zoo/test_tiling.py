@@ -106,3 +106,53 @@ def test_an_image_with_the_wrong_channel_count_is_refused():
     model = create_model("gapnet_pl")
     with pytest.raises(ValueError, match=r"4 channels, got shape \(3, 100, 100\)"):
         predict_whole_image(model, torch.zeros(3, 100, 100), tile=TILE)
+
+
+# The 8 symmetries of a square, written out independently of models_zoo.tiling.dihedral.
+DIHEDRAL = [
+    lambda x: x,
+    lambda x: torch.rot90(x, 1, dims=(-2, -1)),
+    lambda x: torch.rot90(x, 2, dims=(-2, -1)),
+    lambda x: torch.rot90(x, 3, dims=(-2, -1)),
+    lambda x: torch.flip(x, dims=(-1,)),
+    lambda x: torch.flip(x, dims=(-2,)),
+    lambda x: x.transpose(-2, -1),
+    lambda x: torch.flip(x, dims=(-2, -1)).transpose(-2, -1),
+]
+
+
+@pytest.mark.parametrize("name", ["gapnet_pl", "conv_mil"])
+def test_tta_is_the_mean_of_the_plain_predictions_of_the_8_flipped_and_turned_images(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    # Odd sizes, 4 x 2 tiles, overlapping; the tile grid of every flip and turn of this image is the
+    # flip or turn of its grid (no ties in the spreading, no padding), so that transforming the
+    # whole image and transforming each tile are the same.
+    image = torch.randn(4, 201, 97)
+    transformed = [transform(image).contiguous() for transform in DIHEDRAL]
+    assert len({tuple(t.flatten()[:50].tolist()) for t in transformed}) == 8
+    expected = np.mean([predict_whole_image(model, t, tile=TILE, batch_size=3) for t in transformed], axis=0)
+    augmented = predict_whole_image(model, image, tile=TILE, batch_size=5, tta=True)
+    assert augmented.shape == (13,) and augmented.dtype == np.float64
+    np.testing.assert_allclose(augmented, expected, rtol=0, atol=1e-6)
+    # The model is not itself invariant, so the comparison says something.
+    plain = predict_whole_image(model, image, tile=TILE, batch_size=5)
+    assert np.abs(augmented - plain).max() > 1e-4
+
+
+def test_tta_does_not_depend_on_the_batch_size():
+    torch.manual_seed(0)
+    model = create_model("gapnet_pl")
+    image = torch.randn(4, 130, 77)
+    one_by_one = predict_whole_image(model, image, tile=TILE, batch_size=1, tta=True)
+    all_at_once = predict_whole_image(model, image, tile=TILE, batch_size=64, tta=True)
+    np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-6)
+
+
+def test_without_tta_the_prediction_is_unchanged():
+    torch.manual_seed(0)
+    model = create_model("gapnet_pl")
+    image = torch.randn(4, 201, 97)
+    default = predict_whole_image(model, image, tile=TILE)
+    np.testing.assert_array_equal(predict_whole_image(model, image, tile=TILE, tta=False), default)
+    np.testing.assert_allclose(default, manual_mean(model, image, TILE), atol=1e-6)

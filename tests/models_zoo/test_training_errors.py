@@ -62,3 +62,5 @@ def test_a_resume_may_not_change_what_the_run_computes(split_dataset):
         call_command("train", "gapnet_pl", resume="short", epochs=2, crop=64)
     with pytest.raises(CommandError, match=r"has trained 1 of 1 epochs; raise --epochs"):
         call_command("train", "gapnet_pl", resume="short")
+    with pytest.raises(CommandError, match=r"--resume: average_weights, tta cannot change"):
+        call_command("train", "gapnet_pl", resume="short", epochs=2, average_weights=True, tta=True)

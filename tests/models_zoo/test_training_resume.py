@@ -15,10 +15,13 @@ SPLITS = ["train"] * 14 + ["val"] * 6
 TINY = dict(crop=32, batch_size=4, lr=0.01, seed=3, workers=0)
 
 
-def test_training_two_epochs_equals_one_epoch_then_a_resume_bit_for_bit():
+@pytest.mark.parametrize(
+    "recipe", [{}, {"average_weights": True, "average_decay": 0.8, "tta": True}], ids=["paper", "averaged-tta"]
+)
+def test_training_two_epochs_equals_one_epoch_then_a_resume_bit_for_bit(recipe):
     pixel_dataset("tiny", CLASSES, SPLITS)
-    call_command("train", "gapnet_pl", dataset="tiny", name="straight", epochs=2, **TINY)
-    call_command("train", "gapnet_pl", dataset="tiny", name="stopped", epochs=1, **TINY)
+    call_command("train", "gapnet_pl", dataset="tiny", name="straight", epochs=2, **TINY, **recipe)
+    call_command("train", "gapnet_pl", dataset="tiny", name="stopped", epochs=1, **TINY, **recipe)
     call_command("train", "gapnet_pl", resume="stopped", epochs=2)
 
     straight = load_checkpoint(ModelRun.objects.get(name="straight").directory / "last.pt")
@@ -29,6 +32,14 @@ def test_training_two_epochs_equals_one_epoch_then_a_resume_bit_for_bit():
     for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
         assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
     assert straight["best_val_macro_f1"] == resumed["best_val_macro_f1"]
+    if recipe:
+        # The average (weights, batch-norm statistics and its count of steps) continued exactly too.
+        assert straight["averaged"].keys() == resumed["averaged"].keys()
+        for name, value in straight["averaged"].items():
+            assert torch.equal(value, resumed["averaged"][name]), name
+        assert int(straight["averaged"]["n_averaged"]) == 2 * 4  # 14 samples in batches of 4, 2 epochs
+    else:
+        assert straight["averaged"] is None
 
 
 def test_a_resume_after_a_kill_forgets_what_was_recorded_after_the_last_checkpoint():

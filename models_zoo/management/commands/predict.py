@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=4, help="Tiles per forward pass.")
         parser.add_argument("--workers", type=int, default=0, help="Processes reading images ahead.")
         parser.add_argument("--amp", action="store_true", help="bfloat16 autocast.")
+        parser.add_argument(
+            "--tta", action="store_true",
+            help="Test-time augmentation (beyond the paper): each tile's probabilities averaged over its 8 flips "
+            "and quarter turns; 8 times the forward passes. A run's tuned thresholds fit the probabilities its "
+            "validation used (train --tta or not).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -40,11 +46,12 @@ class Command(BaseCommand):
         samples, what = self.samples(run, options)
         if not samples:
             raise CommandError(f"{what} has no samples to predict")
-        self.stdout.write(f"Predicting {len(samples)} samples of {what} with run {run.name!r}.")
+        augmented = " with test-time augmentation" if options["tta"] else ""
+        self.stdout.write(f"Predicting {len(samples)} samples of {what} with run {run.name!r}{augmented}.")
         try:
             summary = predict_samples(
                 run, samples, device=options["device"], batch_size=options["batch_size"],
-                workers=options["workers"], amp=options["amp"],
+                workers=options["workers"], amp=options["amp"], tta=options["tta"],
                 progress=lambda items: tqdm(items, total=len(samples), desc="predicting", unit="sample", disable=None),
             )
         except RunError as error:

@@ -14,6 +14,7 @@ from study.models import Sample
 OPTIONS = {
     "epochs": "--epochs", "batch_size": "--batch-size", "crop": "--crop", "learning_rate": "--lr",
     "device": "--device", "workers": "--workers", "max_train_samples": "--max-train-samples",
+    "average_weights": "--average-weights", "average_decay": "--average-decay", "tta": "--tta",
 }
 # Settings that may change when a run is resumed: how it runs, and how long, not what it computes.
 RESUMABLE = ("epochs", "device", "workers", "compile")
@@ -49,7 +50,9 @@ class Command(BaseCommand):
     help = (
         "Train a model on a data set's training split, validating on whole validation images every epoch. "
         "The defaults are the paper's recipe for the model. Run under torchrun to train on several GPUs "
-        "(--batch-size is then per process)."
+        "(--batch-size is then per process). Two options go beyond the paper and are off by default: "
+        "--average-weights (validate and keep an exponential moving average of the weights) and --tta "
+        "(validate each tile as the mean over its 8 flips and quarter turns)."
     )
 
     def add_arguments(self, parser):
@@ -72,6 +75,21 @@ class Command(BaseCommand):
             help="Tune per-class thresholds on the validation split at the end (default 0.5).",
         )
         parser.add_argument("--max-train-samples", type=int, help="Train on a seeded subset of this many samples.")
+        parser.add_argument(
+            "--average-weights", action="store_true", default=None,
+            help="Beyond the paper: keep an exponential moving average of the weights (and batch-norm "
+            "statistics), updated after every optimizer step; it is what is validated and saved as the best model.",
+        )
+        parser.add_argument(
+            "--average-decay", type=float, metavar="DECAY",
+            help="With --average-weights: the share of the average kept at each step (default 0.999; "
+            "it then spans about 1/(1-DECAY) steps).",
+        )
+        parser.add_argument(
+            "--tta", action="store_true", default=None,
+            help="Beyond the paper: test-time augmentation in validation, each tile's probabilities averaged "
+            "over its 8 flips and quarter turns (8 times the validation forward passes).",
+        )
 
     def handle(self, *args, **options):
         settings = {
@@ -79,7 +97,8 @@ class Command(BaseCommand):
             "learning_rate": options["lr"], "device": options["device"], "workers": options["workers"],
             "amp": options["amp"], "compile": options["compile"], "seed": options["seed"],
             "augment": options["augment"], "tune_thresholds": options["tune_thresholds"],
-            "max_train_samples": options["max_train_samples"],
+            "max_train_samples": options["max_train_samples"], "average_weights": options["average_weights"],
+            "average_decay": options["average_decay"], "tta": options["tta"],
         }
         if options["resume"]:
             self.resume(options, settings)
@@ -89,6 +108,8 @@ class Command(BaseCommand):
             raise CommandError(f"MODEL {model!r}: unknown model; choose one of: {', '.join(list_models())}")
         if not options["dataset"]:
             raise CommandError("--dataset is required: the data set to train on")
+        if options["average_decay"] is not None and not options["average_weights"]:
+            raise CommandError("--average-decay: it sets the decay of --average-weights, which is not given")
         dataset = self.dataset(options["dataset"])
         try:
             config = TrainConfig.for_architecture(model, dataset=dataset.name, **settings)
