@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from models_zoo.training.data import (
     whole_image_loader,
 )
 from models_zoo.training.metrics import ValidationMetrics, tune_thresholds, validation_metrics
+from models_zoo.training.processes import current_processes, join_process_group
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -70,9 +70,8 @@ class TrainOutcome:
 def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutcome:
     """Train ``run`` with ``config`` up to ``config.epochs``, continuing from ``last.pt`` if ``resume``."""
     # -- processes and device: torchrun sets WORLD_SIZE, RANK and LOCAL_RANK
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    processes = current_processes()
+    world_size, rank, local_rank = processes.world_size, processes.rank, processes.local_rank
     on_cuda = config.device.startswith("cuda")
     device = torch.device("cuda", local_rank) if on_cuda else torch.device("cpu")
     if on_cuda:
@@ -80,9 +79,8 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if on_cuda else "gloo")
-    is_writer = rank == 0
+    join_process_group(processes, config.device)
+    is_writer = processes.is_writer
     directory = run.directory
     if is_writer:
         directory.mkdir(parents=True, exist_ok=True)

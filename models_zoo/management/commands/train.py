@@ -7,6 +7,7 @@ from models_zoo.runs import RunError, create_run, get_run
 from models_zoo.training.checkpoint import LAST, CheckpointError, load_checkpoint
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.loop import train
+from models_zoo.training.processes import current_processes, decided_by_writer, join_process_group
 from study.lookups import get_dataset
 from study.models import Sample
 
@@ -33,6 +34,7 @@ def check_device(device: str) -> None:
 
 def run_training(command: BaseCommand, run: ModelRun, config: TrainConfig, resume: bool = False) -> None:
     """Train, marking the run failed if training stops on an error (an interrupt leaves it resumable)."""
+    processes = current_processes()
     try:
         outcome = train(config, run, resume=resume)
     except FloatingPointError as error:
@@ -41,6 +43,8 @@ def run_training(command: BaseCommand, run: ModelRun, config: TrainConfig, resum
     except Exception:
         ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
         raise
+    if not processes.is_writer:
+        return
     best = "none" if outcome.best_epoch is None else f"{outcome.best_val_macro_f1:.4f} at epoch {outcome.best_epoch}"
     command.stdout.write(command.style.SUCCESS(f"Run {run.name!r} finished: best validation macro-F1 {best}."))
     command.stdout.write(f"Checkpoints and metrics: {run.directory}")
@@ -116,12 +120,19 @@ class Command(BaseCommand):
         except ConfigError as error:
             raise config_error(error) from None
         check_device(config.device)
-        name = options["name"] or self.default_name(model, dataset.name)
-        try:
-            run = create_run(name, ModelRun.Kind.TRAINED, model, dataset, config.to_dict())
-        except RunError as error:
-            raise CommandError(f"--name: {error}") from None
-        self.stdout.write(f"Training {model} on {dataset.name!r} as run {name!r} ({config.device}).")
+        processes = current_processes()
+        join_process_group(processes, config.device)
+
+        def new_run() -> int:
+            name = options["name"] or self.default_name(model, dataset.name)
+            try:
+                run = create_run(name, ModelRun.Kind.TRAINED, model, dataset, config.to_dict())
+            except RunError as error:
+                raise CommandError(f"--name: {error}") from None
+            self.stdout.write(f"Training {model} on {dataset.name!r} as run {name!r} ({config.device}).")
+            return run.pk
+
+        run = ModelRun.objects.get(pk=decided_by_writer(processes, new_run))
         run_training(self, run, config)
 
     def resume(self, options, settings) -> None:
@@ -148,9 +159,15 @@ class Command(BaseCommand):
         if done >= config.epochs:
             raise CommandError(f"--resume: run {run.name!r} has trained {done} of {config.epochs} epochs; raise --epochs")
         check_device(config.device)
-        run.config, run.status, run.finished_at = config.to_dict(), ModelRun.Status.RUNNING, None
-        run.save(update_fields=["config", "status", "finished_at"])
-        self.stdout.write(f"Resuming run {run.name!r} after epoch {done} of {config.epochs}.")
+        processes = current_processes()
+        join_process_group(processes, config.device)
+
+        def reopen() -> None:
+            run.config, run.status, run.finished_at = config.to_dict(), ModelRun.Status.RUNNING, None
+            run.save(update_fields=["config", "status", "finished_at"])
+            self.stdout.write(f"Resuming run {run.name!r} after epoch {done} of {config.epochs}.")
+
+        decided_by_writer(processes, reopen)
         run_training(self, run, config, resume=True)
 
     @staticmethod
