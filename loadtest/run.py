@@ -62,8 +62,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--think-ms", type=think_range, default=(50, 400), metavar="LOW..HIGH",
                         help="time a participant looks at a case before choosing (default 50..400)")
-    parser.add_argument("--duration-limit", type=int, default=900, metavar="SECONDS",
-                        help="hard limit for the whole run, setup and verification included (default 900)")
+    parser.add_argument("--duration-limit", type=int, default=1800, metavar="SECONDS",
+                        help="hard limit for the whole run, setup and verification included (default 1800)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (default 8)")
     parser.add_argument("--conn-max-age", type=int, default=60,
