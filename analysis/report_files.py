@@ -158,6 +158,25 @@ def _write(directory: Path, relative: str, content: bytes, written: list[str]) -
     written.append(relative)
 
 
+def _files_of_earlier_report(directory: Path) -> set[str]:
+    """The files an earlier report wrote into ``directory``, as its ``report.json`` lists them."""
+    try:
+        files = json.loads((directory / REPORT_FILE).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
+
+
+def _remove_stale(directory: Path, stale: set[str]) -> None:
+    """Delete what an earlier report wrote and this one did not (a reader who has left the study),
+    so that the folder holds one report; files the report did not write are never touched."""
+    root = directory.resolve()
+    for name in stale:
+        path = (directory / name).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink()
+
+
 def write_report(study: Study, directory: Path, options: ReportOptions) -> WrittenReport:
     """Compute the study's report and write all its files into ``directory``.
 
@@ -174,6 +193,7 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
         report = replace(report, notes=report.notes + tuple(image_notes))
 
     directory.mkdir(parents=True, exist_ok=True)
+    previous = _files_of_earlier_report(directory)
     written: list[str] = []
     _write(directory, "table2.csv", table2_csv(report.table2), written)
     _write(directory, "table3.csv", _table_csv(Table3Row, report.table3), written)
@@ -217,6 +237,7 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
         },
     )
     _write(directory, "index.html", html.encode(), written)
+    _remove_stale(directory, previous - set(written))
     return WrittenReport(report=report, directory=directory, files=tuple(sorted(written)))
 
 

@@ -235,3 +235,18 @@ def test_a_study_nobody_answered_yet_reports_with_allow_missing_and_says_who_is_
     assert any("expert-01 has not answered yet" in note for note in document["notes"])
     assert any("No model run" in note for note in document["notes"])
     assert read_csv(out / "table2.csv") == []
+
+
+def test_a_new_report_in_the_same_folder_removes_only_the_files_of_the_earlier_one(tmp_path):
+    answered_study("again", n_samples=26)
+    out = tmp_path / "report"
+    call_command("report", "again", "--out", str(out), "--repetitions", "10", "--model", "gapnet", stdout=io.StringIO())
+    (out / "notes.txt").write_text("the analyst's own file")
+    assert (out / "table1.csv").exists()
+
+    call_command("report", "again", "--out", str(out), "--repetitions", "10", "--model", "baseline", stdout=io.StringIO())
+
+    assert not (out / "confusion_gapnet.png").exists() and (out / "confusion_baseline.png").exists()
+    assert (out / "notes.txt").read_text() == "the analyst's own file"
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"notes.txt"}
+    assert names == set(json.loads((out / "report.json").read_text())["files"])
