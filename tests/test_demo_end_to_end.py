@@ -4,10 +4,13 @@ simulated readers, predictions, panels, report and sign-in links; then again, sk
 import csv
 import io
 import json
+import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import Client
 
 from annotator.models import Invitation, Participant
 from models_zoo.models import ModelRun
@@ -22,6 +25,10 @@ def run_demo() -> str:
     out = io.StringIO()
     call_command("demo", stdout=out, **TINY)
     return out.getvalue()
+
+
+def next_of(link: str) -> str:
+    return parse_qs(urlsplit(link).query)["next"][0]
 
 
 def rows(path) -> list[dict[str, str]]:
@@ -62,6 +69,12 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert has_role(coordinator, COORDINATOR) and has_role(analyst, ANALYST)
     assert Invitation.find_usable(access["invitation_token"]) is not None
     assert access["invitation_path"] in first and access["coordinator_password"] in first
+    analyst_link = re.search(r"analyst: +(\S+)", first).group(1)
+    landed = Client().post(
+        analyst_link, {"username": "analyst", "password": access["analyst_password"], "next": next_of(analyst_link)},
+        follow=True,
+    )
+    assert "Table 2" in landed.text and "Answers are missing" not in landed.text
 
     second = run_demo()
 

@@ -1,5 +1,8 @@
+from urllib.parse import quote
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
 from study import demo
 
@@ -33,9 +36,14 @@ class Command(BaseCommand):
         report = demo.predictions_and_report(demo_options, self.step)
         access = demo.access(study, self.step)
         self.stdout.write(self.style.SUCCESS("\nDemo ready.") + f" The report's files: {report}")
+        # Sign-in links that land on the progress page and on the demo's report: its seed, and computed
+        # on the answers there are, since the hand-labelling invitation starts with none.
+        progress = reverse("annotator:coordinator_progress", args=[study.name])
+        report_page = reverse("analysis:study_report", args=[study.name]) + f"?seed={demo_options.seed}&allow_missing=1"
+        login = f"{base_url}{reverse('login')}?next="
         self.stdout.write(
-            f"  coordinator: {base_url}/accounts/login/  user coordinator, password {access.coordinator_password}\n"
-            f"  analyst:     {base_url}/accounts/login/  user analyst, password {access.analyst_password}\n"
+            f"  coordinator: {login}{quote(progress)}  user coordinator, password {access.coordinator_password}\n"
+            f"  analyst:     {login}{quote(report_page)}  user analyst, password {access.analyst_password}\n"
             f"  participant: {base_url}{access.invitation_path}  (an expert's invitation; label by hand)"
         )
 
