@@ -88,6 +88,17 @@ class ReadingStudy:
     other_participant: Participant
     outsider: User
 
+    def visitors(self, foreign: "ReadingStudy") -> dict[str, User]:
+        """Each kind of signed-in visitor by name, ``foreign``'s participant being one of another study."""
+        return {
+            "participant": self.participant.user,
+            "other_participant": self.other_participant.user,
+            "coordinator": self.coordinator,
+            "analyst": self.analyst,
+            "outsider": self.outsider,
+            "foreign_participant": foreign.participant.user,
+        }
+
 
 def make_user(username: str, role: str | None = None) -> User:
     from study.roles import role_group

@@ -173,14 +173,7 @@ def test_an_unknown_class_or_example_number_is_not_found(reading):
 ])
 def test_the_gallery_is_for_the_studys_participants_and_coordinators(reading, visitor, status):
     foreign = reading_study("gal-foreign", test_samples=1, train_samples=1)
-    users = {
-        "participant": reading.participant.user,
-        "other_participant": reading.other_participant.user,
-        "coordinator": reading.coordinator,
-        "analyst": reading.analyst,
-        "outsider": reading.outsider,
-        "foreign_participant": foreign.participant.user,
-    }
+    users = reading.visitors(foreign)
     client = signed_in(users[visitor])
     assert client.get(index_url(reading)).status_code == status
     assert client.get(example_url(reading, 0, 1)).status_code == status

@@ -145,14 +145,7 @@ def test_changed_display_settings_render_a_new_image(reading):
 )
 def test_a_study_samples_panels_are_served_to_its_readers_and_staff_only(reading, visitor, served):
     foreign = reading_study("view-foreign", test_samples=1, train_samples=0)
-    users = {
-        "participant": reading.participant.user,
-        "other_participant": reading.other_participant.user,
-        "coordinator": reading.coordinator,
-        "analyst": reading.analyst,
-        "outsider": reading.outsider,
-        "foreign_participant": foreign.participant.user,
-    }
+    users = reading.visitors(foreign)
     client = signed_in(users[visitor]) if visitor in users else Client()
     response = client.get(panel_urls(reading.study, study_sample(reading))["protein"])
     assert response.status_code == (200 if served else 404)

@@ -86,14 +86,7 @@ def site(db):
     from annotator.panels import panel_urls
 
     panel_url = panel_urls(reading.study, reading.study.items.first().sample)["protein"]
-    users = {
-        "participant": reading.participant.user,
-        "other_participant": reading.other_participant.user,
-        "foreign_participant": foreign.participant.user,
-        "coordinator": reading.coordinator,
-        "analyst": reading.analyst,
-        "outsider": reading.outsider,
-    }
+    users = reading.visitors(foreign)
     values = {
         "study": reading.study.name,
         "number": 1,
