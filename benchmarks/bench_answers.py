@@ -5,37 +5,23 @@ A participant can give at most 200 new answers in a 200-sample study, so five pa
 work, each with its own signed-in client: each answers 100 cases and changes 100 earlier answers, a
 change after every new answer. The requests carry the CSRF header as the labelling page sends it.
 
-Standalone: it makes a temporary data folder with an SQLite database and migrates it.
+Standalone: it runs on a temporary site (see temporary_site.py).
 Run: ``.venv/bin/python benchmarks/bench_answers.py``
 """
 
+import json
 import os
-import sys
-import tempfile
-from pathlib import Path
+import random
+import time
 
-data_dir = Path(tempfile.mkdtemp(prefix="bench-answers-"))
-os.environ["DATA_DIR"] = str(data_dir)
-os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'bench.sqlite3'}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "study.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import json  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-
-import django  # noqa: E402
-import numpy as np  # noqa: E402
-
-django.setup()
+from temporary_site import migrated  # first: it sets Django up on a temporary site
 
 from django.contrib.auth.models import User  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count, Sum  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
 from annotator.models import Answer, Cohort, Participant  # noqa: E402
@@ -85,11 +71,8 @@ def requests_of_one_participant(rng: random.Random) -> list[tuple[str, int, int]
 
 
 def main() -> None:
-    # Production runs with DEBUG off; with it on, Django would also keep every query in memory.
-    setup_test_environment(debug=False)
     rng = random.Random(0)
-    try:
-        call_command("migrate", verbosity=0)
+    with migrated():
         study = build_study()
         latencies = {"new": [], "change": []}
         cpu_seconds = 0.0
@@ -106,8 +89,6 @@ def main() -> None:
                     raise SystemExit(f"answer to case {case} answered {response.status_code}: {response.content[:200]!r}")
         stored = Answer.objects.aggregate(answers=Count("id"), changes=Sum("changes"))
         vendor = connection.vendor
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
     total = sum(map(len, latencies.values()))
     where = (

@@ -5,31 +5,17 @@ Standalone: it makes a temporary data folder with an SQLite database, migrates i
 training store with synthetic 16-bit fields of cells.
 """
 
+import argparse
 import os
-import sys
-import tempfile
-from pathlib import Path
+import time
 
-data_dir = Path(tempfile.mkdtemp(prefix="bench-panels-"))
-os.environ["DATA_DIR"] = str(data_dir)
-os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'bench.sqlite3'}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "study.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-
-import django  # noqa: E402
-import numpy as np  # noqa: E402
-
-django.setup()
+from temporary_site import migrated  # first: it sets Django up on a temporary site
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 from annotator import panel_cache  # noqa: E402
 from annotator.models import Cohort, Participant, config_of  # noqa: E402
@@ -70,9 +56,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    setup_test_environment()
-    try:
-        call_command("migrate", verbosity=0)
+    with migrated():
         study = build_study(args.samples, args.size)
         percentiles = config_of(study).display_percentiles
         samples = [item.sample for item in study.items.select_related("sample")]
@@ -112,8 +96,6 @@ def main() -> None:
             if response.status_code != 200:
                 raise SystemExit(f"panel request {urls[n % len(urls)]} answered {response.status_code}")
         p50, p95 = np.percentile(np.array(latencies) * 1000, [50, 95])
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
     # Wall-clock figures stretch on a busy machine; the CPU seconds and the load average say how much.
     where = f"{args.samples} samples of {args.size}x{args.size} 16-bit, {cores} cores, load {os.getloadavg()[0]:.1f}"
