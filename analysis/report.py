@@ -133,8 +133,11 @@ class StudyAnswers:
         return {name: count for name, count in missing.items() if count}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Table2Row:
+    """A row of the paper's Table 2. Confidence intervals are bootstrapped for single readers only;
+    a cohort's mean and an ensemble have none."""
+
     reader: str
     cohort: str
     simulated: bool | None
@@ -143,10 +146,10 @@ class Table2Row:
     f1: float
     precision: float
     recall: float
-    accuracy_ci_low: float | None
-    accuracy_ci_high: float | None
-    f1_ci_low: float | None
-    f1_ci_high: float | None
+    accuracy_ci_low: float | None = None
+    accuracy_ci_high: float | None = None
+    f1_ci_low: float | None = None
+    f1_ci_high: float | None = None
     n_answered: int
     n_readers: int
 
@@ -316,10 +319,6 @@ class _Scorer:
             simulated=simulated,
             kind="mean",
             **mean.to_dict(),
-            accuracy_ci_low=None,
-            accuracy_ci_high=None,
-            f1_ci_low=None,
-            f1_ci_high=None,
             n_answered=int(np.sum(answers != NO_ANSWER)),
             n_readers=int(answers.shape[0]),
         )
@@ -534,10 +533,6 @@ def _compute(data: StudyAnswers, seed: int, repetitions: int, allow_missing: boo
                 simulated=any_simulated,
                 kind="ensemble",
                 **ensemble.mean.to_dict(),
-                accuracy_ci_low=None,
-                accuracy_ci_high=None,
-                f1_ci_low=None,
-                f1_ci_high=None,
                 n_answered=int(ensemble.repetitions.n_answered[0]),
                 n_readers=ensemble.n_readers,
             )
