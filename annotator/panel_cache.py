@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from django.conf import settings
+
+from study.files import atomic_write
 
 DISPLAY_LONGEST_SIDE = 1024
 # Lossless WebP's "quality" is encoder effort: 25 with method 1 gives files within a few percent of
@@ -65,12 +65,5 @@ def encode(rgb: np.ndarray) -> bytes:
 def write_panel(path: Path, rgb: np.ndarray) -> None:
     """Encode and store one panel atomically."""
     data = encode(rgb)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=".webp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(data)

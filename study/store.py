@@ -10,12 +10,12 @@ evaluation.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from study.files import atomic_write
 
 CHANNELS = ("red", "green", "blue", "yellow")
 CHANNEL_MEANING = {
@@ -43,17 +43,8 @@ class TrainingStore:
         if array.dtype not in STORE_DTYPES:
             raise ValueError(f"expected uint8 or uint16 pixels, got {array.dtype}")
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, np.ascontiguousarray(array))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with atomic_write(target) as handle:
+            np.save(handle, np.ascontiguousarray(array))
         return target
 
     def open(self, key: str) -> np.ndarray:
