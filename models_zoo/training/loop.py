@@ -55,6 +55,7 @@ from models_zoo.training.data import (
 )
 from models_zoo.training.metrics import ValidationMetrics, tune_thresholds, validation_metrics
 from models_zoo.training.processes import current_processes, join_process_group
+
 METRICS_FILE = "metrics.jsonl"
 
 
