@@ -10,14 +10,8 @@ from typing import Any
 import numpy as np
 from statsmodels.stats import inter_rater
 
-from analysis.metrics import (
-    NO_ANSWER,
-    AnalysisInputError,
-    check_answers,
-    check_n_classes,
-    confusion_counts,
-    jsonable,
-)
+from analysis.metrics import confusion_counts
+from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_n_classes, jsonable
 
 
 @dataclass(frozen=True)
@@ -50,13 +44,13 @@ def cohens_kappa(first: Any, second: Any, n_classes: int) -> KappaResult:
     a = check_answers(first, n_classes, name="first")
     b = check_answers(second, n_classes, name="second")
     if a.shape[0] != 1 or b.shape[0] != 1:
-        raise AnalysisInputError("first, second: expected one reader's answers each (n_samples,)")
+        raise MetricInputError("first, second: expected one reader's answers each (n_samples,)")
     if a.shape != b.shape:
-        raise AnalysisInputError(f"second: has {b.shape[1]} samples, first has {a.shape[1]}")
+        raise MetricInputError(f"second: has {b.shape[1]} samples, first has {a.shape[1]}")
     both = (a[0] != NO_ANSWER) & (b[0] != NO_ANSWER)
     n_used = int(both.sum())
     if n_used == 0:
-        raise AnalysisInputError("first, second: no sample was answered by both readers")
+        raise MetricInputError("first, second: no sample was answered by both readers")
     table = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(table, (a[0][both].astype(np.int64), b[0][both].astype(np.int64)), 1)
     kappa = _kappa_or_nan(lambda: inter_rater.cohens_kappa(table, return_results=False))
@@ -73,11 +67,11 @@ def fleiss_kappa(answers: Any, n_classes: int) -> KappaResult:
     matrix = check_answers(answers, n_classes)
     n_readers, n_samples = matrix.shape
     if n_readers < 2:
-        raise AnalysisInputError(f"answers: Fleiss' kappa needs at least two readers, got {n_readers}")
+        raise MetricInputError(f"answers: Fleiss' kappa needs at least two readers, got {n_readers}")
     complete = (matrix != NO_ANSWER).all(axis=0)
     n_used = int(complete.sum())
     if n_used == 0:
-        raise AnalysisInputError("answers: no sample was answered by every reader")
+        raise MetricInputError("answers: no sample was answered by every reader")
     table, _ = inter_rater.aggregate_raters(matrix[:, complete].T.astype(np.int64), n_cat=n_classes)
     kappa = _kappa_or_nan(lambda: inter_rater.fleiss_kappa(table, method="fleiss"))
     return KappaResult(kappa, n_readers, n_used, n_samples - n_used, "Fleiss' kappa")

@@ -19,18 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.metrics import (
-    CHUNK_ELEMENTS,
-    NO_ANSWER,
-    AnalysisInputError,
-    ReaderMetrics,
-    SummaryMetrics,
-    check_answers,
-    check_seed,
-    check_truth,
-    confusion_counts,
-    jsonable,
-)
+from analysis.metrics import CHUNK_ELEMENTS, ReaderMetrics, SummaryMetrics, confusion_counts
+from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_seed, check_truth, jsonable
 
 DEFAULT_REPETITIONS = 1000
 
@@ -103,12 +93,12 @@ def majority_vote_ensemble(
     ``std`` (population) summarise them. Same seed, same numbers.
     """
     if isinstance(n_repetitions, bool) or not isinstance(n_repetitions, (int, np.integer)) or n_repetitions < 1:
-        raise AnalysisInputError(f"n_repetitions: expected a positive integer, got {n_repetitions!r}")
+        raise MetricInputError(f"n_repetitions: expected a positive integer, got {n_repetitions!r}")
     matrix = check_answers(answers, n_classes)
     n_readers, n_samples = matrix.shape
     labels = check_truth(truth, n_classes, n_samples=n_samples)
     if labels.ndim != 1:
-        raise AnalysisInputError(f"truth: expected shape ({n_samples},), got {labels.shape}")
+        raise MetricInputError(f"truth: expected shape ({n_samples},), got {labels.shape}")
     votes = vote_counts(matrix, n_classes)
     most = votes.max(axis=1)
     answered = most > 0

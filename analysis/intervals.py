@@ -8,15 +8,8 @@ from typing import Any
 import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.metrics import (
-    AnalysisInputError,
-    ReaderMetrics,
-    check_answers,
-    check_seed,
-    check_truth,
-    confusion_counts,
-    jsonable,
-)
+from analysis.metrics import ReaderMetrics, confusion_counts
+from models_zoo.metrics import MetricInputError, check_answers, check_seed, check_truth, jsonable
 
 DEFAULT_RESAMPLES = 2000
 
@@ -57,7 +50,7 @@ class BootstrapIntervals:
 
 def _check_level(level: float) -> float:
     if not 0.0 < float(level) < 1.0:
-        raise AnalysisInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
+        raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
     return float(level)
 
 
@@ -79,13 +72,13 @@ def bootstrap_intervals(
     """
     level = _check_level(level)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise AnalysisInputError(f"n_resamples: expected a positive integer, got {n_resamples!r}")
+        raise MetricInputError(f"n_resamples: expected a positive integer, got {n_resamples!r}")
     matrix = check_answers(answers, n_classes)
     if matrix.shape[0] != 1:
-        raise AnalysisInputError(f"answers: expected one reader's answers (n_samples,), got shape {matrix.shape}")
+        raise MetricInputError(f"answers: expected one reader's answers (n_samples,), got shape {matrix.shape}")
     labels = check_truth(truth, n_classes, n_samples=matrix.shape[1])
     if labels.ndim != 1:
-        raise AnalysisInputError(f"truth: expected shape ({matrix.shape[1]},), got {labels.shape}")
+        raise MetricInputError(f"truth: expected shape ({matrix.shape[1]},), got {labels.shape}")
     point_counts = confusion_counts(matrix, labels, n_classes)
     point = ReaderMetrics.from_confusion_counts(point_counts, zero_division=zero_division)
     rng = np.random.default_rng(check_seed(seed))
@@ -110,9 +103,9 @@ def wilson_interval(n_correct: int, n_total: int, *, level: float = 0.95) -> Int
     level = _check_level(level)
     for name, value in (("n_correct", n_correct), ("n_total", n_total)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise AnalysisInputError(f"{name}: expected a non-negative integer, got {value!r}")
+            raise MetricInputError(f"{name}: expected a non-negative integer, got {value!r}")
     if n_total == 0 or n_correct > n_total:
-        raise AnalysisInputError(
+        raise MetricInputError(
             f"n_correct, n_total: expected 0 <= n_correct <= n_total and n_total > 0, got {n_correct}, {n_total}"
         )
     low, high = proportion_confint(int(n_correct), int(n_total), alpha=1 - level, method="wilson")
@@ -123,6 +116,6 @@ def accuracy_wilson_interval(answers: Any, truth: Any, n_classes: int, *, level:
     """Wilson interval of one reader's accuracy; an unanswered sample counts as wrong."""
     matrix = check_answers(answers, n_classes)
     if matrix.shape[0] != 1:
-        raise AnalysisInputError(f"answers: expected one reader's answers (n_samples,), got shape {matrix.shape}")
+        raise MetricInputError(f"answers: expected one reader's answers (n_samples,), got shape {matrix.shape}")
     labels = check_truth(truth, n_classes, n_samples=matrix.shape[1])
     return wilson_interval(int(np.sum(matrix[0] == labels)), int(labels.size), level=level)

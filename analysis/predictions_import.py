@@ -13,13 +13,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils import timezone
-
 from models_zoo.models import ModelRun, Prediction
+from models_zoo.runs import RunError, create_imported_run
 from study.labels import LabelSet
-from study.models import Study, name_validator
+from study.models import Study
 
 SAMPLE_COLUMN = "sample"
 CLASS_COLUMN = "class"
@@ -142,32 +139,21 @@ def read_predictions_file(path: Path, study: Study) -> tuple[str, list[_Row]]:
 
 def import_predictions(study: Study, path: Path, name: str) -> ImportedPredictions:
     """Store the file's predictions as run ``name`` (kind ``imported``), all rows or none."""
-    try:
-        name_validator(name)
-    except ValidationError:
-        raise PredictionsFileError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only") from None
     if ModelRun.objects.filter(name=name).exists():
         raise PredictionsFileError(f"--name {name}: a model run of that name already exists; choose another name")
     form, rows = read_predictions_file(path, study)
     single_class = form == "class" or all(
         abs(sum(row.probabilities) - 1.0) <= SOFTMAX_TOLERANCE for row in rows
     )
-    with transaction.atomic():
-        run = ModelRun.objects.create(
-            name=name,
-            kind=ModelRun.Kind.IMPORTED,
-            dataset=study.dataset,
-            single_class=single_class,
-            config={"file": Path(path).name, "form": form, "study": study.name},
-            status=ModelRun.Status.FINISHED,
-            finished_at=timezone.now(),
-        )
-        Prediction.objects.bulk_create(
-            Prediction(
-                run=run, sample_id=row.sample_pk, probabilities=row.probabilities, classes=_classes(row, single_class)
-            )
-            for row in rows
-        )
+    predictions = [
+        Prediction(sample_id=row.sample_pk, probabilities=row.probabilities, classes=_classes(row, single_class))
+        for row in rows
+    ]
+    config = {"file": Path(path).name, "form": form, "study": study.name}
+    try:
+        run = create_imported_run(name, study.dataset, single_class, config, predictions)
+    except RunError as error:
+        raise PredictionsFileError(f"--name: {error}") from None
     return ImportedPredictions(run=run, n_predictions=len(rows), form=form)
 
 

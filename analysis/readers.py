@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from analysis.metrics import NO_ANSWER
+from models_zoo.metrics import NO_ANSWER
 from analysis.report import ModelAnswers, Person, ReportError, StudyAnswers, TestSplit, TestSplitRun
 from annotator.models import Answer, Participant
 from models_zoo.models import ModelRun, Prediction

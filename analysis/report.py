@@ -25,15 +25,8 @@ import numpy as np
 
 from analysis.ensembles import majority_vote_ensemble
 from analysis.intervals import bootstrap_intervals
-from analysis.metrics import (
-    NO_ANSWER,
-    AnalysisInputError,
-    confusion_matrix,
-    jsonable,
-    model_performance,
-    multilabel_metrics,
-    readers_metrics,
-)
+from analysis.metrics import confusion_matrix, readers_metrics
+from models_zoo.metrics import NO_ANSWER, MetricInputError, jsonable, model_performance, multilabel_metrics
 from analysis.significance import mcnemar_from_counts, wilcoxon_best_against_others
 
 EXPERT_COHORT = "expert"
@@ -482,7 +475,7 @@ def compute_report(
         )
     try:
         return _compute(data, seed, repetitions, allow_missing, missing, notes)
-    except AnalysisInputError as error:
+    except MetricInputError as error:
         raise ReportError(str(error)) from None
 
 

@@ -31,7 +31,7 @@ from analysis.figures import confusion_figure, render
 from analysis.readers import default_model_runs, model_runs_named, study_answers
 from analysis.report import Case, Report, Table1Row, Table2Row, Table3Row, compute_report
 from annotator.models import Answer, config_of
-from annotator.panels import PANELS, render_panels
+from annotator.panel_composition import PANELS, render_panels
 from models_zoo.models import Prediction
 from study.models import Sample, Study
 from study.store import TrainingStore

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 from statsmodels.stats.contingency_tables import mcnemar
 
-from analysis.metrics import AnalysisInputError, check_answers, check_truth, jsonable
+from models_zoo.metrics import MetricInputError, check_answers, check_truth, jsonable
 
 WILCOXON_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -48,7 +48,7 @@ class McNemarResult:
 
 def _count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise AnalysisInputError(f"{name}: expected a count (a non-negative integer), got {value!r}")
+        raise MetricInputError(f"{name}: expected a count (a non-negative integer), got {value!r}")
     return int(value)
 
 
@@ -87,9 +87,9 @@ def mcnemar_test(
     model = check_answers(model_answers, n_classes, name="model_answers")
     reader = check_answers(reader_answers, n_classes, name="reader_answers")
     if model.shape[0] != 1 or reader.shape[0] != 1:
-        raise AnalysisInputError("model_answers, reader_answers: expected one reader's answers each (n_samples,)")
+        raise MetricInputError("model_answers, reader_answers: expected one reader's answers each (n_samples,)")
     if model.shape != reader.shape:
-        raise AnalysisInputError(
+        raise MetricInputError(
             f"reader_answers: has {reader.shape[1]} samples, model_answers has {model.shape[1]}"
         )
     labels = check_truth(truth, n_classes, n_samples=model.shape[1])
@@ -123,10 +123,10 @@ class WilcoxonResult:
 def _per_class_values(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.ndim != 1 or array.size == 0:
-        raise AnalysisInputError(f"{name}: expected a non-empty 1-D array of per-class values, got shape {array.shape}")
+        raise MetricInputError(f"{name}: expected a non-empty 1-D array of per-class values, got shape {array.shape}")
     if not np.isfinite(array).all():
         where = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise AnalysisInputError(f"{name}[{where}] = {array[where]} is not a finite number")
+        raise MetricInputError(f"{name}[{where}] = {array[where]} is not a finite number")
     return array
 
 
@@ -152,11 +152,11 @@ def wilcoxon_signed_rank(
     a = _per_class_values(first, first_name)
     b = _per_class_values(second, second_name)
     if a.shape != b.shape:
-        raise AnalysisInputError(f"{second_name}: has {b.size} classes, {first_name} has {a.size}")
+        raise MetricInputError(f"{second_name}: has {b.size} classes, {first_name} has {a.size}")
     if alternative not in ALTERNATIVES:
-        raise AnalysisInputError(f"alternative: expected one of {ALTERNATIVES}, got {alternative!r}")
+        raise MetricInputError(f"alternative: expected one of {ALTERNATIVES}, got {alternative!r}")
     if zero_method not in WILCOXON_ZERO_METHODS:
-        raise AnalysisInputError(f"zero_method: expected one of {WILCOXON_ZERO_METHODS}, got {zero_method!r}")
+        raise MetricInputError(f"zero_method: expected one of {WILCOXON_ZERO_METHODS}, got {zero_method!r}")
     method = "exact" if exact else "normal approximation without continuity correction"
     if np.all(a == b):
         return WilcoxonResult(0.0, 1.0, int(a.size), method, alternative, zero_method)
@@ -180,12 +180,12 @@ def wilcoxon_best_against_others(
     highest mean F1. Returns one result per other model, in the mapping's order.
     """
     if len(per_class_f1) < 2:
-        raise AnalysisInputError(f"per_class_f1: expected at least two models, got {len(per_class_f1)}")
+        raise MetricInputError(f"per_class_f1: expected at least two models, got {len(per_class_f1)}")
     values = {name: _per_class_values(f1, f"per_class_f1[{name!r}]") for name, f1 in per_class_f1.items()}
     if best is None:
         best = max(values, key=lambda name: float(np.mean(values[name])))
     elif best not in values:
-        raise AnalysisInputError(f"best: {best!r} is not one of the models {list(values)}")
+        raise MetricInputError(f"best: {best!r} is not one of the models {list(values)}")
     return {
         name: wilcoxon_signed_rank(
             values[best],

@@ -24,7 +24,7 @@ from analysis.report_files import (
     display_tables,
     report_directory,
 )
-from annotator.access import role_required, study_for_role
+from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
 from study.models import Study
 from study.roles import ANALYST

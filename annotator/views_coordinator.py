@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotator.access import role_required, study_for_role
+from study.access import role_required, study_for_role
 from annotator.forms import CohortForm, InviteForm, StudyConfigForm
 from annotator.models import Invitation, config_of
 from annotator.answer_files import export_answers

@@ -16,10 +16,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotator.access import participant_for, study_for_role
+from study.access import participant_for, study_for_role
 from annotator.models import GalleryVisit, Participant, config_of
 from annotator.panel_cache import display_size
-from annotator.panels import PANEL_TITLES, PANELS, panel_urls
+from annotator.panel_composition import PANEL_TITLES, PANELS
+from annotator.panels import panel_urls
 from study.models import ReferenceLabel, Sample, Study
 from study.roles import COORDINATOR, has_role
 

@@ -7,27 +7,13 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET
 
-from annotator.access import participant_for
 from annotator.models import PanelToken, config_of
 from annotator.panels import rendered_panel
-from study.models import Sample
-from study.roles import ANALYST, COORDINATOR, has_role
+from study.access import may_see_sample
 
 # The URL of a panel never changes what it shows (the token fixes sample, panel, resolution and
 # display settings), so the browser may keep it for good; "private" keeps it out of shared caches.
 PANEL_CACHE_CONTROL = "private, max-age=31536000, immutable"
-
-
-def may_see(request: HttpRequest, entry: PanelToken) -> bool:
-    """Staff see any sample of the study's data set; a participant sees the samples of their study
-    set, and training samples while the study's gallery is open. Anyone else gets Http404 from
-    ``participant_for``."""
-    if has_role(request.user, COORDINATOR) or has_role(request.user, ANALYST):
-        return True
-    participant_for(request, entry.study.name)
-    if entry.study.items.filter(sample_id=entry.sample_id).exists():
-        return True
-    return entry.sample.split == Sample.Split.TRAIN and config_of(entry.study).gallery_open
 
 
 def set_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
@@ -41,7 +27,7 @@ def panel(request: HttpRequest, token: str) -> HttpResponse:
     # Unknown tokens, refused visitors and signed-out visitors all get the same 404, so that a
     # response never confirms that a token exists.
     entry = PanelToken.objects.select_related("study", "sample").filter(token=token).first()
-    if entry is None or not request.user.is_authenticated or not may_see(request, entry):
+    if entry is None or not request.user.is_authenticated or not may_see_sample(request, entry.study, entry.sample, config_of(entry.study).gallery_open):
         raise Http404("No such image.")
     etag = quote_etag(token)
     headers = {"ETag": etag, "Cache-Control": PANEL_CACHE_CONTROL}

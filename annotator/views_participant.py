@@ -21,10 +21,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotator.access import participant_for
+from study.access import participant_for
 from annotator.answers import AnswerRejected, save_answer, submit
 from annotator.models import Answer, Invitation, Participant, config_of, hash_token
-from annotator.panels import PANELS, panel_urls
+from annotator.panel_composition import PANELS
+from annotator.panels import panel_urls
 
 MAX_ANSWER_BODY_BYTES = 4096
 

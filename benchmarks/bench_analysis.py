@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "study.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
-from analysis.metrics import NO_ANSWER, confusion_matrix, readers_metrics  # noqa: E402
+from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
+from models_zoo.metrics import NO_ANSWER  # noqa: E402
 from analysis.report import ModelAnswers, Person, StudyAnswers, compute_report  # noqa: E402
 from analysis.significance import mcnemar_test  # noqa: E402
 

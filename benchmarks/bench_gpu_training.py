@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fixtures.locations import draw_locations  # noqa: E402
-from fixtures.render import render_sample  # noqa: E402
+from synthetic.locations import draw_locations  # noqa: E402
+from synthetic.render import render_sample  # noqa: E402
 from models_zoo.registry import create_model  # noqa: E402
 from models_zoo.training.data import CropDataset, EpochSampler, SplitSamples, train_loader  # noqa: E402
 from study.labels import CYTO13  # noqa: E402

@@ -19,8 +19,9 @@ from django.test import Client  # noqa: E402
 
 from annotator import panel_cache  # noqa: E402
 from annotator.models import Cohort, Participant, config_of  # noqa: E402
-from annotator.panels import PANELS, panel_urls, render_panels, render_to_cache, settings_digest  # noqa: E402
-from fixtures.synthetic import dataset_sample  # noqa: E402
+from annotator.panel_composition import PANELS, render_panels  # noqa: E402
+from annotator.panels import panel_urls, render_to_cache, settings_digest  # noqa: E402
+from synthetic.dataset import dataset_sample  # noqa: E402
 from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample  # noqa: E402
 from study.store import TrainingStore  # noqa: E402
 

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fixtures import generate_dataset, render_sample  # noqa: E402
+from synthetic import generate_dataset, render_sample  # noqa: E402
 
 TARGET = 20.0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 DATA_DIR = Path(tempfile.mkdtemp(prefix="bench-site-"))
 os.environ["DATA_DIR"] = str(DATA_DIR)
 os.environ["DATABASE_URL"] = f"sqlite:///{DATA_DIR / 'bench.sqlite3'}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "study.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django  # noqa: E402

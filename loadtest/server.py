@@ -38,7 +38,7 @@ def site_environment(database_url: str, data_dir: Path, secret_key: str, conn_ma
     and secure-only cookies switched off because the load test talks HTTP to 127.0.0.1."""
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="study.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=database_url,
         DATABASE_CONN_MAX_AGE=str(conn_max_age),
         DATA_DIR=str(data_dir),
@@ -104,7 +104,7 @@ class Gunicorn:
 def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path) -> Gunicorn:
     """Start gunicorn in its own process group and wait until it serves the sign-in page."""
     command = [
-        sys.executable, "-m", "gunicorn", "study.wsgi:application",
+        sys.executable, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
         "--preload", "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
         "--timeout", str(WORKER_TIMEOUT_S), "--graceful-timeout", str(GRACEFUL_TIMEOUT_S), "--keep-alive", "10",

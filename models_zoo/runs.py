@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from torch import nn
 
-from models_zoo.models import ModelRun
+
+from models_zoo.models import ModelRun, Prediction
 from models_zoo.registry import LocalizationModel, create_model
 from models_zoo.training.checkpoint import BEST, CheckpointError, load_checkpoint, save_checkpoint
 from study.models import Dataset, name_validator
@@ -76,6 +78,29 @@ def create_run(
     except IntegrityError:
         raise RunError(f"run name {name!r} is taken; choose another") from None
     run.directory.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def create_imported_run(
+    name: str, dataset: Dataset, single_class: bool, config: dict[str, Any], predictions: list[Prediction]
+) -> ModelRun:
+    """A finished run of kind ``imported`` holding predictions made elsewhere (unsaved ``Prediction``
+    objects without their run), all of them or, on any error, nothing."""
+    try:
+        name_validator(name)
+    except ValidationError:
+        raise RunError(f"run name {name!r}: use letters, digits, '.', '_' and '-' only") from None
+    try:
+        with transaction.atomic():
+            run = ModelRun.objects.create(
+                name=name, kind=ModelRun.Kind.IMPORTED, dataset=dataset, single_class=single_class, config=config,
+                status=ModelRun.Status.FINISHED, finished_at=timezone.now(),
+            )
+            for prediction in predictions:
+                prediction.run = run
+            Prediction.objects.bulk_create(predictions)
+    except IntegrityError:
+        raise RunError(f"run name {name!r} is taken; choose another") from None
     return run
 
 

@@ -14,7 +14,7 @@ from django.test import Client
 
 from annotator.models import Invitation, Participant
 from models_zoo.models import ModelRun
-from study.demo import RUN, SINGLE_CLASS_RUN, STUDY
+from config.demo import RUN, SINGLE_CLASS_RUN, STUDY
 from study.models import Study
 from study.roles import ANALYST, COORDINATOR, has_role
 

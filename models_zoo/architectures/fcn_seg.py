@@ -12,14 +12,13 @@ nothing).
 
 Image-level logits are the global average of the class-map logits, so every position takes part
 in training (a global max would train one position per image). The paper binarises the output by
-a per-class threshold optimised on the training set: :func:`fit_thresholds` finds those thresholds
+a per-class threshold optimised on the training set: :func:`models_zoo.training.metrics.fit_thresholds` finds those thresholds
 and the model keeps them in its ``thresholds`` buffer (0.5 until fitted), used by
 :meth:`FCNSeg.predict_labels`.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -83,47 +82,6 @@ class FCNSeg(LocalizationModel):
     def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
         """Boolean ``(N, num_classes)``: each class's probability against its fitted threshold."""
         return self.probabilities(x) >= self.thresholds
-
-
-def fit_thresholds(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per-class thresholds that maximise F1 on the given samples (the paper: the training set).
-
-    ``probabilities`` and ``targets`` are ``(samples, classes)``; targets are 0/1. A class is
-    predicted where its probability is at least its threshold. The threshold chosen for a class is
-    one of its observed probabilities (the highest among equally good ones); a class without any
-    positive sample gets a threshold just above its highest probability, so it is never predicted.
-    """
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    targets = np.asarray(targets)
-    if probabilities.ndim != 2:
-        raise ValueError(f"probabilities must be (samples, classes), got shape {probabilities.shape}")
-    if targets.shape != probabilities.shape:
-        raise ValueError(
-            f"targets have shape {targets.shape} but probabilities have {probabilities.shape}"
-        )
-    if probabilities.shape[0] == 0:
-        raise ValueError("probabilities hold no samples")
-    if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0 or probabilities.max() > 1:
-        raise ValueError("probabilities must be finite numbers between 0 and 1")
-    if not np.all((targets == 0) | (targets == 1)):
-        raise ValueError("targets must be 0 or 1")
-    targets = targets.astype(np.float64)
-
-    order = np.argsort(-probabilities, axis=0, kind="stable")
-    sorted_probabilities = np.take_along_axis(probabilities, order, axis=0)
-    true_positives = np.cumsum(np.take_along_axis(targets, order, axis=0), axis=0)
-    predicted = np.arange(1, probabilities.shape[0] + 1)[:, None]
-    positives = targets.sum(axis=0)
-    # Predicting the top k as positive: F1 = 2 TP / (predicted positives + actual positives).
-    f1 = 2 * true_positives / (predicted + positives)
-    # Only a cut below the last of a run of tied probabilities is a threshold that can be set.
-    is_cut = np.ones_like(f1, dtype=bool)
-    is_cut[:-1] = sorted_probabilities[:-1] != sorted_probabilities[1:]
-    best = np.argmax(np.where(is_cut, f1, -1.0), axis=0)
-    thresholds = sorted_probabilities[best, np.arange(probabilities.shape[1])]
-    never = positives == 0
-    thresholds[never] = np.nextafter(probabilities[:, never].max(axis=0), np.inf)
-    return thresholds
 
 
 @register_model

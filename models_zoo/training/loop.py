@@ -53,7 +53,7 @@ from models_zoo.training.data import (
     train_loader,
     whole_image_loader,
 )
-from models_zoo.training.metrics import ValidationMetrics, tune_thresholds, validation_metrics
+from models_zoo.training.metrics import ValidationMetrics, fit_thresholds, validation_metrics
 from models_zoo.training.processes import current_processes, join_process_group
 
 METRICS_FILE = "metrics.jsonl"
@@ -250,7 +250,7 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
     if is_writer:
         if config.tune_thresholds and not config.single_class and best_epoch is not None:
             best_probabilities = load_checkpoint(directory / BEST)["val_probabilities"].numpy()
-            thresholds = tune_thresholds(best_probabilities, val_samples.targets)
+            thresholds = fit_thresholds(best_probabilities, val_samples.targets).tolist()
         run.thresholds = thresholds
         run.status = ModelRun.Status.FINISHED
         run.finished_at = timezone.now()

@@ -1,6 +1,6 @@
 """Validation figures of a run and the classes it predicts, from whole-image probabilities.
 
-The figures come from ``analysis.metrics`` (one-vs-rest F1 per class, macro-F1 as the plain mean
+The figures come from ``models_zoo.metrics`` (one-vs-rest F1 per class, macro-F1 as the plain mean
 over classes, AUC from the Mann-Whitney U statistic), as the paper's Table 1 computes them.
 """
 
@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.metrics import auc_per_class, model_performance, multilabel_metrics, spread_over_classes
+from models_zoo.metrics import auc_per_class, model_performance, multilabel_metrics, spread_over_classes
 
 DEFAULT_THRESHOLD = 0.5
-# Candidate thresholds for per-class tuning: a grid fine enough for validation sets of thousands.
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,43 @@ def validation_metrics(probabilities: np.ndarray, targets: np.ndarray, single_cl
     )
 
 
-def tune_thresholds(probabilities: np.ndarray, targets: np.ndarray) -> list[float]:
-    """Per class, the threshold of :data:`THRESHOLD_GRID` with the highest F1 on these samples
-    (the lowest such, for stability); 0.5 for a class without positive samples."""
-    truth = np.asarray(targets) > 0.5
-    over = probabilities[:, :, np.newaxis] >= THRESHOLD_GRID  # (n, classes, grid)
-    true_positives = (over & truth[:, :, np.newaxis]).sum(axis=0)
-    denominator = over.sum(axis=0) + truth.sum(axis=0)[:, np.newaxis]
-    f1 = np.where(denominator > 0, 2 * true_positives / np.maximum(denominator, 1), 0.0)
-    best = THRESHOLD_GRID[f1.argmax(axis=1)]
-    return [float(t) if truth[:, c].any() else DEFAULT_THRESHOLD for c, t in enumerate(best)]
+def fit_thresholds(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-class thresholds that maximise F1 on the given samples (the paper: the training set).
+
+    ``probabilities`` and ``targets`` are ``(samples, classes)``; targets are 0/1. A class is
+    predicted where its probability is at least its threshold. The threshold chosen for a class is
+    one of its observed probabilities (the highest among equally good ones); a class without any
+    positive sample gets a threshold just above its highest probability, so it is never predicted.
+    Thresholds are kept strictly between 0 and 1, as a run stores them.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    targets = np.asarray(targets)
+    if probabilities.ndim != 2:
+        raise ValueError(f"probabilities must be (samples, classes), got shape {probabilities.shape}")
+    if targets.shape != probabilities.shape:
+        raise ValueError(
+            f"targets have shape {targets.shape} but probabilities have {probabilities.shape}"
+        )
+    if probabilities.shape[0] == 0:
+        raise ValueError("probabilities hold no samples")
+    if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError("probabilities must be finite numbers between 0 and 1")
+    if not np.all((targets == 0) | (targets == 1)):
+        raise ValueError("targets must be 0 or 1")
+    targets = targets.astype(np.float64)
+
+    order = np.argsort(-probabilities, axis=0, kind="stable")
+    sorted_probabilities = np.take_along_axis(probabilities, order, axis=0)
+    true_positives = np.cumsum(np.take_along_axis(targets, order, axis=0), axis=0)
+    predicted = np.arange(1, probabilities.shape[0] + 1)[:, None]
+    positives = targets.sum(axis=0)
+    # Predicting the top k as positive: F1 = 2 TP / (predicted positives + actual positives).
+    f1 = 2 * true_positives / (predicted + positives)
+    # Only a cut below the last of a run of tied probabilities is a threshold that can be set.
+    is_cut = np.ones_like(f1, dtype=bool)
+    is_cut[:-1] = sorted_probabilities[:-1] != sorted_probabilities[1:]
+    best = np.argmax(np.where(is_cut, f1, -1.0), axis=0)
+    thresholds = sorted_probabilities[best, np.arange(probabilities.shape[1])]
+    never = positives == 0
+    thresholds[never] = np.nextafter(probabilities[:, never].max(axis=0), np.inf)
+    return np.clip(thresholds, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))

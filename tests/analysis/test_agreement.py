@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis.agreement import cohens_kappa, fleiss_kappa, per_class_accuracy
-from analysis.metrics import AnalysisInputError
+from models_zoo.metrics import MetricInputError
 
 # Fleiss (1971)'s example: 30 patients, each diagnosed by 6 of the psychiatrists into 5 categories
 # (1 depression, 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other); published kappa .430.
@@ -89,11 +89,11 @@ def test_fleiss_kappa_leaves_out_samples_with_a_missing_answer_and_reports_them(
 
 
 def test_kappa_inputs_are_checked():
-    with pytest.raises(AnalysisInputError, match="at least two readers"):
+    with pytest.raises(MetricInputError, match="at least two readers"):
         fleiss_kappa(np.array([[0, 1]]), 2)
-    with pytest.raises(AnalysisInputError, match="no sample was answered by every reader"):
+    with pytest.raises(MetricInputError, match="no sample was answered by every reader"):
         fleiss_kappa(np.array([[0, -1], [-1, 1]]), 2)
-    with pytest.raises(AnalysisInputError, match=r"second\[1\] = 7"):
+    with pytest.raises(MetricInputError, match=r"second\[1\] = 7"):
         cohens_kappa(np.array([0, 1]), np.array([0, 7]), 2)
 
 

@@ -6,7 +6,8 @@ from scipy.stats import chisquare
 
 from analysis import ensembles
 from analysis.ensembles import majority_vote_ensemble, vote_counts
-from analysis.metrics import AnalysisInputError, classification_metrics
+from analysis.metrics import classification_metrics
+from models_zoo.metrics import MetricInputError
 
 
 def readers_without_ties(seed, n_samples, n_classes):
@@ -113,5 +114,5 @@ def test_mean_and_std_summarise_the_figures_of_each_repetition():
     [({"n_repetitions": 0}, "n_repetitions"), ({"seed": None}, "seed"), ({"seed": -1}, "seed")],
 )
 def test_a_bad_option_gets_an_error_naming_it(options, message):
-    with pytest.raises(AnalysisInputError, match=message):
+    with pytest.raises(MetricInputError, match=message):
         majority_vote_ensemble(np.array([[0, 1]]), np.array([0, 1]), 2, **options)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from analysis.intervals import accuracy_wilson_interval, bootstrap_intervals, wilson_interval
-from analysis.metrics import AnalysisInputError, classification_metrics
+from analysis.metrics import classification_metrics
+from models_zoo.metrics import MetricInputError
 
 
 def reader(seed, n_samples, skill, n_classes=5):
@@ -86,5 +87,5 @@ def test_the_same_seed_gives_the_same_bootstrap_interval():
     ],
 )
 def test_bad_interval_input_gets_an_error_naming_the_argument(call, message):
-    with pytest.raises(AnalysisInputError, match=message):
+    with pytest.raises(MetricInputError, match=message):
         call()

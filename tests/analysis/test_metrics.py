@@ -5,15 +5,8 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from analysis import metrics
-from analysis.metrics import (
-    AnalysisInputError,
-    auc_per_class,
-    classification_metrics,
-    confusion_matrix,
-    model_performance,
-    multilabel_metrics,
-    readers_metrics,
-)
+from analysis.metrics import classification_metrics, confusion_matrix, readers_metrics
+from models_zoo.metrics import MetricInputError, auc_per_class, model_performance, multilabel_metrics
 
 TRUTH = np.array([0, 0, 1, 1, 2, 2])
 ANSWERS = np.array([0, 1, 1, 1, -1, 0])
@@ -219,16 +212,16 @@ def test_model_performance_counts_a_probability_at_the_threshold_as_positive():
     ],
 )
 def test_bad_input_gets_an_error_naming_the_argument_and_the_position(answers, truth, message):
-    with pytest.raises(AnalysisInputError, match=message):
+    with pytest.raises(MetricInputError, match=message):
         classification_metrics(answers, truth, 3)
 
 
 def test_a_bad_option_gets_an_error_naming_it():
-    with pytest.raises(AnalysisInputError, match="unanswered"):
+    with pytest.raises(MetricInputError, match="unanswered"):
         classification_metrics(ANSWERS, TRUTH, 3, unanswered="skip")
-    with pytest.raises(AnalysisInputError, match="n_classes"):
+    with pytest.raises(MetricInputError, match="n_classes"):
         classification_metrics(ANSWERS, TRUTH, 1)
-    with pytest.raises(AnalysisInputError, match="predicted: expected shape"):
+    with pytest.raises(MetricInputError, match="predicted: expected shape"):
         multilabel_metrics(np.zeros((4, 2), dtype=bool), np.zeros((4, 3), dtype=bool), 3)
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from analysis.metrics import classification_metrics, spread_over_classes
+from analysis.metrics import classification_metrics
+from models_zoo.metrics import spread_over_classes
 from analysis.significance import mcnemar_from_counts, mcnemar_test, wilcoxon_best_against_others
 
 # Table 7: F1 per class (rows in the order of the 13 classes) for each method.

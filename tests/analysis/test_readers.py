@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from analysis.metrics import NO_ANSWER
+from models_zoo.metrics import NO_ANSWER
 from analysis.readers import default_model_runs, study_answers
 from annotator.models import Answer, Cohort, Participant
 from models_zoo.models import ModelRun, Prediction

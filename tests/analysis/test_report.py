@@ -12,7 +12,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from analysis.ensembles import majority_vote_ensemble
-from analysis.metrics import classification_metrics, confusion_matrix, model_performance, multilabel_metrics
+from analysis.metrics import classification_metrics, confusion_matrix
+from models_zoo.metrics import model_performance, multilabel_metrics
 from analysis.readers import study_answers
 from analysis.report import StudyAnswers
 from analysis.significance import mcnemar_test, wilcoxon_best_against_others

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, chi2, wilcoxon
 
-from analysis.metrics import AnalysisInputError
+from models_zoo.metrics import MetricInputError
 from analysis.significance import (
     mcnemar_from_counts,
     mcnemar_test,
@@ -46,9 +46,9 @@ def test_without_discordant_samples_mcnemar_finds_no_difference():
 
 
 def test_mcnemar_refuses_negative_counts_and_mismatched_readers():
-    with pytest.raises(AnalysisInputError, match="only_reader"):
+    with pytest.raises(MetricInputError, match="only_reader"):
         mcnemar_from_counts(1, 2, -3, 4)
-    with pytest.raises(AnalysisInputError, match="reader_answers: has 2 samples"):
+    with pytest.raises(MetricInputError, match="reader_answers: has 2 samples"):
         mcnemar_test(np.array([0, 1, 1]), np.array([0, 1]), np.array([0, 1, 1]), 2)
 
 
@@ -93,9 +93,9 @@ def test_the_best_model_defaults_to_the_highest_mean_f1():
 
 
 def test_wilcoxon_inputs_are_checked_with_the_model_named():
-    with pytest.raises(AnalysisInputError, match=r"per_class_f1\['b'\]\[1\] = nan"):
+    with pytest.raises(MetricInputError, match=r"per_class_f1\['b'\]\[1\] = nan"):
         wilcoxon_best_against_others({"a": [0.5, 0.6], "b": [0.4, float("nan")]})
-    with pytest.raises(AnalysisInputError, match=r"per_class_f1\['b'\]: has 1 classes"):
+    with pytest.raises(MetricInputError, match=r"per_class_f1\['b'\]: has 1 classes"):
         wilcoxon_best_against_others({"a": [0.5, 0.6], "b": [0.4]})
-    with pytest.raises(AnalysisInputError, match="best: 'z'"):
+    with pytest.raises(MetricInputError, match="best: 'z'"):
         wilcoxon_best_against_others({"a": [0.5, 0.6], "b": [0.4, 0.3]}, best="z")

@@ -9,7 +9,8 @@ from PIL import Image
 
 from annotator import panel_cache
 from annotator.models import config_of
-from annotator.panels import PANELS, is_cached, prerender_study, render_to_cache, settings_digest
+from annotator.panel_composition import PANELS
+from annotator.panels import is_cached, prerender_study, render_to_cache, settings_digest
 from study.store import TrainingStore
 from tests.factories import reading_study
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotator.panels import PANELS, channel_limits, render_panels
+from annotator.panel_composition import PANELS, channel_limits, render_panels
 from study.store import CHANNELS
 
 FULL_RANGE = {channel: [0, 100] for channel in CHANNELS}

@@ -3,7 +3,8 @@
 import pytest
 
 from annotator.models import config_of
-from annotator.panels import PANELS, panel_urls
+from annotator.panel_composition import PANELS
+from annotator.panels import panel_urls
 from tests.factories import reading_study
 
 

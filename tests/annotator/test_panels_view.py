@@ -8,7 +8,8 @@ from django.test import Client
 from PIL import Image
 
 from annotator.models import config_of
-from annotator.panels import PANELS, panel_urls
+from annotator.panel_composition import PANELS
+from annotator.panels import panel_urls
 from study.models import ReferenceLabel, Sample
 from study.store import TrainingStore
 from tests.factories import channel_pixels, reading_study
@@ -71,7 +72,7 @@ def test_served_images_carry_no_metadata(reading):
 
 
 def test_the_image_shows_the_rendered_panel_losslessly(reading, settings):
-    from annotator.panels import render_panels
+    from annotator.panel_composition import render_panels
 
     sample = study_sample(reading)
     url = panel_urls(reading.study, sample)["microtubules"]
@@ -110,7 +111,7 @@ def test_display_panels_have_their_longest_side_at_most_1024_pixels_and_full_one
 
 
 def test_a_display_panel_is_the_full_panel_reduced_with_a_lanczos_filter(reading, settings):
-    from annotator.panels import render_panels
+    from annotator.panel_composition import render_panels
 
     sample = add_sample(reading.study.dataset, "train", (1100, 700))
     url = panel_urls(reading.study, sample, "display")["er"]

@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from django.conf import settings  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from fixtures.render import render_sample  # noqa: E402
+from synthetic.render import render_sample  # noqa: E402
 from study.models import Sample  # noqa: E402
 from study.store import TrainingStore  # noqa: E402
 

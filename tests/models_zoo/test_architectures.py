@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from models_zoo.architectures.conv_mil import noisy_and
-from models_zoo.architectures.fcn_seg import fit_thresholds
+from models_zoo.training.metrics import fit_thresholds
 from models_zoo.complexity import count_macs, count_parameters
 from models_zoo.registry import LocalizationModel, create_model, list_models
 

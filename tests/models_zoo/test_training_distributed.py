@@ -13,7 +13,7 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 def manage(data_dir: Path, *args: str, launcher: tuple[str, ...] = (sys.executable,)) -> None:
-    environment = dict(os.environ, DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="study.settings")
+    environment = dict(os.environ, DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="config.settings")
     environment.pop("DATABASE_URL", None)
     done = subprocess.run(
         [*launcher, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600

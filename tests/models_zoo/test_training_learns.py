@@ -5,7 +5,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from fixtures.render import render_sample
+from synthetic.render import render_sample
 from models_zoo.models import ModelRun
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample

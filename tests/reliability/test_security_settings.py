@@ -20,7 +20,7 @@ def manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never has it.
     inherited_out = ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")
     environment = {key: value for key, value in os.environ.items() if key not in inherited_out}
-    environment.update(DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="study.settings", **env)
+    environment.update(DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )

@@ -10,7 +10,8 @@ from study.models import Dataset, ReferenceLabel, Sample
 from study.store import TrainingStore
 from tests.factories import channel_pixels, write_channels, write_labels
 
-REAL_FIELD = Path(__file__).resolve().parents[3] / "shared" / "real-hpa" / "57_F11_1"
+# One real Human Protein Atlas field of view (CC BY-SA 3.0; see tests/data/real-hpa/README.md).
+REAL_FIELD = Path(__file__).resolve().parents[1] / "data" / "real-hpa" / "57_F11_1"
 
 pytestmark = pytest.mark.django_db
 

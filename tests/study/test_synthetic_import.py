@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from fixtures.synthetic import generate_dataset
+from synthetic.dataset import generate_dataset
 from study.models import Sample
 from study.store import CHANNELS, TrainingStore
 

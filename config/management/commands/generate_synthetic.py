@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from fixtures.synthetic import generate_dataset
+from synthetic.dataset import generate_dataset
 from study.labels import get_label_set
 
 

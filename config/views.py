@@ -13,7 +13,7 @@ def home(request):
     participations = request.user.participations.select_related("study", "cohort").order_by("study__name")
     return render(
         request,
-        "study/home.html",
+        "config/home.html",
         {
             "is_coordinator": has_role(request.user, COORDINATOR),
             "is_analyst": has_role(request.user, ANALYST),

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "annotator",
     "models_zoo",
     "analysis",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -102,7 +103,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "study.urls"
+ROOT_URLCONF = "config.urls"
 
 TEMPLATES = [
     {
@@ -119,7 +120,7 @@ TEMPLATES = [
     },
 ]
 
-WSGI_APPLICATION = "study.wsgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -4,7 +4,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.urls import reverse
 
-from study import demo
+from config import demo
 
 
 class Command(BaseCommand):
