@@ -1,3 +1,4 @@
+import time
 from urllib.parse import quote
 
 from django.core.management import call_command
@@ -28,14 +29,17 @@ class Command(BaseCommand):
         base_url = options.pop("base_url").rstrip("/")
         known = demo.DemoOptions.__dataclass_fields__
         demo_options = demo.DemoOptions(**{k: v for k, v in options.items() if k in known})
+        started = time.monotonic()
         call_command("migrate", verbosity=0)
-        demo.data_set(demo_options, self.step)
-        demo.models(demo_options, self.step)
-        study = demo.reading_study(demo_options, self.step)
-        demo.simulated_readers(demo_options, self.step)
-        report = demo.predictions_and_report(demo_options, self.step)
-        access = demo.access(study, self.step)
-        self.stdout.write(self.style.SUCCESS("\nDemo ready.") + f" The report's files: {report}")
+        self.timed(demo.data_set, demo_options)
+        self.timed(demo.models, demo_options)
+        study = self.timed(demo.reading_study, demo_options)
+        self.timed(demo.simulated_readers, demo_options)
+        report = self.timed(demo.predictions_and_report, demo_options)
+        access = self.timed(demo.access, study)
+        self.stdout.write(
+            self.style.SUCCESS("\nDemo ready") + f" in {duration(time.monotonic() - started)}. The report's files: {report}"
+        )
         # Sign-in links that land on the progress page and on the demo's report: its seed, and computed
         # on the answers there are, since the hand-labelling invitation starts with none.
         progress = reverse("annotator:coordinator_progress", args=[study.name])
@@ -47,6 +51,18 @@ class Command(BaseCommand):
             f"  participant: {base_url}{access.invitation_path}  (an expert's invitation; label by hand)"
         )
 
+    def timed(self, stage, argument):
+        """Run one stage of the demo and say how long it took, so that a newcomer sees where time goes."""
+        started = time.monotonic()
+        result = stage(argument, self.step)
+        self.stdout.write(f"   ({duration(time.monotonic() - started)})")
+        return result
+
     def step(self, name: str, detail: str) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(f"== {name}: ") + detail, ending="\n")
         self.stdout.flush()
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
