@@ -59,7 +59,7 @@ def data_set(options: DemoOptions, say) -> None:
             workers=options.workers,
         )
     say("import", f"{source} into data set {DATASET!r} (only what is new)")
-    call_command("import_dataset", str(source), name=DATASET, workers=options.workers)
+    call_command("import_dataset", str(source), name=DATASET, label_set="cyto13", workers=options.workers)
     dataset = Dataset.objects.get(name=DATASET)
     if dataset.split_seed is not None:
         say("split", f"already split with seed {dataset.split_seed}")

@@ -30,7 +30,8 @@ from study.store import CHANNELS, TrainingStore
 CHANNEL_FILE = re.compile(
     r"^(?P<id>.+)_(?P<channel>red|green|blue|yellow)(?P<suffix>\.(?:tiff?|png|jpe?g))$", re.IGNORECASE
 )
-LAYOUTS = ("channels", "npz")
+LAYOUTS = ("channels", "npz", "npy")
+ARRAY_LAYOUTS = ("npz", "npy")
 
 
 class ImportError_(Exception):
@@ -40,7 +41,7 @@ class ImportError_(Exception):
 @dataclass(frozen=True)
 class SampleSource:
     sample_id: str
-    files: dict[str, Path]  # channel name -> file, or {"npz": file}
+    files: dict[str, Path]  # channel name -> file, or {"npz": file} or {"npy": file}
 
 
 @dataclass(frozen=True)
@@ -80,26 +81,31 @@ def _files(folder: Path) -> list[Path]:
 
 def detect_layout(folder: Path) -> str:
     names = [path.name for path in _files(folder)]
-    has_npz = any(name.lower().endswith(".npz") for name in names)
-    has_channels = any(CHANNEL_FILE.match(name) for name in names)
-    if has_npz and has_channels:
-        raise ImportError_(f"{folder} holds both .npz files and channel images; pass --layout")
-    if has_npz:
-        return "npz"
-    if has_channels:
-        return "channels"
+    found = [
+        layout
+        for layout, present in (
+            ("channels", any(CHANNEL_FILE.match(name) for name in names)),
+            ("npz", any(name.lower().endswith(".npz") for name in names)),
+            ("npy", any(name.lower().endswith(".npy") for name in names)),
+        )
+        if present
+    ]
+    if len(found) > 1:
+        raise ImportError_(f"{folder} holds samples in several layouts ({', '.join(found)}); pass --layout")
+    if found:
+        return found[0]
     raise ImportError_(
         f"{folder} holds no samples: expected files named {{id}}_{{red,green,blue,yellow}}.tif "
-        "(or .tiff, .png, .jpg), or {key}.npz"
+        "(or .tiff, .png, .jpg), or {id}.npz, or {id}.npy"
     )
 
 
 def discover(folder: Path, layout: str) -> list[SampleSource]:
     sources: dict[str, dict[str, Path]] = {}
     for path in _files(folder):
-        if layout == "npz":
-            if path.suffix.lower() == ".npz":
-                sources[path.stem] = {"npz": path}
+        if layout in ARRAY_LAYOUTS:
+            if path.suffix.lower() == f".{layout}":
+                sources[path.stem] = {layout: path}
             continue
         match = CHANNEL_FILE.match(path.name)
         if match:
@@ -130,7 +136,7 @@ def _unusable_id(sample_id: str) -> str | None:
 
 
 def convert_sample(
-    source: SampleSource, store_root: str, key: str, max_pixels: int, npz_channels: tuple[str, ...]
+    source: SampleSource, store_root: str, key: str, max_pixels: int, array_channels: tuple[str, ...]
 ) -> Converted | Skipped:
     """Decode, check and write one sample to the store; runs in a worker process."""
     problem = _unusable_id(source.sample_id)
@@ -138,7 +144,9 @@ def convert_sample(
         return Skipped(source.sample_id, "unusable id", problem)
     try:
         if "npz" in source.files:
-            pixels = _read_npz(source.files["npz"], max_pixels, npz_channels)
+            pixels = _read_npz(source.files["npz"], max_pixels, array_channels)
+        elif "npy" in source.files:
+            pixels = _read_npy(source.files["npy"], max_pixels, array_channels)
         else:
             pixels = _read_channels(source, max_pixels)
     except ChannelError as error:
@@ -166,43 +174,66 @@ def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
     return np.stack([plane.astype(dtype, copy=False) for plane in planes])
 
 
-def _read_npz(path: Path, max_pixels: int, npz_channels: tuple[str, ...]) -> np.ndarray:
+def _read_npz(path: Path, max_pixels: int, channels: tuple[str, ...]) -> np.ndarray:
+    """The array ``sample`` of an ``.npz`` file (the reference implementation's layout)."""
     try:
         with zipfile.ZipFile(path) as archive:
             if "sample.npy" not in archive.namelist():
                 raise ChannelError("unreadable", f"{path.name}: no array named 'sample'")
             with archive.open("sample.npy") as member:
                 # Check the declared shape before decompressing: the header is tiny, the data may not be.
-                version = np.lib.format.read_magic(member)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, _, dtype = read_header(member)
-                if len(shape) != 3 or shape[2] != 4:
-                    raise ChannelError(
-                        "unsupported pixel type", f"{path.name}: 'sample' has shape {shape}, expected H x W x 4"
-                    )
-                if dtype.kind != "u" or dtype.itemsize not in (1, 2):
-                    raise ChannelError(
-                        "unsupported pixel type", f"{path.name}: {dtype} pixels, expected uint8 or uint16"
-                    )
-                if shape[0] * shape[1] > max_pixels:
-                    raise ChannelError(
-                        "too large", f"{path.name}: {shape[1]}x{shape[0]} pixels is over the limit of {max_pixels:,}"
-                    )
-                if shape[0] == 0 or shape[1] == 0:
-                    raise ChannelError("unreadable", f"{path.name}: 'sample' is {shape[1]}x{shape[0]} pixels, empty")
+                channel_axis = _checked_header(member, path, max_pixels)
             with np.load(path, allow_pickle=False) as loaded:
                 array = loaded["sample"]
     except ChannelError:
         raise
     except Exception as error:
         raise ChannelError("unreadable", f"{path.name}: {error}") from None
-    order = [npz_channels.index(channel) for channel in CHANNELS]
-    native = array.astype(array.dtype.newbyteorder("="), copy=False)
-    return np.ascontiguousarray(np.moveaxis(native, -1, 0)[order])
+    return _store_order(array, channel_axis, channels)
+
+
+def _read_npy(path: Path, max_pixels: int, channels: tuple[str, ...]) -> np.ndarray:
+    """A ``.npy`` array of shape H x W x 4 or 4 x H x W, read through a memory map after its header
+    has been checked, so a huge or malformed file costs nothing."""
+    try:
+        with open(path, "rb") as handle:
+            channel_axis = _checked_header(handle, path, max_pixels)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ChannelError:
+        raise
+    except Exception as error:
+        raise ChannelError("unreadable", f"{path.name}: {error}") from None
+    return _store_order(array, channel_axis, channels)
+
+
+def _checked_header(handle, path: Path, max_pixels: int) -> int:
+    """Check a ``.npy`` header (shape, type, size) and return the axis that holds the 4 channels."""
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(handle)
+    layout = "H x W x 4 or 4 x H x W"
+    if len(shape) != 3 or 4 not in (shape[0], shape[2]):
+        raise ChannelError("unsupported pixel type", f"{path.name}: the array has shape {shape}, expected {layout}")
+    if shape[0] == 4 and shape[2] == 4:
+        raise ChannelError(
+            "unsupported pixel type", f"{path.name}: shape {shape} could be {layout}; an image of 4 pixels is no sample"
+        )
+    if dtype.kind != "u" or dtype.itemsize not in (1, 2):
+        raise ChannelError("unsupported pixel type", f"{path.name}: {dtype} pixels, expected uint8 or uint16")
+    channel_axis = 2 if shape[2] == 4 else 0
+    height, width = [size for axis, size in enumerate(shape) if axis != channel_axis]
+    if height * width > max_pixels:
+        raise ChannelError("too large", f"{path.name}: {width}x{height} pixels is over the limit of {max_pixels:,}")
+    if height == 0 or width == 0:
+        raise ChannelError("unreadable", f"{path.name}: the array is {width}x{height} pixels, empty")
+    return channel_axis
+
+
+def _store_order(array: np.ndarray, channel_axis: int, channels: tuple[str, ...]) -> np.ndarray:
+    """``(4, H, W)`` in store channel order, native byte order; ``channels`` names the planes as given."""
+    order = [channels.index(channel) for channel in CHANNELS]
+    planes = np.moveaxis(array, channel_axis, 0)[order]
+    return np.ascontiguousarray(planes, dtype=planes.dtype.newbyteorder("="))
 
 
 def run_import(
@@ -213,7 +244,7 @@ def run_import(
     layout: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
-    npz_channels: tuple[str, ...] = CHANNELS,
+    array_channels: tuple[str, ...] = CHANNELS,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
 ) -> ImportSummary:
     sources = discover(folder, layout)
@@ -228,7 +259,9 @@ def run_import(
     found = {source.sample_id for source in sources}
     summary.labels_without_images = sorted(set(label_file.labels) - found)
     summary.skipped.extend(
-        Skipped(source.sample_id, "no labels", f"not in {label_file.path.name}")
+        Skipped(source.sample_id, "classes dropped", "the class mapping drops every class of this sample")
+        if source.sample_id in label_file.dropped
+        else Skipped(source.sample_id, "no labels", f"not in {label_file.path.name}")
         for source in sources
         if source.sample_id not in label_file.labels
     )
@@ -237,7 +270,7 @@ def run_import(
     summary.already_imported = len(labelled) - len(pending)
 
     jobs = [
-        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, npz_channels) for source in pending
+        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, array_channels) for source in pending
     ]
     if workers > 1:
         try:

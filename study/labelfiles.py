@@ -1,5 +1,14 @@
-"""Label files: ``Id,Target`` CSV with space-separated class indices (the Kaggle HPA format), or
-one line a sample ``id, Class A, Class B`` with class names (the Cyto Challenge format).
+"""Label files, in three formats:
+
+- ``Id,Target``: space-separated class indices (the Kaggle HPA format). Indices mean different
+  classes in different label sets, so they are read only against a label set the user named;
+- one line a sample, ``id, Class A, Class B`` with class names (the Cyto Challenge format; the HPA's
+  own ``Class A;Class B`` in one cell too);
+- a header ``id`` (or ``sample``) followed by one column per class name, with 0 or 1 in each cell
+  (how many labs and tools export multi-label data).
+
+Class names go through ``study.vocabulary.ClassResolver``: the label set's names and keys, the user's
+``--map`` file and the built-in aliases, each mapping counted so that the import can say what it did.
 
 The text is UTF-8 (with or without a byte-order mark), or UTF-16 with its byte-order mark, as
 spreadsheet programs save "Unicode text"; cells are separated by commas, or where the first line has
@@ -16,7 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from study.labels import LabelSet
+from study.labels import CYTO13, LABEL_SETS, LabelSet
+from study.vocabulary import ClassResolver, UnknownClassName
+
+ID_HEADERS = ("id", "sample", "sample_id", "sample id")
+ONE_HOT_TRUE = ("1", "1.0", "true", "yes")
+ONE_HOT_FALSE = ("0", "0.0", "false", "no", "")
 
 
 class LabelFileError(Exception):
@@ -35,9 +49,18 @@ class LabelFile:
     path: Path
     labels: dict[str, tuple[int, ...]]
     format: str
+    label_set: LabelSet
+    # (name as written, class name or "drop") -> how many times that mapping was applied
+    mappings: dict[tuple[str, str], int]
+    # samples all of whose classes the user's mapping dropped
+    dropped: tuple[str, ...] = ()
 
 
-def read_label_file(path: Path, label_set: LabelSet) -> LabelFile:
+def read_label_file(
+    path: Path, label_set: LabelSet | None = None, class_map: dict[str, int | None] | None = None
+) -> LabelFile:
+    """The labels of ``path``. ``label_set`` None means the user named none: class names are then
+    read as the paper's 13 classes (``CYTO13``), and class indices are refused."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -49,10 +72,33 @@ def read_label_file(path: Path, label_set: LabelSet) -> LabelFile:
     first_line, first = rows[0]
     header = [cell.strip().casefold() for cell in first]
     if header[:2] == ["id", "target"]:
-        return LabelFile(path, _read_index_rows(path, rows[1:], label_set), "Id,Target")
-    if header[0] == "id":
-        raise LabelFileError(path, first_line, "column 2 of the header is not Target; expected Id,Target", 2)
-    return LabelFile(path, _read_name_rows(path, rows, label_set), "id, class names")
+        if label_set is None:
+            raise LabelFileError(path, first_line, _which_label_set(rows[1:]))
+        return LabelFile(path, _read_index_rows(path, rows[1:], label_set), "Id,Target", label_set, {})
+    if header[0] in ID_HEADERS and len(header) == 1:
+        raise LabelFileError(
+            path, first_line, "the header has one column; column 2 is neither Target (an Id,Target file) nor a class "
+            "(a file of one 0/1 column per class)", 2
+        )
+    resolver = ClassResolver(label_set or CYTO13, class_map or {})
+    if header[0] in ID_HEADERS and len(header) > 1:
+        labels, dropped = _read_one_hot_rows(path, first_line, first, rows[1:], resolver)
+        form = "one 0/1 column per class"
+    else:
+        labels, dropped = _read_name_rows(path, rows, resolver)
+        form = "id, class names"
+    return LabelFile(path, labels, form, resolver.label_set, dict(resolver.applied), tuple(dropped))
+
+
+def _which_label_set(rows) -> str:
+    largest = max((int(v) for _, row in rows if len(row) > 1 for v in row[1].split() if v.isascii() and v.isdigit()),
+                  default=None)
+    fitting = [s for s in LABEL_SETS.values() if largest is None or largest < len(s)]
+    choices = "; ".join(f"--label-set {s.key} ({s.title})" for s in fitting) or "none of the known label sets fits"
+    return (
+        "holds class indices (Id,Target), and an index means a different class in each label set: say which "
+        f"label set they index. The largest index here is {largest}; fitting: {choices}"
+    )
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -125,24 +171,74 @@ def _read_index_rows(path, rows, label_set) -> dict[str, tuple[int, ...]]:
     return labels
 
 
-def _read_name_rows(path, rows, label_set) -> dict[str, tuple[int, ...]]:
+def _read_name_rows(path, rows, resolver: ClassResolver) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     labels: dict[str, tuple[int, ...]] = {}
     first_line: dict[str, int] = {}
+    dropped = []
     for line, row in rows:
         cells = [cell.strip() for cell in row]
-        sample_id, indices = cells[0], []
-        for column, name in enumerate(cells[1:], start=2):
-            if not name:
-                continue
-            try:
-                indices.append(label_set.by_name(name).index)
-            except KeyError:
-                raise LabelFileError(
-                    path, line, f"unknown class {name!r} in column {column}; {label_set.key} classes are: "
-                    f"{', '.join(label_set.names)}", column
-                ) from None
+        sample_id, indices, names = cells[0], [], 0
+        for column, cell in enumerate(cells[1:], start=2):
+            for name in (part.strip() for part in cell.split(";")):
+                if not name:
+                    continue
+                names += 1
+                index = _resolve(path, line, column, resolver, name)
+                if index is not None:
+                    indices.append(index)
+        if names and not indices:
+            dropped.append(sample_id)
+            continue
         _add(path, line, labels, first_line, sample_id, indices)
-    return labels
+    return labels, dropped
+
+
+def _read_one_hot_rows(path, header_line, header, rows, resolver) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    columns, mapping_of_column = {}, {}
+    for column, name in enumerate(header[1:], start=2):
+        before = set(resolver.applied)
+        try:
+            columns[column] = resolver.resolve(name)
+        except UnknownClassName as error:
+            raise LabelFileError(
+                path, header_line, f"column {column} of the header is neither Target (an Id,Target file) nor a "
+                f"class (a file of one 0/1 column per class): {error.message}", column
+            ) from None
+        mapping_of_column[column] = next(iter(set(resolver.applied) - before), None)
+    # A column's mapping is counted once per sample marked in it, as for the other formats.
+    resolver.applied.clear()
+    labels: dict[str, tuple[int, ...]] = {}
+    first_line: dict[str, int] = {}
+    dropped = []
+    for line, row in rows:
+        cells = [cell.strip() for cell in row]
+        if len(cells) != len(header):
+            raise LabelFileError(path, line, f"has {len(cells)} columns, the header {len(header)}")
+        indices, marked = [], 0
+        for column, cell in enumerate(cells[1:], start=2):
+            value = cell.casefold()
+            if value not in ONE_HOT_TRUE + ONE_HOT_FALSE:
+                raise LabelFileError(
+                    path, line, f"column {column} ({header[column - 1].strip()}) holds {cell!r}; expected 0 or 1", column
+                )
+            if value in ONE_HOT_TRUE:
+                marked += 1
+                if mapping_of_column[column] is not None:
+                    resolver.applied[mapping_of_column[column]] += 1
+                if columns[column] is not None:
+                    indices.append(columns[column])
+        if marked and not indices:
+            dropped.append(cells[0])
+            continue
+        _add(path, line, labels, first_line, cells[0], indices)
+    return labels, dropped
+
+
+def _resolve(path, line, column, resolver: ClassResolver, name: str) -> int | None:
+    try:
+        return resolver.resolve(name)
+    except UnknownClassName as error:
+        raise LabelFileError(path, line, f"column {column}: {error.message}", column) from None
 
 
 def _add(path, line, labels, first_line, sample_id, indices) -> None:

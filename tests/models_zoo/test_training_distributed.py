@@ -26,7 +26,7 @@ def test_two_processes_train_one_run_and_only_the_first_writes(tmp_path):
     source = tmp_path / "source"
     manage(data_dir, "migrate")
     manage(data_dir, "generate_synthetic", str(source), "--samples", "48", "--size", "64", "--seed", "5")
-    manage(data_dir, "import_dataset", str(source), "--name", "tiny")
+    manage(data_dir, "import_dataset", str(source), "--name", "tiny", "--label-set", "cyto13")
     manage(data_dir, "make_splits", "tiny", "--seed", "0")
 
     manage(

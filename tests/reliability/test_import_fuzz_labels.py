@@ -105,8 +105,8 @@ def unknown_class(rng, text):
         value = str(int(rng.integers(len(CYTO13), 1000))) if rng.integers(2) else str(rng.choice(not_indices))
         text.lines[line - 1] += f" {value}"
         return Expected(text.text().encode(), line=line, fragment=f"unknown class index {value!r} in column 2")
-    text.lines[line - 1] += ", Peroxisomes"
-    return Expected(text.text().encode(), line=line, fragment="unknown class 'Peroxisomes' in column")
+    text.lines[line - 1] += ", Aggresome"
+    return Expected(text.text().encode(), line=line, fragment="unknown class 'Aggresome'")
 
 
 def duplicate_id(rng, text):
@@ -126,7 +126,7 @@ def missing_column(rng, text):
 
 def header_without_target(rng, text):
     text.lines.insert(0, ["Id", "Id,Labels", "ID,Class"][int(rng.integers(3))])
-    return Expected(text.text().encode(), line=1, fragment="is not Target")
+    return Expected(text.text().encode(), line=1, fragment="is neither Target")
 
 
 def empty(rng, text):

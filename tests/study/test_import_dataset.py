@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def run_import(*args) -> str:
+    """``import_dataset`` with ``args``; the labels' class indices are the paper's 13 unless a test says."""
+    if "--label-set" not in args:
+        args = (*args, "--label-set", "cyto13")
     out = StringIO()
     call_command("import_dataset", *map(str, args), stdout=out, stderr=StringIO())
     return out.getvalue()
@@ -72,7 +75,7 @@ def test_npz_planes_can_be_declared_in_another_order(tmp_path, settings):
     hwc = np.random.default_rng(0).integers(0, 255, (20, 30, 4)).astype(np.uint8)
     np.savez(folder / "k1.npz", sample=hwc)
     write_labels(folder, {"k1": [6]})
-    run_import(folder, "--name", "ref", "--npz-channels", "blue,green,red,yellow")
+    run_import(folder, "--name", "ref", "--channels", "blue,green,red,yellow")
     stored = TrainingStore(settings.STORE_DIR).open(Sample.objects.get().store_key)
     assert np.array_equal(stored[2], hwc[..., 0]) and np.array_equal(stored[0], hwc[..., 2])
 
@@ -158,8 +161,8 @@ def test_labels_that_match_no_sample_are_a_clear_error(tmp_path):
 def test_an_unknown_class_stops_before_anything_is_imported(tmp_path, settings):
     folder = tmp_path / "in"
     write_channels(folder, "a", channel_pixels(0))
-    (folder / "labels.txt").write_text("a, Nucleus\nb, Peroxisomes\n")
-    with pytest.raises(CommandError, match=r"labels.txt, line 2: unknown class 'Peroxisomes'"):
+    (folder / "labels.txt").write_text("a, Nucleus\nb, Nucleoli, Aggresomes\n")
+    with pytest.raises(CommandError, match=r"labels.txt, line 2: column 3: unknown class 'Aggresomes' \(nearest: "):
         run_import(folder, "--name", "x")
     assert not Sample.objects.exists() and stored_files(settings) == []
 

@@ -30,7 +30,7 @@ def test_every_fault_kind_is_skipped_with_its_reason_and_nothing_partial_is_left
     assert set(faults.values()) == set(EXPECTED_REASON) | {"colour_encoded"}
     skipped_file = tmp_path / "skipped.csv"
 
-    call_command("import_dataset", str(tmp_path / "syn"), name="syn", skipped=str(skipped_file), stdout=StringIO())
+    call_command("import_dataset", str(tmp_path / "syn"), name="syn", label_set="cyto13", skipped=str(skipped_file), stdout=StringIO())
 
     with open(skipped_file, newline="") as handle:
         skipped = {row["id"]: row["reason"] for row in csv.DictReader(handle)}
@@ -45,8 +45,8 @@ def test_a_colour_encoded_channel_imports_with_the_clean_intensities(tmp_path, s
     generate_dataset(tmp_path / "faulty", samples=8, size=96, seed=3, faults=1.0)
     with open(tmp_path / "faulty" / "faults.csv", newline="") as handle:
         coloured = next(row for row in csv.DictReader(handle) if row["fault"] == "colour_encoded")
-    call_command("import_dataset", str(tmp_path / "clean"), name="clean", stdout=StringIO())
-    call_command("import_dataset", str(tmp_path / "faulty"), name="faulty", stdout=StringIO())
+    call_command("import_dataset", str(tmp_path / "clean"), name="clean", label_set="cyto13", stdout=StringIO())
+    call_command("import_dataset", str(tmp_path / "faulty"), name="faulty", label_set="cyto13", stdout=StringIO())
     store = TrainingStore(settings.STORE_DIR)
     clean = store.open(Sample.objects.get(dataset__name="clean", source_id=coloured["id"]).store_key)
     faulty = store.open(Sample.objects.get(dataset__name="faulty", source_id=coloured["id"]).store_key)

@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from analysis.predictions_import import PredictionsFileError, import_predictions
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Import a model's predictions made elsewhere as a model run: a CSV with a 'sample' column (the "
         "sample's id) and either a 'class' column (index or name) or one probability column per class name."

@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator.answer_files import EXPORT_COLUMNS, export_answers
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = f"Write a study's answers as CSV, one row per answer: {', '.join(EXPORT_COLUMNS)}."
 
     def add_arguments(self, parser):

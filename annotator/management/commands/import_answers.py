@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator.answer_files import import_answers
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 from study.operations import OperationError
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Add answers collected elsewhere to a study, all or nothing. The CSV names its columns in the first line: "
         "participant, cohort, sample (the source id) and class (an index or a name); an export of export_answers "

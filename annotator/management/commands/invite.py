@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator.operations import invite
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 from study.operations import OperationError
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Invite participants to a study: new participants of a cohort, one single-use link each, printed one "
         "per line. The links are shown only this once (the database keeps their hashes)."

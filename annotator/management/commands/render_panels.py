@@ -1,13 +1,14 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from annotator.panels import PanelRenderError, prerender_study
+from study.commands import DatabaseCommand
 from study.models import Study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Render the four panels of every sample of a study once, under its current display settings, "
         "so that participants are served from the cache."

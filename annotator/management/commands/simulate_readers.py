@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotator.simulation import SimulationError, simulate_readers
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Create simulated readers (sim-<cohort>-01, ...) who answer every sample of a study: the true class "
         "with probability --skill, else a class people often confuse with it. Marked as simulated in every report."

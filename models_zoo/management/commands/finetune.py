@@ -1,15 +1,16 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from models_zoo.finetune import DEFAULT_EPOCHS, finetune
 from models_zoo.models import ModelRun
 from models_zoo.runs import RunError, get_run
 from models_zoo.training.checkpoint import CheckpointError
 from models_zoo.training.config import ConfigError
+from study.commands import DatabaseCommand
 
 from .train import check_device, config_error
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Fine-tune a run's last layer (everything else frozen) on the training samples with exactly one "
         "location, with softmax cross-entropy over the classes: the paper's single-location model."

@@ -1,5 +1,5 @@
 import torch
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from models_zoo.models import ModelRun
 from models_zoo.registry import list_models
@@ -8,6 +8,7 @@ from models_zoo.training.checkpoint import LAST, CheckpointError, load_checkpoin
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.loop import train
 from models_zoo.training.processes import current_processes, decided_by_writer, join_process_group
+from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
 
@@ -50,7 +51,7 @@ def run_training(command: BaseCommand, run: ModelRun, config: TrainConfig, resum
     command.stdout.write(f"Checkpoints and metrics: {run.directory}")
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Train a model on a data set's training split, validating on whole validation images every epoch. "
         "The defaults are the paper's recipe for the model. Run under torchrun to train on several GPUs "

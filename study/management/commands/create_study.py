@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import name_validator
 from study.operations import OperationError, create_study, export_study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Create a study: single-location samples chosen from the test split, seeded, at random or balanced."
 
     def add_arguments(self, parser):

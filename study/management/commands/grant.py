@@ -1,10 +1,11 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from study.commands import DatabaseCommand
 from study.roles import ROLES, role_group
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Give a user a staff role (coordinator or analyst); --create makes the user if needed."
 
     def add_arguments(self, parser):

@@ -2,33 +2,46 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from tqdm import tqdm
 
+from study.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
 from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
-from study.labels import LABEL_SETS, get_label_set
+from study.labels import CYTO13, LABEL_SETS, get_label_set
+from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
 from study.store import CHANNELS, TrainingStore
 
 
-class Command(BaseCommand):
-    help = "Import a folder of samples (channel images or .npz files) into a data set and the training store."
+class Command(DatabaseCommand):
+    help = (
+        "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the training store."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("folder", type=Path)
         parser.add_argument("--name", required=True, help="The data set's name (created if new).")
         parser.add_argument("--labels", type=Path, help="Labels file (default: labels.csv or labels.txt in FOLDER).")
         parser.add_argument("--layout", choices=LAYOUTS, help="Default: detected from the file names.")
-        parser.add_argument("--label-set", choices=list(LABEL_SETS), default="cyto13")
+        parser.add_argument(
+            "--label-set", choices=list(LABEL_SETS),
+            help="The classes the labels name or index. Required for class indices (Id,Target); class names are "
+            "read as the paper's 13 (cyto13) unless given; an existing data set keeps its own.",
+        )
+        parser.add_argument(
+            "--map", type=Path, dest="class_map",
+            help="CSV of 'source,class' lines mapping the labels' class names onto the label set ('drop' drops one).",
+        )
         parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="Per channel image.")
         parser.add_argument("--workers", type=int, default=1, help="Processes decoding images.")
         parser.add_argument(
-            "--npz-channels",
+            "--channels",
             default=",".join(CHANNELS),
-            help="What the 4 planes of an .npz 'sample' array are, in order (default: red,green,blue,yellow).",
+            help="What the 4 planes of an .npz or .npy array are, in order (default: red,green,blue,yellow; "
+            "red = microtubules, green = protein, blue = nucleus, yellow = ER).",
         )
         parser.add_argument("--skipped", type=Path, help="Where to write the skipped samples (CSV).")
 
@@ -41,28 +54,31 @@ class Command(BaseCommand):
             name_validator(name)
         except Exception:
             raise CommandError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only") from None
-        npz_channels = tuple(c.strip().lower() for c in options["npz_channels"].split(","))
-        if sorted(npz_channels) != sorted(CHANNELS):
-            raise CommandError(f"--npz-channels {options['npz_channels']!r}: name each of {', '.join(CHANNELS)} once")
+        array_channels = tuple(c.strip().lower() for c in options["channels"].split(","))
+        if sorted(array_channels) != sorted(CHANNELS):
+            raise CommandError(f"--channels {options['channels']!r}: name each of {', '.join(CHANNELS)} once")
 
-        label_set = get_label_set(options["label_set"])
+        existing = Dataset.objects.filter(name=name).first()
+        label_set, label_set_origin = self._label_set(options["label_set"], existing)
         labels_path = options["labels"] or self._default_labels(folder)
         try:
+            class_map = read_class_map(options["class_map"], label_set or CYTO13) if options["class_map"] else None
             layout = options["layout"] or detect_layout(folder)
-            label_file = read_label_file(labels_path, label_set)
-        except (ImportError_, LabelFileError) as error:
+            label_file = read_label_file(labels_path, label_set, class_map)
+        except (ImportError_, LabelFileError, ValueError) as error:
             raise CommandError(str(error)) from None
+        label_set = label_file.label_set
+        label_set_origin = label_set_origin or "the default for class names: the paper's 13 classes"
 
         with transaction.atomic():
             dataset, created = Dataset.objects.get_or_create(
                 name=name, defaults={"label_set_key": label_set.key, "source": str(folder.resolve())}
             )
-        if dataset.label_set_key != label_set.key:
-            raise CommandError(
-                f"data set {name!r} uses the {dataset.label_set_key} label set, not {label_set.key}"
-            )
 
         self.stdout.write(f"Importing {folder} ({layout} layout, labels from {labels_path}) into {name!r}")
+        self.stdout.write(f"Label set: {label_set.key}, {label_set.title} ({label_set_origin}).")
+        for (source, target), count in sorted(label_file.mappings.items()):
+            self.stdout.write(f"  mapped {source!r} -> {target}: {count} time{'s' if count != 1 else ''}")
         store = TrainingStore(settings.STORE_DIR)
         try:
             summary = run_import(
@@ -73,7 +89,7 @@ class Command(BaseCommand):
                 layout,
                 max_pixels=options["max_pixels"],
                 workers=max(1, options["workers"]),
-                npz_channels=npz_channels,
+                array_channels=array_channels,
                 progress=lambda items: tqdm(items, desc="samples", unit="sample", disable=None),
             )
         except ImportError_ as error:
@@ -96,6 +112,20 @@ class Command(BaseCommand):
                 self.stdout.write(f"  labelled but without images: {len(summary.labels_without_images)}")
             self.stdout.write(f"The list is in {skipped_path}")
         self.stdout.write(f"Data set {name!r} now holds {dataset.samples.count()} samples.")
+
+    @staticmethod
+    def _label_set(key, existing: Dataset | None):
+        """The label set to read the labels against and where it came from; (None, "") when the user
+        named none and the data set is new (class names then mean the paper's 13 classes)."""
+        if existing is not None:
+            if key and key != existing.label_set_key:
+                raise CommandError(
+                    f"data set {existing.name!r} uses the {existing.label_set_key} label set, not {key}"
+                )
+            return existing.label_set, f"the data set's own, {existing.name!r}"
+        if key:
+            return get_label_set(key), "given with --label-set"
+        return None, ""
 
     @staticmethod
     def _default_labels(folder: Path) -> Path:

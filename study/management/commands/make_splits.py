@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.operations import OperationError, apply_split_file, export_splits, make_splits
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Split a data set into training, validation and test samples (seeded, stratified), or apply a split file."
 
     def add_arguments(self, parser):
