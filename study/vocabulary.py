@@ -107,10 +107,10 @@ def read_class_map(path: Path, label_set: LabelSet) -> dict[str, int | None]:
 
 
 def nearest(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    close += difflib.get_close_matches(normalized(name), [normalized(c) for c in candidates], n=3, cutoff=0.5)
-    chosen = list(dict.fromkeys(c for c in candidates if normalized(c) in {normalized(x) for x in close}))
-    return f"nearest: {', '.join(chosen)}" if chosen else f"known: {', '.join(candidates)}"
+    """The up to three candidates most like ``name``, most alike first, for an error message."""
+    by_key = {normalized(candidate): candidate for candidate in candidates}
+    close = difflib.get_close_matches(normalized(name), list(by_key), n=3, cutoff=0.5)
+    return f"nearest: {', '.join(by_key[key] for key in close)}" if close else f"known: {', '.join(candidates)}"
 
 
 @dataclass
