@@ -54,6 +54,10 @@ class Sample(models.Model):
     store_key = models.CharField(max_length=200, unique=True)
     split = models.CharField(max_length=5, choices=Split.choices, blank=True, default="", db_index=True)
     imported_at = models.DateTimeField(auto_now_add=True)
+    quality_flags = models.JSONField(
+        default=list, blank=True,
+        help_text="Quality checks the sample failed at import (study.quality): channel, check, value, threshold.",
+    )
 
     class Meta:
         ordering = ["dataset", "source_id"]

@@ -104,24 +104,34 @@ def apply_split_file(dataset: Dataset, path: Path) -> Counter:
     return Counter(name for s, name in wanted.items() if s in samples)
 
 
-def create_study(name: str, dataset: Dataset, size: int, seed: int, balanced: bool) -> Study:
+def create_study(
+    name: str, dataset: Dataset, size: int, seed: int, balanced: bool, exclude_flagged: bool = False
+) -> Study:
+    """A study of ``size`` single-location test samples, chosen seeded; with ``exclude_flagged`` the
+    samples that failed a quality check at import are left out of the choice."""
     if Study.objects.filter(name=name).exists():
         raise OperationError(f"a study named {name!r} exists already")
     if size < 1:
         raise OperationError("--size must be at least 1")
+    labelled = _samples_with_classes(dataset)
     candidates = [
         (sample, classes[0])
-        for sample, classes in _samples_with_classes(dataset)
-        if sample.split == Sample.Split.TEST and len(classes) == 1
+        for sample, classes in labelled
+        if sample.split == Sample.Split.TEST and len(classes) == 1 and not (exclude_flagged and sample.quality_flags)
     ]
     if not dataset.samples.exclude(split="").exists():
-        raise OperationError(f"data set {dataset.name!r} has no split yet: run make_splits first")
+        raise OperationError(
+            f"data set {dataset.name!r} has no split yet: run make_splits first (a data set too small to split "
+            "can still be predicted whole: predict RUN --dataset NAME)"
+        )
     try:
         selection = select_study_samples(
             [cls for _, cls in candidates], size, seed, balanced, len(dataset.label_set)
         )
     except ValueError as error:
-        raise OperationError(f"data set {dataset.name!r}: {error}") from None
+        raise OperationError(
+            f"data set {dataset.name!r}: {error}. {_why_few_candidates(labelled, exclude_flagged)}"
+        ) from None
     with transaction.atomic():
         study = Study.objects.create(name=name, dataset=dataset, seed=seed, balanced=balanced)
         items = [
@@ -132,6 +142,22 @@ def create_study(name: str, dataset: Dataset, size: int, seed: int, balanced: bo
             item.full_clean(exclude=["study"])
         StudySample.objects.bulk_create(items)
     return study
+
+
+def _why_few_candidates(labelled: list[tuple[Sample, list[int]]], exclude_flagged: bool) -> str:
+    """Where a data set's samples went: several locations, other splits, quality flags."""
+    several = sum(len(classes) > 1 for _, classes in labelled)
+    single = [sample for sample, classes in labelled if len(classes) == 1]
+    by_split = Counter(sample.split or "unassigned" for sample in single)
+    splits = ", ".join(f"{by_split[split]} {split}" for split in ("test", "train", "val", "unassigned"))
+    reasons = (
+        f"Of its {len(labelled)} samples, {several} have several locations (a study asks for one) and "
+        f"{len(single)} have one: by split {splits}"
+    )
+    flagged = sum(bool(sample.quality_flags) for sample in single if sample.split == Sample.Split.TEST)
+    if exclude_flagged and flagged:
+        reasons += f"; {flagged} of the single-location test samples carry quality flags (--exclude-flagged)"
+    return reasons + "."
 
 
 def export_study(study: Study, path: Path) -> int:

@@ -85,3 +85,31 @@ def test_study_names_are_unique(dataset):
     call_command("create_study", "x", "--dataset", "cells", "--size", "5", "--seed", "1", stdout=StringIO())
     with pytest.raises(CommandError, match="exists already"):
         call_command("create_study", "x", "--dataset", "cells", "--size", "5", "--seed", "2")
+
+
+def test_too_few_candidates_says_where_the_samples_went(dataset):
+    with pytest.raises(CommandError) as raised:
+        call_command("create_study", "x", "--dataset", "cells", "--size", "5000", "--seed", "1")
+    several = sum(len(s.class_indices) > 1 for s in Sample.objects.prefetch_related("reference_labels"))
+    message = str(raised.value)
+    assert f"Of its 1300 samples, {several} have several locations" in message
+    assert "by split" in message and " test, " in message and " train, " in message
+
+
+def test_a_small_data_set_of_multi_location_samples_says_why_it_has_no_candidate():
+    stored_dataset("multi", [[1, 2], [3, 4], [5, 6], [0, 7]])
+    Sample.objects.update(split="test")
+    with pytest.raises(CommandError, match=r"Of its 4 samples, 4 have several locations .* and 0 have one"):
+        call_command("create_study", "x", "--dataset", "multi", "--size", "2", "--seed", "1")
+
+
+def test_samples_with_quality_flags_can_be_left_out(dataset):
+    flag = [{"channel": "yellow", "check": "misregistered", "value": 40.0, "threshold": 17.3}]
+    flagged = Sample.objects.filter(split="test").order_by("source_id")[:20]
+    Sample.objects.filter(pk__in=[s.pk for s in flagged]).update(quality_flags=flag)
+    out = StringIO()
+    call_command("create_study", "all", "--dataset", "cells", "--size", "60", "--seed", "1", stdout=out)
+    call_command("create_study", "clean", "--dataset", "cells", "--size", "60", "--seed", "1", "--exclude-flagged",
+                 stdout=StringIO())
+    assert any(s.quality_flags for s in study_samples("all")) and "carry quality flags" in out.getvalue()
+    assert not any(s.quality_flags for s in study_samples("clean"))

@@ -17,6 +17,10 @@ class Command(DatabaseCommand):
         parser.add_argument("--size", type=int, default=200)
         parser.add_argument("--seed", type=int, required=True)
         parser.add_argument("--balanced", action="store_true", help="An equal share of every class.")
+        parser.add_argument(
+            "--exclude-flagged", action="store_true",
+            help="Leave out the samples that failed a quality check at import (import_dataset --qc-out lists them).",
+        )
         parser.add_argument("--export", type=Path, help="Write the study's samples as a position,id CSV.")
 
     def handle(self, *args, **options):
@@ -26,13 +30,22 @@ class Command(DatabaseCommand):
             raise CommandError(f"study name {options['name']!r}: use letters, digits, '.', '_' and '-' only") from None
         dataset = get_dataset(options["dataset"])
         try:
-            study = create_study(options["name"], dataset, options["size"], options["seed"], options["balanced"])
+            study = create_study(
+                options["name"], dataset, options["size"], options["seed"], options["balanced"],
+                exclude_flagged=options["exclude_flagged"],
+            )
         except OperationError as error:
             raise CommandError(str(error)) from None
         kind = "balanced across classes" if study.balanced else "at random"
         self.stdout.write(
             self.style.SUCCESS(f"Created study {study.name!r}: {study.items.count()} test samples chosen {kind}")
         )
+        flagged = study.items.exclude(sample__quality_flags=[]).count()
+        if flagged:
+            self.stdout.write(self.style.WARNING(
+                f"{flagged} of them carry quality flags from the import (saturated, blank, out-of-focus or "
+                "misregistered channels); --exclude-flagged leaves such samples out."
+            ))
         if options["export"]:
             rows = export_study(study, options["export"])
             self.stdout.write(f"Wrote {rows} rows to {options['export']}")
