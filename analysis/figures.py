@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.report import Confusion  # noqa: E402
+from analysis.report_content import Confusion  # noqa: E402
 
 SVG_HASH_SALT = "protein-localization-report"
 NO_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}

@@ -1,4 +1,4 @@
-"""Confidence intervals for a reader's accuracy and macro F1: percentile bootstrap and Wilson."""
+"""Confidence intervals for a reader's accuracy and macro F1: the percentile bootstrap (Table 2's intervals)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from statsmodels.stats.proportion import proportion_confint
 
 from analysis.metrics import ReaderMetrics, confusion_counts
 from models_zoo.metrics import MetricInputError, check_answers, check_seed, check_truth, jsonable
@@ -96,26 +95,3 @@ def bootstrap_intervals(
         n_resamples=int(n_resamples),
         seed=int(seed),
     )
-
-
-def wilson_interval(n_correct: int, n_total: int, *, level: float = 0.95) -> Interval:
-    """Wilson score interval (Wilson 1927) of a proportion, e.g. accuracy = ``n_correct / n_total``."""
-    level = _check_level(level)
-    for name, value in (("n_correct", n_correct), ("n_total", n_total)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise MetricInputError(f"{name}: expected a non-negative integer, got {value!r}")
-    if n_total == 0 or n_correct > n_total:
-        raise MetricInputError(
-            f"n_correct, n_total: expected 0 <= n_correct <= n_total and n_total > 0, got {n_correct}, {n_total}"
-        )
-    low, high = proportion_confint(int(n_correct), int(n_total), alpha=1 - level, method="wilson")
-    return Interval(n_correct / n_total, float(low), float(high), level, "Wilson score")
-
-
-def accuracy_wilson_interval(answers: Any, truth: Any, n_classes: int, *, level: float = 0.95) -> Interval:
-    """Wilson interval of one reader's accuracy; an unanswered sample counts as wrong."""
-    matrix = check_answers(answers, n_classes)
-    if matrix.shape[0] != 1:
-        raise MetricInputError(f"answers: expected one reader's answers (n_samples,), got shape {matrix.shape}")
-    labels = check_truth(truth, n_classes, n_samples=matrix.shape[1])
-    return wilson_interval(int(np.sum(matrix[0] == labels)), int(labels.size), level=level)

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from models_zoo.metrics import (
-    NO_ANSWER,
     MetricInputError,
     check_answers,
     check_truth,
@@ -70,17 +69,14 @@ class ClassificationMetrics:
     n_samples: int
     n_answered: int
 
-    @property
-    def summary(self) -> SummaryMetrics:
-        return SummaryMetrics(accuracy=self.accuracy, f1=self.f1, precision=self.precision, recall=self.recall)
-
     def to_dict(self) -> dict[str, Any]:
         return jsonable({field.name: getattr(self, field.name) for field in fields(self)})
 
 
 @dataclass(frozen=True, eq=False)
 class ReaderMetrics:
-    """The figures of ``ClassificationMetrics`` for many readers at once, one row per reader."""
+    """The figures of ``ClassificationMetrics`` for many readers at once, one row per reader;
+    ``reader(i)`` gives one reader's."""
 
     accuracy: np.ndarray
     f1: np.ndarray
@@ -196,15 +192,6 @@ def readers_metrics(
     """Single-label figures of every reader of an ``(n_readers, n_samples)`` answer matrix at once."""
     counts = confusion_counts(answers, truth, n_classes)
     return ReaderMetrics.from_confusion_counts(counts, zero_division=zero_division, unanswered=unanswered)
-
-
-def classification_metrics(
-    answers: Any, truth: Any, n_classes: int, *, zero_division: float = 0.0, unanswered: str = "wrong"
-) -> ClassificationMetrics:
-    """Single-label figures of one reader (the paper's Table 2 row of a model or a person)."""
-    if np.ndim(answers) != 1:
-        raise MetricInputError(f"answers: expected one reader's answers (n_samples,), got shape {np.shape(answers)}")
-    return readers_metrics(answers, truth, n_classes, zero_division=zero_division, unanswered=unanswered).reader(0)
 
 
 @dataclass(frozen=True, eq=False)

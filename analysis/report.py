@@ -1,11 +1,11 @@
 """The comparison of a reading study, computed from arrays: the paper's Tables 1, 2, 3 and 7, Figure 4
 and the cases of its appendix (Rumetshofer et al., ICLR 2019, section 4 and appendix 7.4-7.5).
 
-The input is a ``StudyAnswers`` (``analysis.readers`` builds it from the database); the output is a
-``Report`` of named rows. Nothing here touches Django or the file system, so the same code serves the
-command, the analyst page and the benchmark.
+The input is a ``StudyAnswers`` (``analysis.report_inputs``); the output is a ``Report`` of named rows
+(``analysis.report_content``). Nothing here touches Django or the file system, so the same code serves
+the command, the analyst page and the benchmark.
 
-Conventions (see DESIGN.md, "Statistics"):
+Conventions:
 
 - The readers of cohort ``expert`` get a Table 2 row each; every other cohort gets the mean of its
   readers. Every cohort of two or more readers gets a majority-vote ensemble, ties drawn ``repetitions``
@@ -18,247 +18,20 @@ Conventions (see DESIGN.md, "Statistics"):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 import numpy as np
 
 from analysis.ensembles import majority_vote_ensemble
 from analysis.intervals import bootstrap_intervals
 from analysis.metrics import confusion_matrix, readers_metrics
-from models_zoo.metrics import NO_ANSWER, MetricInputError, jsonable, model_performance, multilabel_metrics
-from analysis.significance import mcnemar_from_counts, wilcoxon_best_against_others
+from analysis.report_content import Case, Confusion, Report, Table1Row, Table2Row, Table3Row, Table7
+from analysis.report_inputs import MissingAnswersError, Person, ReportError, StudyAnswers, TestSplit
+from analysis.significance import mcnemar_each, paired_table, wilcoxon_best_against_others
+from models_zoo.metrics import NO_ANSWER, MetricInputError, model_performance, multilabel_metrics
 
 EXPERT_COHORT = "expert"
 DEFAULT_SEED = 0
 DEFAULT_REPETITIONS = 1000
 BOOTSTRAP_RESAMPLES = 2000
-
-
-class ReportError(ValueError):
-    """The study cannot be reported as asked; the message says why and what to do."""
-
-
-class MissingAnswersError(ReportError):
-    """Some readers left samples unanswered and ``allow_missing`` was not given."""
-
-    def __init__(self, missing: dict[str, int], n_samples: int):
-        self.missing = missing
-        self.n_samples = n_samples
-        listing = ", ".join(f"{name}: {count}" for name, count in missing.items())
-        super().__init__(
-            f"{len(missing)} reader(s) have not answered every one of the {n_samples} samples "
-            f"(unanswered per reader: {listing}). Wait for the answers, or compute on the answers "
-            "there are with --allow-missing."
-        )
-
-
-@dataclass(frozen=True)
-class Person:
-    """A human reader, known by pseudonym only."""
-
-    pseudonym: str
-    cohort: str
-    simulated: bool
-
-
-@dataclass(frozen=True, eq=False)
-class ModelAnswers:
-    """A model run as a reader of the study: its top class per study sample (-1 where it has none)."""
-
-    name: str
-    kind: str
-    answers: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class TestSplitRun:
-    """A run's predictions on the whole test split: thresholded classes, and probabilities if it has them."""
-
-    name: str
-    predicted: np.ndarray
-    probabilities: np.ndarray | None
-
-
-@dataclass(frozen=True, eq=False)
-class TestSplit:
-    """Multi-label truth ``(n_samples, n_classes)`` of the data set's test split and the runs that cover it."""
-
-    truth: np.ndarray
-    runs: tuple[TestSplitRun, ...]
-    incomplete: dict[str, int]
-
-
-@dataclass(frozen=True, eq=False)
-class StudyAnswers:
-    """Everything the report needs, as arrays in the study's sample order.
-
-    ``answers`` is ``(n_people, n_samples)`` with -1 for a missing answer; ``truth`` the single class of
-    each study sample; ``models`` in the order asked for (the first is "the model").
-    """
-
-    study: str
-    dataset: str
-    class_names: tuple[str, ...]
-    sample_ids: tuple[str, ...]
-    positions: np.ndarray
-    truth: np.ndarray
-    people: tuple[Person, ...]
-    answers: np.ndarray
-    models: tuple[ModelAnswers, ...]
-    test_split: TestSplit | None = None
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.truth.size)
-
-    def missing_answers(self) -> dict[str, int]:
-        """Unanswered study samples per reader (people and models) that has any."""
-        missing = {}
-        for person, row in zip(self.people, self.answers):
-            missing[person.pseudonym] = int(np.sum(row == NO_ANSWER))
-        for model in self.models:
-            missing[model.name] = int(np.sum(model.answers == NO_ANSWER))
-        return {name: count for name, count in missing.items() if count}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Table2Row:
-    """A row of the paper's Table 2. Confidence intervals are bootstrapped for single readers only;
-    a cohort's mean and an ensemble have none."""
-
-    reader: str
-    cohort: str
-    simulated: bool | None
-    kind: str
-    accuracy: float
-    f1: float
-    precision: float
-    recall: float
-    accuracy_ci_low: float | None = None
-    accuracy_ci_high: float | None = None
-    f1_ci_low: float | None = None
-    f1_ci_high: float | None = None
-    n_answered: int
-    n_readers: int
-
-
-@dataclass(frozen=True)
-class Table3Row:
-    """A reader against the model. An ensemble's cells are means over its tie-breaking repetitions and
-    its p-values the medians of the repetitions' tests."""
-
-    reader: str
-    cohort: str
-    simulated: bool | None
-    both_correct: float
-    model_only: float
-    reader_only: float
-    both_wrong: float
-    statistic: float
-    p_value: float
-    p_value_exact: float
-
-
-@dataclass(frozen=True, eq=False)
-class Confusion:
-    """A reader's confusion matrix (the paper's Figure 4): rows the true class, columns the answer."""
-
-    reader: str
-    cohort: str
-    counts: np.ndarray
-    unanswered: np.ndarray
-    row_normalized: np.ndarray
-
-
-@dataclass(frozen=True)
-class Table1Row:
-    model: str
-    f1: float
-    f1_std: float
-    p_value: float | None
-    precision: float
-    recall: float
-    auc: float | None
-    auc_std: float | None
-    n_samples: int
-
-
-@dataclass(frozen=True, eq=False)
-class Table7:
-    """Per-class F1 of every run on the test split, ``per_class_f1[model]`` in class order."""
-
-    class_names: tuple[str, ...]
-    per_class_f1: dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Case:
-    """A study sample the experts all got wrong: also the model (``both_wrong``) or not (``only_model``)."""
-
-    kind: str
-    position: int
-    sample_id: str
-    truth: str
-    model_answer: str
-    expert_answers: dict[str, str]
-
-
-@dataclass(frozen=True, eq=False)
-class Report:
-    study: str
-    dataset: str
-    class_names: tuple[str, ...]
-    seed: int
-    repetitions: int
-    allow_missing: bool
-    n_samples: int
-    models: tuple[str, ...]
-    missing_answers: dict[str, int]
-    table2: tuple[Table2Row, ...]
-    table3: tuple[Table3Row, ...]
-    confusions: tuple[Confusion, ...]
-    table1: tuple[Table1Row, ...]
-    table7: Table7 | None
-    cases: tuple[Case, ...]
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "study": self.study,
-                "dataset": self.dataset,
-                "class_names": list(self.class_names),
-                "seed": self.seed,
-                "repetitions": self.repetitions,
-                "allow_missing": self.allow_missing,
-                "n_samples": self.n_samples,
-                "models": list(self.models),
-                "missing_answers": self.missing_answers,
-                "notes": list(self.notes),
-                "table2": [asdict(row) for row in self.table2],
-                "table3": [asdict(row) for row in self.table3],
-                "figure4": [
-                    {
-                        "reader": c.reader,
-                        "cohort": c.cohort,
-                        "counts": c.counts,
-                        "unanswered": c.unanswered,
-                        "row_normalized": c.row_normalized,
-                    }
-                    for c in self.confusions
-                ],
-                "table1": [asdict(row) for row in self.table1],
-                "table7": None
-                if self.table7 is None
-                else {"class_names": list(self.table7.class_names), "per_class_f1": self.table7.per_class_f1},
-                "cases": [asdict(case) for case in self.cases],
-            }
-        )
 
 
 def _cohorts_in_order(people: tuple[Person, ...]) -> list[str]:
@@ -321,38 +94,22 @@ def _ensemble_table3(
     name: str, cohort: str, simulated: bool, model: np.ndarray, predictions: np.ndarray, truth: np.ndarray
 ) -> Table3Row:
     """McNemar's test of each tie-breaking repetition against the model, summarised (see ``Table3Row``)."""
-    model_correct = model == truth
-    answered = (model != NO_ANSWER) & (predictions != NO_ANSWER)
-    reader_correct = predictions == truth
-    cells = np.stack(
-        [
-            np.sum(answered & model_correct & reader_correct, axis=1),
-            np.sum(answered & model_correct & ~reader_correct, axis=1),
-            np.sum(answered & ~model_correct & reader_correct, axis=1),
-            np.sum(answered & ~model_correct & ~reader_correct, axis=1),
-        ],
-        axis=1,
+    tables = paired_table(
+        model == truth, predictions == truth, where=(model != NO_ANSWER) & (predictions != NO_ANSWER)
     )
-    # Repetitions share few distinct tables, so each distinct one is tested once.
-    distinct, inverse = np.unique(cells, axis=0, return_inverse=True)
-    chi_square = [mcnemar_from_counts(*map(int, row)) for row in distinct]
-    exact = [mcnemar_from_counts(*map(int, row), exact=True) for row in distinct]
-    inverse = inverse.ravel()
-    statistics = np.array([r.statistic for r in chi_square])[inverse]
-    pvalues = np.array([r.pvalue for r in chi_square])[inverse]
-    exact_pvalues = np.array([r.pvalue for r in exact])[inverse]
-    means = cells.mean(axis=0)
+    chi_square = mcnemar_each(tables)
+    exact = mcnemar_each(tables, exact=True)
     return Table3Row(
         reader=name,
         cohort=cohort,
         simulated=simulated,
-        both_correct=float(means[0]),
-        model_only=float(means[1]),
-        reader_only=float(means[2]),
-        both_wrong=float(means[3]),
-        statistic=float(np.median(statistics)),
-        p_value=float(np.median(pvalues)),
-        p_value_exact=float(np.median(exact_pvalues)),
+        both_correct=float(np.mean(tables.both_correct)),
+        model_only=float(np.mean(tables.only_model)),
+        reader_only=float(np.mean(tables.only_reader)),
+        both_wrong=float(np.mean(tables.neither)),
+        statistic=float(np.median([test.statistic for test in chi_square])),
+        p_value=float(np.median([test.pvalue for test in chi_square])),
+        p_value_exact=float(np.median([test.pvalue for test in exact])),
     )
 
 
@@ -362,38 +119,26 @@ def _table3_rows(data: StudyAnswers, readers: list[tuple[str, str, bool | None, 
         return []
     model = data.models[0].answers
     matrix = np.stack([answers for *_, answers in readers])
-    answered = (matrix != NO_ANSWER) & (model != NO_ANSWER)
-    model_correct = (model == data.truth) & answered
-    reader_correct = (matrix == data.truth) & answered
-    cells = np.stack(
-        [
-            np.sum(model_correct & reader_correct, axis=1),
-            np.sum(model_correct & ~reader_correct, axis=1),
-            np.sum(~model_correct & reader_correct & answered, axis=1),
-            np.sum(~model_correct & ~reader_correct & answered, axis=1),
-        ],
-        axis=1,
+    tables = paired_table(
+        model == data.truth, matrix == data.truth, where=(matrix != NO_ANSWER) & (model != NO_ANSWER)
     )
-    distinct, inverse = np.unique(cells, axis=0, return_inverse=True)
-    tests = [(mcnemar_from_counts(*map(int, row)), mcnemar_from_counts(*map(int, row), exact=True)) for row in distinct]
-    rows = []
-    for (name, cohort, simulated, _), row_cells, which in zip(readers, cells, inverse.ravel()):
-        chi_square, exact = tests[which]
-        rows.append(
-            Table3Row(
-                reader=name,
-                cohort=cohort,
-                simulated=simulated,
-                both_correct=int(row_cells[0]),
-                model_only=int(row_cells[1]),
-                reader_only=int(row_cells[2]),
-                both_wrong=int(row_cells[3]),
-                statistic=chi_square.statistic,
-                p_value=chi_square.pvalue,
-                p_value_exact=exact.pvalue,
-            )
+    return [
+        Table3Row(
+            reader=name,
+            cohort=cohort,
+            simulated=simulated,
+            both_correct=test.both_correct,
+            model_only=test.only_model,
+            reader_only=test.only_reader,
+            both_wrong=test.neither,
+            statistic=test.statistic,
+            p_value=test.pvalue,
+            p_value_exact=exact.pvalue,
         )
-    return rows
+        for (name, cohort, simulated, _), test, exact in zip(
+            readers, mcnemar_each(tables), mcnemar_each(tables, exact=True)
+        )
+    ]
 
 
 def _tables_1_and_7(test_split: TestSplit | None, n_classes: int, class_names: tuple[str, ...]):

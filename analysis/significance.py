@@ -1,4 +1,5 @@
-"""Statistical tests of the paper: McNemar's test (Table 3) and the paired Wilcoxon test (Table 1)."""
+"""Statistical tests of the paper: McNemar's test (Table 3), from the paired table of the model's and a
+reader's correct answers, and the paired Wilcoxon test (Table 1)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 from statsmodels.stats.contingency_tables import mcnemar
 
-from models_zoo.metrics import MetricInputError, check_answers, check_truth, jsonable
+from models_zoo.metrics import MetricInputError, jsonable
 
 WILCOXON_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -80,29 +81,57 @@ def mcnemar_from_counts(
     return McNemarResult(**cells, statistic=float(result.statistic), pvalue=float(result.pvalue), method=method)
 
 
-def mcnemar_test(
-    model_answers: Any, reader_answers: Any, truth: Any, n_classes: int, *, exact: bool = False, correction: bool = True
-) -> McNemarResult:
-    """McNemar's test of a reader against the model on the same samples; an unanswered sample is wrong."""
-    model = check_answers(model_answers, n_classes, name="model_answers")
-    reader = check_answers(reader_answers, n_classes, name="reader_answers")
-    if model.shape[0] != 1 or reader.shape[0] != 1:
-        raise MetricInputError("model_answers, reader_answers: expected one reader's answers each (n_samples,)")
-    if model.shape != reader.shape:
+@dataclass(frozen=True, eq=False)
+class PairedTable:
+    """McNemar's paired 2x2 table of the model and a reader on the same samples: how many samples both
+    got right, only the model, only the reader, neither. Each cell is a count for one reader, or an
+    array of counts with one per row of the readers given (many readers, or an ensemble's repetitions).
+    """
+
+    both_correct: int | np.ndarray
+    only_model: int | np.ndarray
+    only_reader: int | np.ndarray
+    neither: int | np.ndarray
+
+    def cells(self) -> np.ndarray:
+        """The four cells in that order along a last axis: ``(4,)`` for one reader, ``(n_readers, 4)``."""
+        return np.stack([self.both_correct, self.only_model, self.only_reader, self.neither], axis=-1)
+
+
+def paired_table(model_correct: Any, reader_correct: Any, *, where: Any = None) -> PairedTable:
+    """The paired table from whether the model and the reader got each sample right.
+
+    ``model_correct`` is ``(n_samples,)``; ``reader_correct`` is ``(n_samples,)`` or ``(n_readers,
+    n_samples)``, for many readers at once. ``where`` (shaped like ``reader_correct``) marks the
+    samples to count, e.g. those both answered; by default all are counted, so an unanswered sample
+    counts as wrong.
+    """
+    model = np.asarray(model_correct, dtype=bool)
+    reader = np.asarray(reader_correct, dtype=bool)
+    if model.ndim != 1 or reader.shape[-1:] != model.shape:
         raise MetricInputError(
-            f"reader_answers: has {reader.shape[1]} samples, model_answers has {model.shape[1]}"
+            "model_correct, reader_correct: expected shapes (n_samples,) and (..., n_samples), "
+            f"got {model.shape} and {reader.shape}"
         )
-    labels = check_truth(truth, n_classes, n_samples=model.shape[1])
-    model_correct = model[0] == labels
-    reader_correct = reader[0] == labels
-    return mcnemar_from_counts(
-        int(np.sum(model_correct & reader_correct)),
-        int(np.sum(model_correct & ~reader_correct)),
-        int(np.sum(~model_correct & reader_correct)),
-        int(np.sum(~model_correct & ~reader_correct)),
-        exact=exact,
-        correction=correction,
+    counted = np.ones(reader.shape, dtype=bool) if where is None else np.asarray(where, dtype=bool)
+    return PairedTable(
+        both_correct=np.sum(counted & model & reader, axis=-1),
+        only_model=np.sum(counted & model & ~reader, axis=-1),
+        only_reader=np.sum(counted & ~model & reader, axis=-1),
+        neither=np.sum(counted & ~model & ~reader, axis=-1),
     )
+
+
+def mcnemar_each(tables: PairedTable, *, exact: bool = False, correction: bool = True) -> tuple[McNemarResult, ...]:
+    """``mcnemar_from_counts`` of each reader's table of ``tables``, in their order.
+
+    Readers share few distinct tables (an ensemble's repetitions, people of equal skill), so each
+    distinct table is tested once.
+    """
+    cells = tables.cells().reshape(-1, 4)
+    distinct, which = np.unique(cells, axis=0, return_inverse=True)
+    tests = [mcnemar_from_counts(*map(int, row), exact=exact, correction=correction) for row in distinct]
+    return tuple(tests[i] for i in which.ravel())
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The analyst's pages: the studies with their answers and model runs, and a study's report.
 
 A report is the ``report`` command's output (``analysis.report_files``), built on first view into
-``DATA_DIR/reports/<study>/<seed>/`` and again when answers or predictions change. It shows the ground
-truth, the models' output and every reader's answers, so only analysts see it (superusers hold every
-role); coordinators and participants do not.
+``DATA_DIR/reports/<study>/<seed>/`` and again when answers or predictions change
+(``analysis.report_cache``). It shows the ground truth, the models' output and every reader's answers,
+so only analysts see it (superusers hold every role); coordinators and participants do not.
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
 
-from analysis.report import DEFAULT_REPETITIONS, MissingAnswersError, ReportError
-from analysis.report_files import (
-    REPORT_FILE,
-    ReportOptions,
-    cached_report,
-    case_prefix,
-    display_tables,
-    report_directory,
-)
+from analysis.report import DEFAULT_REPETITIONS
+from analysis.report_cache import cached_report, report_directory
+from analysis.report_files import REPORT_FILE, ReportOptions, case_prefix
+from analysis.report_inputs import MissingAnswersError, ReportError
+from analysis.report_tables import display_tables
 from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
 from study.models import Study

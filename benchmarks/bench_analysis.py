@@ -15,7 +15,6 @@ Run: ``.venv/bin/python benchmarks/bench_analysis.py``
 from __future__ import annotations
 
 import json
-import os
 import random
 import resource
 import statistics
@@ -28,13 +27,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
 from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
+from analysis.report import compute_report  # noqa: E402
+from analysis.report_inputs import ModelAnswers, Person, StudyAnswers  # noqa: E402
+from analysis.report_tables import table2_csv  # noqa: E402
+from analysis.significance import mcnemar_each, paired_table  # noqa: E402
 from models_zoo.metrics import NO_ANSWER  # noqa: E402
-from analysis.report import ModelAnswers, Person, StudyAnswers, compute_report  # noqa: E402
-from analysis.significance import mcnemar_test  # noqa: E402
 
 N_CLASSES = 13
 N_REPETITIONS = 1000
@@ -65,8 +65,7 @@ def table_2_and_3(model: np.ndarray, experts: np.ndarray, scholars: np.ndarray, 
     readers_metrics(scholars, truth, N_CLASSES).mean()
     majority_vote_ensemble(experts, truth, N_CLASSES, n_repetitions=N_REPETITIONS, seed=0)
     majority_vote_ensemble(scholars, truth, N_CLASSES, n_repetitions=N_REPETITIONS, seed=0)
-    for expert in experts:
-        mcnemar_test(model, expert, truth, N_CLASSES)
+    mcnemar_each(paired_table(model == truth, experts == truth))
     confusion_matrix(np.vstack([model, experts]), truth, N_CLASSES).row_normalized
 
 
@@ -179,11 +178,6 @@ def study_answers(n_scholars: int, n_samples: int, seed: int) -> StudyAnswers:
 
 
 def report_without_figures(data: StudyAnswers) -> int:
-    import django
-
-    django.setup()
-    from analysis.report_files import table2_csv
-
     report = compute_report(data, seed=0, repetitions=N_REPETITIONS, allow_missing=True)
     text = json.dumps(report.to_dict(), allow_nan=False) + table2_csv(report.table2).decode()
     return len(text)
@@ -193,7 +187,7 @@ def whole_report() -> None:
     print("4. The whole report without figures (compute, then CSV and JSON text), 1,000 repetitions")
     for n_scholars, n_samples, runs in ((25, 200, 3), (9_997, 2_000, 1)):
         data = study_answers(n_scholars, n_samples, seed=5)
-        report_without_figures(data)  # imports and Django set-up out of the timing
+        report_without_figures(data)  # warm-up, out of the timing
         seconds = [best_of(1, lambda: report_without_figures(data)) for _ in range(runs)]
         tracemalloc.start()
         size = report_without_figures(data)

@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import Answer
-from tests.analysis.test_readers import answered_study
+from tests.analysis.test_study_arrays import answered_study
 from tests.factories import make_user
 from study.roles import COORDINATOR
 

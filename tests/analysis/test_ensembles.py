@@ -6,7 +6,7 @@ from scipy.stats import chisquare
 
 from analysis import ensembles
 from analysis.ensembles import majority_vote_ensemble, vote_counts
-from analysis.metrics import classification_metrics
+from analysis.metrics import readers_metrics
 from models_zoo.metrics import MetricInputError
 
 
@@ -34,7 +34,7 @@ def test_an_ensemble_without_ties_equals_the_plain_majority():
 
     assert result.n_tied == 0
     assert (result.predictions == majority).all()
-    plain = classification_metrics(majority, truth, 5)
+    plain = readers_metrics(majority, truth, 5).reader(0)
     assert result.mean.accuracy == pytest.approx(plain.accuracy)
     assert result.mean.f1 == pytest.approx(plain.f1)
     assert result.std.f1 == 0.0
@@ -101,7 +101,7 @@ def test_mean_and_std_summarise_the_figures_of_each_repetition():
     result = majority_vote_ensemble(answers, truth, 3, n_repetitions=30, keep_predictions=True)
 
     for r in (0, 17):
-        expected = classification_metrics(result.predictions[r], truth, 3)
+        expected = readers_metrics(result.predictions[r], truth, 3).reader(0)
         assert result.repetitions.reader(r).f1 == pytest.approx(expected.f1)
     assert result.mean.precision == pytest.approx(result.repetitions.precision.mean())
     assert result.std.recall == pytest.approx(result.repetitions.recall.std())

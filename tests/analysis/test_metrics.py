@@ -5,11 +5,16 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from analysis import metrics
-from analysis.metrics import classification_metrics, confusion_matrix, readers_metrics
+from analysis.metrics import confusion_matrix, readers_metrics
 from models_zoo.metrics import MetricInputError, auc_per_class, model_performance, multilabel_metrics
 
 TRUTH = np.array([0, 0, 1, 1, 2, 2])
 ANSWERS = np.array([0, 1, 1, 1, -1, 0])
+
+
+def one_reader_metrics(answers, truth, n_classes, **options):
+    """The figures of one reader's answers ``(n_samples,)``."""
+    return readers_metrics(answers, truth, n_classes, **options).reader(0)
 
 
 def random_readers(seed, n_readers, n_samples, n_classes):
@@ -36,7 +41,7 @@ def one_vs_rest_by_definition(answers, truth, n_classes):
 
 
 def test_a_hand_worked_example_gives_the_per_class_and_macro_figures():
-    result = classification_metrics(ANSWERS, TRUTH, 3)
+    result = one_reader_metrics(ANSWERS, TRUTH, 3)
 
     assert result.accuracy == pytest.approx(3 / 6)
     np.testing.assert_allclose(result.per_class_precision, [1 / 2, 2 / 3, 0.0])
@@ -51,8 +56,8 @@ def test_a_hand_worked_example_gives_the_per_class_and_macro_figures():
 def test_macro_figures_average_over_all_classes_even_those_absent_from_the_samples():
     # Class 3 is neither in the truth nor answered: 0/0 counts as 0 by default (scikit-learn's
     # zero_division=0), and is left out of the mean with zero_division=nan.
-    by_default = classification_metrics(ANSWERS, TRUTH, 4)
-    skipping = classification_metrics(ANSWERS, TRUTH, 4, zero_division=np.nan)
+    by_default = one_reader_metrics(ANSWERS, TRUTH, 4)
+    skipping = one_reader_metrics(ANSWERS, TRUTH, 4, zero_division=np.nan)
 
     assert by_default.per_class_f1[3] == 0.0
     assert by_default.f1 == pytest.approx((0.5 + 0.8) / 4)
@@ -61,8 +66,8 @@ def test_macro_figures_average_over_all_classes_even_those_absent_from_the_sampl
 
 
 def test_unanswered_samples_count_as_wrong_unless_excluded():
-    wrong = classification_metrics(ANSWERS, TRUTH, 3)
-    excluded = classification_metrics(ANSWERS, TRUTH, 3, unanswered="exclude")
+    wrong = one_reader_metrics(ANSWERS, TRUTH, 3)
+    excluded = one_reader_metrics(ANSWERS, TRUTH, 3, unanswered="exclude")
 
     assert wrong.accuracy == pytest.approx(3 / 6)
     assert excluded.accuracy == pytest.approx(3 / 5)
@@ -105,7 +110,7 @@ def test_a_compact_integer_dtype_is_accepted():
 
 
 def test_a_perfect_reader_scores_one_on_every_figure():
-    result = classification_metrics(TRUTH, TRUTH, 3)
+    result = one_reader_metrics(TRUTH, TRUTH, 3)
 
     assert (result.accuracy, result.f1, result.precision, result.recall) == (1.0, 1.0, 1.0, 1.0)
 
@@ -213,20 +218,20 @@ def test_model_performance_counts_a_probability_at_the_threshold_as_positive():
 )
 def test_bad_input_gets_an_error_naming_the_argument_and_the_position(answers, truth, message):
     with pytest.raises(MetricInputError, match=message):
-        classification_metrics(answers, truth, 3)
+        one_reader_metrics(answers, truth, 3)
 
 
 def test_a_bad_option_gets_an_error_naming_it():
     with pytest.raises(MetricInputError, match="unanswered"):
-        classification_metrics(ANSWERS, TRUTH, 3, unanswered="skip")
+        one_reader_metrics(ANSWERS, TRUTH, 3, unanswered="skip")
     with pytest.raises(MetricInputError, match="n_classes"):
-        classification_metrics(ANSWERS, TRUTH, 1)
+        one_reader_metrics(ANSWERS, TRUTH, 1)
     with pytest.raises(MetricInputError, match="predicted: expected shape"):
         multilabel_metrics(np.zeros((4, 2), dtype=bool), np.zeros((4, 3), dtype=bool), 3)
 
 
 def test_results_turn_into_strict_json_with_undefined_values_as_null():
-    result = classification_metrics(ANSWERS, TRUTH, 4, zero_division=np.nan)
+    result = one_reader_metrics(ANSWERS, TRUTH, 4, zero_division=np.nan)
 
     document = json.loads(json.dumps(result.to_dict(), allow_nan=False))
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from analysis.metrics import classification_metrics
+from analysis.metrics import readers_metrics
+from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
 from models_zoo.metrics import spread_over_classes
-from analysis.significance import mcnemar_from_counts, mcnemar_test, wilcoxon_best_against_others
 
 # Table 7: F1 per class (rows in the order of the 13 classes) for each method.
 TABLE_7 = {
@@ -86,7 +86,7 @@ def test_mcnemar_on_answers_realising_table_3_gives_its_table_and_pvalue(expert)
     counts, published = TABLE_3[expert]
     model, reader, truth = answers_realising(*counts)
 
-    result = mcnemar_test(model, reader, truth, 13)
+    result = mcnemar_from_counts(*paired_table(model == truth, reader == truth).cells())
 
     assert (result.both_correct, result.only_model, result.only_reader, result.neither) == counts
     assert printed_as(result.pvalue, published)
@@ -97,8 +97,7 @@ def test_table_2_accuracies_follow_from_the_table_3_counts(expert):
     counts, _ = TABLE_3[expert]
     model, reader, truth = answers_realising(*counts)
 
-    model_accuracy = classification_metrics(model, truth, 13).accuracy
-    reader_accuracy = classification_metrics(reader, truth, 13).accuracy
+    model_accuracy, reader_accuracy = readers_metrics(np.stack([model, reader]), truth, 13).accuracy
 
     # Every expert's table holds the same 181 samples that the model got right.
     assert model_accuracy == 181 / 200

@@ -12,13 +12,13 @@ from django.db import transaction
 from django.test import override_settings
 
 from analysis.ensembles import majority_vote_ensemble
-from analysis.metrics import classification_metrics, confusion_matrix
-from models_zoo.metrics import model_performance, multilabel_metrics
-from analysis.readers import study_answers
-from analysis.report import StudyAnswers
-from analysis.significance import mcnemar_test, wilcoxon_best_against_others
+from analysis.metrics import confusion_matrix, readers_metrics
+from analysis.report_inputs import StudyAnswers
+from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
+from analysis.study_arrays import study_answers
 from annotator.models import Answer
-from tests.analysis.test_readers import N_CLASSES, answered_study
+from models_zoo.metrics import model_performance, multilabel_metrics
+from tests.analysis.test_study_arrays import N_CLASSES, answered_study
 
 
 def read_csv(path):
@@ -78,14 +78,14 @@ def test_table_2_agrees_with_the_analysis_core(built):
     rows = {row["reader"]: row for row in read_csv(out / "table2.csv")}
     gapnet = next(m for m in data.models if m.name == "gapnet").answers
 
-    model = classification_metrics(gapnet, truth, N_CLASSES)
+    model = readers_metrics(gapnet, truth, N_CLASSES).reader(0)
     assert float(rows["gapnet"]["accuracy"]) == pytest.approx(model.accuracy)
     assert float(rows["gapnet"]["f1"]) == pytest.approx(model.f1)
-    expert = classification_metrics(data.answers[1], truth, N_CLASSES)
+    expert = readers_metrics(data.answers[1], truth, N_CLASSES).reader(0)
     assert float(rows["expert-02"]["recall"]) == pytest.approx(expert.recall)
     assert float(rows["expert-02"]["accuracy_ci_low"]) <= expert.accuracy <= float(rows["expert-02"]["accuracy_ci_high"])
     scholars = data.answers[3:]
-    mean_accuracy = np.mean([classification_metrics(a, truth, N_CLASSES).accuracy for a in scholars])
+    mean_accuracy = np.mean(readers_metrics(scholars, truth, N_CLASSES).accuracy)
     assert float(rows["Mean of scholar"]["accuracy"]) == pytest.approx(mean_accuracy)
     ensemble = majority_vote_ensemble(scholars, truth, N_CLASSES, n_repetitions=50, seed=3)
     assert float(rows["Ensemble of scholar"]["f1"]) == pytest.approx(ensemble.mean.f1)
@@ -101,7 +101,7 @@ def test_table_3_agrees_with_mcnemars_test_of_each_reader_against_the_model(buil
     rows = {row["reader"]: row for row in read_csv(out / "table3.csv")}
 
     for i, person in enumerate(data.people):
-        expected = mcnemar_test(gapnet, data.answers[i], truth, N_CLASSES)
+        expected = mcnemar_from_counts(*paired_table(gapnet == truth, data.answers[i] == truth).cells())
         row = rows[person.pseudonym]
         assert (int(row["both_correct"]), int(row["model_only"]), int(row["reader_only"]), int(row["both_wrong"])) == (
             expected.both_correct, expected.only_model, expected.only_reader, expected.neither,

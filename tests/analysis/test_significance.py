@@ -4,24 +4,45 @@ from scipy.stats import binomtest, chi2, wilcoxon
 
 from models_zoo.metrics import MetricInputError
 from analysis.significance import (
+    mcnemar_each,
     mcnemar_from_counts,
-    mcnemar_test,
+    paired_table,
     wilcoxon_best_against_others,
     wilcoxon_signed_rank,
 )
 
+TRUTH = np.array([0, 1, 2, 0, 1, 2, 0])
+MODEL = np.array([0, 1, 2, 0, 0, 0, 1])
+READER = np.array([0, 2, 2, -1, 1, 0, 1])
 
-def test_mcnemar_counts_the_paired_outcomes_of_two_readers():
-    truth = np.array([0, 1, 2, 0, 1, 2, 0])
-    model = np.array([0, 1, 2, 0, 0, 0, 1])
-    reader = np.array([0, 2, 2, -1, 1, 0, 1])
 
-    result = mcnemar_test(model, reader, truth, 3)
+def test_the_paired_table_counts_the_paired_outcomes_of_two_readers():
+    table = paired_table(MODEL == TRUTH, READER == TRUTH)
 
-    # An unanswered sample (the fourth) is wrong for the reader.
-    assert (result.both_correct, result.only_model, result.only_reader, result.neither) == (2, 2, 1, 2)
+    # An unanswered sample (the fourth) is wrong for the reader unless left out.
+    assert (table.both_correct, table.only_model, table.only_reader, table.neither) == (2, 2, 1, 2)
+    result = mcnemar_from_counts(*table.cells())
     assert result.model_accuracy == pytest.approx(4 / 7)
     assert result.reader_accuracy == pytest.approx(3 / 7)
+
+
+def test_the_paired_table_counts_only_the_samples_asked_for():
+    table = paired_table(MODEL == TRUTH, READER == TRUTH, where=READER != -1)
+
+    assert table.cells().tolist() == [2, 1, 1, 2]
+
+
+def test_mcnemar_each_tests_every_readers_table_as_if_it_were_alone():
+    readers = np.stack([READER, MODEL, TRUTH, READER])
+    tables = paired_table(MODEL == TRUTH, readers == TRUTH)
+
+    results = mcnemar_each(tables, exact=True)
+
+    assert tables.cells().shape == (4, 4)
+    assert len(results) == 4
+    for reader, result in zip(readers, results):
+        alone = mcnemar_from_counts(*paired_table(MODEL == TRUTH, reader == TRUTH).cells(), exact=True)
+        assert result == alone
 
 
 def test_the_uncorrected_chi_square_is_the_textbook_statistic():
@@ -48,8 +69,8 @@ def test_without_discordant_samples_mcnemar_finds_no_difference():
 def test_mcnemar_refuses_negative_counts_and_mismatched_readers():
     with pytest.raises(MetricInputError, match="only_reader"):
         mcnemar_from_counts(1, 2, -3, 4)
-    with pytest.raises(MetricInputError, match="reader_answers: has 2 samples"):
-        mcnemar_test(np.array([0, 1, 1]), np.array([0, 1]), np.array([0, 1, 1]), 2)
+    with pytest.raises(MetricInputError, match=r"model_correct, reader_correct: .* got \(3,\) and \(2,\)"):
+        paired_table(np.array([True, False, True]), np.array([True, False]))
 
 
 def test_the_wilcoxon_test_is_one_sided_greater_by_default():

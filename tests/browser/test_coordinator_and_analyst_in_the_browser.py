@@ -8,7 +8,7 @@ from django.urls import reverse
 from annotator.models import PanelToken, config_of
 from study.class_looks import CYTO13_LOOKS
 from study.models import Sample
-from tests.analysis.test_readers import answered_study
+from tests.analysis.test_study_arrays import answered_study
 from tests.browser.conftest import paint_cells
 from tests.browser.test_labelling_in_the_browser import answer_with_key, panels_shown
 from tests.factories import TEST_PASSWORD, reading_study

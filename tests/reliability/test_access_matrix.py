@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from analysis.report_files import ReportOptions, cached_report
+from analysis.report_cache import cached_report
+from analysis.report_files import ReportOptions
 from annotator.models import Answer, Invitation, config_of
 from tests.factories import reading_study
 

@@ -1,13 +1,15 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from analysis.report import DEFAULT_REPETITIONS, DEFAULT_SEED, ReportError
+from analysis.report import DEFAULT_REPETITIONS, DEFAULT_SEED
 from analysis.report_files import ReportOptions, write_report
+from analysis.report_inputs import ReportError
+from study.commands import DatabaseCommand
 from study.lookups import get_study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Write a study's human-vs-machine comparison (the paper's Tables 1, 2, 3 and 7, Figure 4 and the "
         "cases every expert got wrong) as CSV, JSON, PNG/SVG and an offline index.html."

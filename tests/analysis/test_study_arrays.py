@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from models_zoo.metrics import NO_ANSWER
-from analysis.readers import default_model_runs, study_answers
+from analysis.study_arrays import default_model_runs, study_answers
 from annotator.models import Answer, Cohort, Participant
 from models_zoo.models import ModelRun, Prediction
 from tests.factories import reading_study

@@ -1,7 +1,8 @@
-"""From the database to the arrays of ``analysis.report``: the study's truth, its people's answers
-(by pseudonym, cohort and whether simulated) and the models' predictions, in the study's sample order.
+"""From the database to the arrays a report is computed from (``analysis.report_inputs``): the study's
+truth, its people's answers (by pseudonym, cohort and whether simulated), the models' predictions in the
+study's sample order, and the data set's test split with the runs that predicted all of it.
 
-A missing answer or prediction is -1 (``analysis.metrics.NO_ANSWER``), so it is counted, never lost.
+A missing answer or prediction is -1 (``models_zoo.metrics.NO_ANSWER``), so it is counted, never lost.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from models_zoo.metrics import NO_ANSWER
-from analysis.report import ModelAnswers, Person, ReportError, StudyAnswers, TestSplit, TestSplitRun
+from analysis.report_inputs import ModelAnswers, Person, ReportError, StudyAnswers, TestSplit, TestSplitRun
 from annotator.models import Answer, Participant
+from models_zoo.metrics import NO_ANSWER
 from models_zoo.models import ModelRun, Prediction
 from study.models import ReferenceLabel, Sample, Study
 

@@ -5,7 +5,7 @@ import pytest
 
 from django.core.management import CommandError, call_command
 
-from analysis.readers import study_answers
+from analysis.study_arrays import study_answers
 from annotator.models import Answer, AnswerHistory, Participant
 from annotator.simulation import CYTO13_CONFUSIONS, confusion_model, simulated_answers
 from study.labels import CYTO13, HPA28

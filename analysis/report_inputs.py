@@ -1,0 +1,106 @@
+"""What a report is computed from: a study's answers, its models' predictions and its data set's test
+split as arrays in the study's sample order, and the errors that say a study cannot be reported.
+
+``analysis.study_arrays`` fills these from the database; tests and benchmarks build them directly.
+Nothing here touches Django.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models_zoo.metrics import NO_ANSWER
+
+
+class ReportError(ValueError):
+    """The study cannot be reported as asked; the message says why and what to do."""
+
+
+class MissingAnswersError(ReportError):
+    """Some readers left samples unanswered and ``allow_missing`` was not given."""
+
+    def __init__(self, missing: dict[str, int], n_samples: int):
+        self.missing = missing
+        self.n_samples = n_samples
+        listing = ", ".join(f"{name}: {count}" for name, count in missing.items())
+        super().__init__(
+            f"{len(missing)} reader(s) have not answered every one of the {n_samples} samples "
+            f"(unanswered per reader: {listing}). Wait for the answers, or compute on the answers "
+            "there are with --allow-missing."
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    """A human reader, known by pseudonym only."""
+
+    pseudonym: str
+    cohort: str
+    simulated: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ModelAnswers:
+    """A model run as a reader of the study: its top class per study sample (-1 where it has none)."""
+
+    name: str
+    kind: str
+    answers: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class TestSplitRun:
+    """A run's predictions on the whole test split: thresholded classes, and probabilities if it has them."""
+
+    name: str
+    predicted: np.ndarray
+    probabilities: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class TestSplit:
+    """Multi-label truth ``(n_samples, n_classes)`` of the data set's test split and the runs that cover it;
+    ``incomplete`` maps each run that predicted only part of it to the number of samples it covers."""
+
+    truth: np.ndarray
+    runs: tuple[TestSplitRun, ...]
+    incomplete: dict[str, int]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyAnswers:
+    """Everything the report needs, as arrays in the study's sample order.
+
+    ``answers`` is ``(n_people, n_samples)`` with -1 for a missing answer; ``truth`` the single class of
+    each study sample; ``models`` in the order asked for (the first is "the model").
+    """
+
+    study: str
+    dataset: str
+    class_names: tuple[str, ...]
+    sample_ids: tuple[str, ...]
+    positions: np.ndarray
+    truth: np.ndarray
+    people: tuple[Person, ...]
+    answers: np.ndarray
+    models: tuple[ModelAnswers, ...]
+    test_split: TestSplit | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.truth.size)
+
+    def missing_answers(self) -> dict[str, int]:
+        """Unanswered study samples per reader (people and models) that has any."""
+        missing = {}
+        for person, row in zip(self.people, self.answers):
+            missing[person.pseudonym] = int(np.sum(row == NO_ANSWER))
+        for model in self.models:
+            missing[model.name] = int(np.sum(model.answers == NO_ANSWER))
+        return {name: count for name, count in missing.items() if count}
