@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres bench screenshots loadtest clean
+.PHONY: install system-packages demo test test-postgres bench screenshots loadtest clean
 
 install: $(INSTALLED)
 
@@ -14,11 +14,16 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(INSTALLED)
 
+# What the tests need beyond Python: Chromium and the PostgreSQL 15 server. Installed when missing if
+# run as root on Debian; otherwise the script says what to install (the demo needs neither).
+system-packages:
+	scripts/install-system-packages
+
 demo: install
 	$(PY) manage.py demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: install
+test: install system-packages
 	$(PY) -m pytest
 
 # The database-facing tests again, against PostgreSQL (DATABASE_URL must point at a server).
@@ -31,7 +36,7 @@ bench: install
 
 # The browser tests take their screenshots into artifacts/ (ignored); docs/screenshots/ keeps the
 # committed copies.
-screenshots: install
+screenshots: install system-packages
 	$(PY) -m pytest tests/browser
 	mkdir -p docs/screenshots
 	cp artifacts/screenshots/*.png docs/screenshots/

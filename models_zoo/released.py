@@ -1,5 +1,7 @@
 """Import the GapNet-PL weights that the paper's authors released (ml-jku/gapnet-pl,
-``models/gapnet-pl.ckpt``), read out of the TensorFlow checkpoint into ``weights.npz``.
+``models/gapnet-pl.ckpt``), read out of the TensorFlow checkpoint into ``weights.npz``. The package
+ships that file, with the licence it was released under, in ``models_zoo/released_weights/``
+(``SHIPPED_WEIGHTS``); a folder holding another ``weights.npz`` may be given instead.
 
 TensorFlow keeps conv kernels as ``[kh, kw, in, out]`` and dense kernels as ``[in, out]``; PyTorch
 wants ``[out, in, kh, kw]`` and ``[out, in]``.
@@ -30,6 +32,8 @@ from models_zoo.architectures.gapnet_pl import GapNetPL
 from study.store import CHANNELS
 
 WEIGHTS_FILE = "weights.npz"
+# The authors' weights and their licence (BSD 2-Clause), shipped as package data.
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "released_weights"
 RELEASED_CHANNEL_ORDER = ("red", "green", "blue", "yellow")
 RELEASED_NUM_CLASSES = 13
 
@@ -47,15 +51,17 @@ class ReleasedWeightsError(ValueError):
 
 
 def load_released_gapnet(
-    folder: Path | str, channel_order: tuple[str, ...] = RELEASED_CHANNEL_ORDER
+    folder: Path | str | None = None, channel_order: tuple[str, ...] = RELEASED_CHANNEL_ORDER
 ) -> GapNetPL:
     """GapNet-PL with the released weights from ``folder/weights.npz``, in evaluation mode.
+
+    Without a folder, the weights the package ships (``SHIPPED_WEIGHTS``).
 
     ``channel_order[i]`` names the store channel (red, green, blue or yellow) that the released
     network expects at its input ``i``. The returned model takes input in store order.
     """
     network_inputs = _store_indices(channel_order)
-    path = Path(folder) / WEIGHTS_FILE
+    path = Path(SHIPPED_WEIGHTS if folder is None else folder) / WEIGHTS_FILE
     arrays = _read_arrays(path)
     model = GapNetPL(num_classes=RELEASED_NUM_CLASSES, in_channels=len(CHANNELS))
     state = {}

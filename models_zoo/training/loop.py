@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ from models_zoo.training.data import (
 )
 from models_zoo.training.metrics import ValidationMetrics, fit_thresholds, validation_metrics
 from models_zoo.training.processes import current_processes, join_process_group
+from models_zoo.training.progress import PlainProgress
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -164,10 +166,10 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
             model.classifier.train()
         learning_rate = optimizer.param_groups[0]["lr"]
         loss_sum, seen, started = torch.zeros((), device=device), 0, time.perf_counter()
-        progress = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
-            disable=None if is_writer else True,
-        )
+        label = f"epoch {epoch}/{config.epochs}"
+        progress = tqdm(batches, desc=label, unit="batch", leave=False, disable=None if is_writer else True)
+        # tqdm draws nothing where standard error is not a terminal; plain lines there instead.
+        plain = PlainProgress(label, len(batches), world_size) if is_writer and progress.disable else None
         for step, (images, targets) in enumerate(progress):
             images = images.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
@@ -191,9 +193,11 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
                 averaged.update_parameters(model)  # the module itself, never its DDP or compiled wrapper
             loss_sum += loss.detach() * len(images)
             seen += len(images)
-            # Reading the loss waits for the GPU, so only now and then, and only for a visible bar.
+            # Reading the loss waits for the GPU, so only now and then: for a visible bar, or a plain line.
             if step % 10 == 0 and not progress.disable:
                 progress.set_postfix(loss=f"{loss.item():.4f}")
+            elif plain is not None and plain.due(step + 1):
+                plain.report(step + 1, seen, loss.item())
         progress.close()
         if on_cuda:
             torch.cuda.synchronize(device)
@@ -244,6 +248,7 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
                 f"epoch {epoch}: loss {train_loss:.4f}, val macro-F1 {metrics.macro_f1:.4f}, "
                 f"lr {learning_rate:g}, {samples_per_second:.1f} samples/s"
             )
+            sys.stdout.flush()  # a pipe buffers standard output: show each epoch as it ends
 
     # -- finish: per-class thresholds tuned on the best epoch's validation probabilities, if asked
     thresholds = None

@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from models_zoo.released import RELEASED_CHANNEL_ORDER, ReleasedWeightsError, load_released_gapnet
+from models_zoo.released import (
+    RELEASED_CHANNEL_ORDER,
+    SHIPPED_WEIGHTS,
+    ReleasedWeightsError,
+    load_released_gapnet,
+)
 from study.store import CHANNELS
 
-RELEASED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "gapnet-pl-released"
+# The weights the package ships, and the authors' test vector for them.
+RELEASED = SHIPPED_WEIGHTS
+TEST_VECTOR = Path(__file__).resolve().parent / "data" / "released" / "logits_randomstate0.npy"
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +35,16 @@ def test_the_port_reproduces_the_released_graphs_logits():
     nhwc = np.random.RandomState(0).randn(2, 1024, 1024, 4).astype(np.float32)
     with torch.inference_mode():
         logits = model(torch.from_numpy(nhwc).permute(0, 3, 1, 2).contiguous()).numpy()
-    expected = np.load(RELEASED / "logits_randomstate0.npy")
+    expected = np.load(TEST_VECTOR)
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0)
+
+
+def test_the_package_ships_the_weights_with_their_licence_and_loads_them_by_default():
+    assert (SHIPPED_WEIGHTS / "weights.npz").is_file()
+    assert "BSD 2-Clause" in (SHIPPED_WEIGHTS / "LICENSE").read_text()
+    by_default, from_the_folder = load_released_gapnet(), load_released_gapnet(SHIPPED_WEIGHTS)
+    for name, weight in by_default.state_dict().items():
+        assert torch.equal(weight, from_the_folder.state_dict()[name]), name
 
 
 def test_a_channel_order_permutes_the_inputs_so_the_model_takes_store_order():

@@ -1,25 +1,35 @@
 import shutil
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from models_zoo.models import ModelRun
-from models_zoo.released import RELEASED_CHANNEL_ORDER, ReleasedWeightsError, load_released_gapnet
+from models_zoo.released import (
+    RELEASED_CHANNEL_ORDER,
+    SHIPPED_WEIGHTS,
+    ReleasedWeightsError,
+    load_released_gapnet,
+)
 from models_zoo.runs import RunError, create_run, model_checkpoint, save_run_model
+from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 
 RELEASED_TILE = 1024
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
-        "Import the GapNet-PL weights the paper's authors released (a folder with weights.npz) as a finished "
-        "model run, which predict and finetune then use like any other."
+        "Import the GapNet-PL weights the paper's authors released as a finished model run, which predict and "
+        "finetune then use like any other. Without FOLDER, the copy the package ships (with its BSD 2-Clause "
+        "licence); with FOLDER, the weights.npz in it."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("folder", type=Path)
+        parser.add_argument(
+            "folder", type=Path, nargs="?", default=None,
+            help="A folder holding weights.npz (default: the released weights the package ships).",
+        )
         parser.add_argument("--name", required=True, help="The new run's name.")
         parser.add_argument("--dataset", required=True, help="The data set (13-class label set) it predicts.")
         parser.add_argument(
@@ -30,7 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        folder: Path = options["folder"]
+        folder: Path = options["folder"] or SHIPPED_WEIGHTS
         if not folder.is_dir():
             raise CommandError(f"FOLDER {folder}: not a folder")
         try:

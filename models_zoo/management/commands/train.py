@@ -1,5 +1,5 @@
 import torch
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
 from models_zoo.models import ModelRun
 from models_zoo.registry import list_models
