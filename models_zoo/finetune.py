@@ -8,11 +8,10 @@ class per sample, as the study's readers do.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 from models_zoo.models import ModelRun
-from models_zoo.runs import RunError, create_run
-from models_zoo.training.checkpoint import BEST, load_checkpoint
+from models_zoo.runs import RunError, create_run, run_checkpoint
+from models_zoo.training.checkpoint import BEST, load_checkpoint, save_checkpoint
 from models_zoo.training.config import TrainConfig
 from models_zoo.training.loop import TrainOutcome, train
 from study.models import Sample
@@ -65,9 +64,10 @@ def finetune(parent: ModelRun, name: str, **overrides) -> tuple[ModelRun, TrainO
     run = create_run(
         name, ModelRun.Kind.FINETUNED, parent.architecture, parent.dataset, {}, parent=parent, single_class=True
     )
-    # The starting weights are copied into the new run, so that it stands on its own.
+    # The starting weights are copied into the new run, so that it stands on its own; a calibrated
+    # channel order of the parent is built into them (the new run takes store-ordered images).
     init_path = run.directory / INIT_CHECKPOINT
-    shutil.copyfile(parent.directory / BEST, init_path)
+    save_checkpoint(init_path, run_checkpoint(parent))
     config = config.replace(init_checkpoint=str(init_path))
     run.config = config.to_dict()
     run.save(update_fields=["config"])

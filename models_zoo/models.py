@@ -14,6 +14,16 @@ from django.db import models
 
 from study.labels import LabelSet
 from study.models import Dataset, Sample, name_validator
+from study.store import CHANNELS
+
+
+class ModelRunQuerySet(models.QuerySet):
+    def for_dataset(self, dataset: Dataset | int) -> models.QuerySet:
+        """The runs made for ``dataset`` and the runs that predicted any of its samples (a run predicts
+        the samples of every data set with its label set). A subquery, not a join: annotations over the
+        runs' predictions count each prediction once."""
+        predicted = Prediction.objects.filter(sample__dataset=dataset).values("run")
+        return self.filter(models.Q(dataset=dataset) | models.Q(pk__in=predicted))
 
 
 class ModelRun(models.Model):
@@ -45,8 +55,15 @@ class ModelRun(models.Model):
         null=True, blank=True,
         help_text="Per-class decision thresholds tuned on the validation split; empty means 0.5 for every class.",
     )
+    channel_order = models.JSONField(
+        null=True, blank=True,
+        help_text="The store channel each input of the run's network gets, in input order (set by "
+        "calibrate_channels --apply); empty means store order: red, green, blue, yellow.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ModelRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -72,6 +89,10 @@ class ModelRun(models.Model):
                 not isinstance(t, (int, float)) or not 0 < t < 1 for t in self.thresholds
             ):
                 raise ValidationError({"thresholds": f"expected {size} numbers strictly between 0 and 1"})
+        if self.channel_order is not None and (
+            not isinstance(self.channel_order, list) or sorted(map(str, self.channel_order)) != sorted(CHANNELS)
+        ):
+            raise ValidationError({"channel_order": f"expected each of {', '.join(CHANNELS)} exactly once"})
 
 
 class EpochMetric(models.Model):
@@ -107,8 +128,8 @@ class Prediction(models.Model):
 
     def clean(self) -> None:
         size = len(self.run.label_set)
-        if self.sample.dataset_id != self.run.dataset_id:
-            raise ValidationError({"sample": "The sample belongs to another data set than the run."})
+        if self.sample.dataset.label_set_key != self.run.dataset.label_set_key:
+            raise ValidationError({"sample": "The sample's data set uses another label set than the run's."})
         if self.probabilities is not None and len(self.probabilities) != size:
             raise ValidationError({"probabilities": f"expected {size} probabilities, got {len(self.probabilities)}"})
         if not isinstance(self.classes, list) or any(not isinstance(c, int) or not 0 <= c < size for c in self.classes):

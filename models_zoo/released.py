@@ -17,7 +17,9 @@ one real HPA field at hand, whose yellow image is misaligned, the default order 
 annotated Plasma membrane third, behind Mitochondria, and some other orders rank it first, which
 one faulty field cannot settle. The order is a setting of the import, not a constant: the
 loader permutes the first layer's inputs so that the model always takes store-ordered input
-(``study.store.CHANNELS``: red, green, blue, yellow) whatever the network's order was.
+(``study.store.CHANNELS``: red, green, blue, yellow) whatever the network's order was. To settle
+it on one's own labelled images, ``calibrate_channels`` ranks all 24 orders and stores the chosen
+one with the run, on top of the import's (``models_zoo.channel_calibration``).
 """
 
 from __future__ import annotations

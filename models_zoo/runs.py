@@ -3,7 +3,9 @@
 Every run that holds weights keeps them in ``<run directory>/best.pt`` with what is needed to use
 them: the architecture, the number of classes, the tile size whole images are evaluated with, and
 whether the run is single-class (softmax over the classes, from the fine-tune) or multi-label
-(a sigmoid per class). Trained, fine-tuned and released runs are all loaded the same way.
+(a sigmoid per class). Trained, fine-tuned and released runs are all loaded the same way, into a
+model that takes store-ordered images: a run's calibrated channel order (``ModelRun.channel_order``,
+see ``models_zoo.channel_calibration``) is built into the loaded weights.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.utils import timezone
 from torch import nn
 
 
+from models_zoo.channel_calibration import is_store_order, permute_input_channels
 from models_zoo.models import ModelRun, Prediction
 from models_zoo.registry import LocalizationModel, create_model
 from models_zoo.training.checkpoint import BEST, CheckpointError, load_checkpoint, save_checkpoint
@@ -124,19 +127,44 @@ def save_run_model(run: ModelRun, checkpoint: dict[str, Any]) -> Path:
     return path
 
 
-def load_run_model(run: ModelRun) -> tuple[nn.Module, int]:
+def run_checkpoint(run: ModelRun) -> dict[str, Any]:
+    """The run's ``best.pt`` with its stored channel order (``ModelRun.channel_order``) built into the
+    weights, so that they take store-ordered input (what a fine-tune of the run starts from)."""
+    checkpoint = _best_checkpoint(run)
+    if not is_store_order(run.channel_order):
+        model = _model_of(checkpoint)
+        permute_input_channels(model, run.channel_order)
+        checkpoint = {**checkpoint, "model": model.state_dict()}
+    return checkpoint
+
+
+def load_run_model(run: ModelRun, apply_channel_order: bool = True) -> tuple[nn.Module, int]:
     """The run's best model in evaluation mode on the CPU, and the tile size to evaluate it with.
 
+    The model takes store-ordered images: the run's channel order (``ModelRun.channel_order``, set
+    by ``calibrate_channels --apply``) is built into the layers that read the image, unless
+    ``apply_channel_order`` is false (the network as ``best.pt`` holds it; what calibration permutes).
     A single-class run's model comes wrapped in :class:`SoftmaxOutputs`.
     """
-    if run.kind == ModelRun.Kind.IMPORTED:
-        raise RunError(f"run {run.name!r} holds predictions made elsewhere, no weights")
-    try:
-        checkpoint = load_checkpoint(run.directory / BEST)
-    except CheckpointError as error:
-        raise RunError(f"run {run.name!r} has no usable weights: {error}") from None
-    model = create_model(checkpoint["architecture"], num_classes=checkpoint["num_classes"])
-    model.load_state_dict(checkpoint["model"])
+    checkpoint = _best_checkpoint(run)
+    model = _model_of(checkpoint)
+    if apply_channel_order and not is_store_order(run.channel_order):
+        permute_input_channels(model, run.channel_order)
     model.eval()
     wrapped = SoftmaxOutputs(model).eval() if checkpoint["single_class"] else model
     return wrapped, int(checkpoint["tile"])
+
+
+def _best_checkpoint(run: ModelRun) -> dict[str, Any]:
+    if run.kind == ModelRun.Kind.IMPORTED:
+        raise RunError(f"run {run.name!r} holds predictions made elsewhere, no weights")
+    try:
+        return load_checkpoint(run.directory / BEST)
+    except CheckpointError as error:
+        raise RunError(f"run {run.name!r} has no usable weights: {error}") from None
+
+
+def _model_of(checkpoint: dict[str, Any]) -> LocalizationModel:
+    model = create_model(checkpoint["architecture"], num_classes=checkpoint["num_classes"])
+    model.load_state_dict(checkpoint["model"])
+    return model

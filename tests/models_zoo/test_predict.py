@@ -1,11 +1,15 @@
+from io import StringIO
+
 import numpy as np
 import pytest
+import torch
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from models_zoo.models import ModelRun, Prediction
-from models_zoo.runs import load_run_model
+from models_zoo.registry import create_model
+from models_zoo.runs import create_run, load_run_model, model_checkpoint, save_run_model
 from models_zoo.tiling import predict_whole_image
 from models_zoo.training.metrics import predicted_classes
 from study.models import Sample, Study, StudySample
@@ -16,6 +20,18 @@ pytestmark = pytest.mark.django_db
 
 CLASSES = [[i % 13] for i in range(20)]
 SPLITS = ["train"] * 10 + ["val"] * 4 + ["test"] * 6
+
+
+def finished_random_run(name, dataset, seed=0, network=None, thresholds=None, kind=ModelRun.Kind.TRAINED, tile=64):
+    """A finished run holding a GapNet-PL (``network``, or freshly initialised from ``seed``), without training."""
+    if network is None:
+        torch.manual_seed(seed)
+        network = create_model("gapnet_pl", num_classes=len(dataset.label_set))
+    run = create_run(name, kind, "gapnet_pl", dataset, {})
+    save_run_model(run, model_checkpoint(network, "gapnet_pl", tile, False))
+    run.status, run.thresholds = ModelRun.Status.FINISHED, thresholds
+    run.save()
+    return run
 
 
 @pytest.fixture
@@ -70,13 +86,19 @@ def test_a_single_class_run_predicts_one_class_per_sample(trained_run):
 def test_bad_predict_arguments_are_named(trained_run):
     with pytest.raises(CommandError, match="RUN: no model run named 'ghost'"):
         call_command("predict", "ghost", study="reading")
-    with pytest.raises(CommandError, match="either --study STUDY or --split SPLIT"):
+    with pytest.raises(CommandError, match="say what to predict: --study STUDY, --dataset NAME"):
         call_command("predict", "model")
     with pytest.raises(CommandError, match="no study named 'nowhere'"):
         call_command("predict", "model", study="nowhere")
-    other = pixel_dataset("other", [[0]], ["test"])
-    with pytest.raises(CommandError, match="--dataset 'other': run 'model' belongs to data set 'tiny'"):
-        call_command("predict", "model", split="test", dataset=other.name)
+    with pytest.raises(CommandError, match="--study takes the study's samples; give no --dataset or --split"):
+        call_command("predict", "model", study="reading", dataset="tiny", split="test")
+    with pytest.raises(CommandError, match="give --split SPLIT or --samples FILE, not both"):
+        call_command("predict", "model", split="test", samples="list.txt")
+    pixel_dataset("kaggle", [[0]], ["test"], label_set_key="hpa28")
+    with pytest.raises(CommandError, match="--dataset 'kaggle': data set 'kaggle' uses label set hpa28; run 'model' "
+                       r"\(of data set 'tiny'\) predicts the classes of cyto13"):
+        call_command("predict", "model", split="test", dataset="kaggle")
+    assert not Prediction.objects.exists()
 
 
 def test_predicting_with_tta_stores_the_mean_over_each_tiles_flips_and_turns(trained_run):
@@ -91,3 +113,88 @@ def test_predicting_with_tta_stores_the_mean_over_each_tiles_flips_and_turns(tra
         expected = predict_whole_image(model, image, tile, tta=True)
         np.testing.assert_allclose(augmented[sample.pk], expected, atol=1e-6)
         assert not np.allclose(augmented[sample.pk], plain[sample.pk], rtol=0, atol=1e-6)
+
+
+@pytest.fixture
+def field():
+    """A data set too small to split (no sample has a split) and a run made for it."""
+    dataset = pixel_dataset("field", [[0], [1], [2], [3]], ["", "", "", ""])
+    return dataset, finished_random_run("released", dataset)
+
+
+def predicted_ids(run):
+    predictions = Prediction.objects.filter(run=run).order_by("sample__source_id")
+    return list(predictions.values_list("sample__source_id", flat=True))
+
+
+def test_a_dataset_without_split_predicts_every_sample(field):
+    dataset, run = field
+    out = StringIO()
+    call_command("predict", "released", dataset="field", stdout=out)
+    assert "Predicting 4 samples of data set 'field'" in out.getvalue()
+    assert predicted_ids(run) == sorted(dataset.samples.values_list("source_id", flat=True))
+    with pytest.raises(CommandError, match="the test split of 'field' has no samples to predict; without --split"):
+        call_command("predict", "released", dataset="field", split="test")
+
+
+def test_every_sample_means_every_split(trained_run):
+    call_command("predict", "model", dataset="tiny", stdout=StringIO())
+    assert Prediction.objects.filter(run=trained_run).count() == 20
+
+
+def test_a_list_of_samples_predicts_those(field, tmp_path):
+    dataset, run = field
+    listing = tmp_path / "samples.txt"
+    listing.write_text("field-src-00002\n\n  field-src-00000  \n")
+    call_command("predict", "released", samples=str(listing), stdout=StringIO())
+    assert predicted_ids(run) == ["field-src-00000", "field-src-00002"]
+
+    table = tmp_path / "samples.csv"
+    rows = ["reader,Sample,class", "A,field-src-00001,Nucleoplasm", "B,field-src-00001,Cytosol", "A,field-src-00003,x"]
+    table.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    call_command("predict", "released", samples=str(table), dataset="field", stdout=StringIO())
+    assert predicted_ids(run) == [f"field-src-0000{i}" for i in range(4)]
+
+
+def test_unknown_samples_in_a_list_are_named_by_line_and_nothing_is_predicted(field, tmp_path):
+    listing = tmp_path / "samples.txt"
+    listing.write_text("field-src-00000\nfield-src-00001\nghost\nfield-src-00002\nfield-src-00009\n")
+    with pytest.raises(CommandError) as error:
+        call_command("predict", "released", samples=str(listing))
+    message = str(error.value)
+    assert message.startswith(f"--samples: {listing}: 2 of 5 listed samples are not in data set 'field'")
+    assert "line 3: 'ghost'; line 5: 'field-src-00009'" in message and "Nothing was predicted." in message
+    assert not Prediction.objects.exists()
+
+
+def test_a_list_that_cannot_be_read_is_named(field, tmp_path):
+    for text, expected in [
+        ("", "names no samples"),
+        ("id,class\nfield-src-00000,1\n", r"line 1: a CSV file needs a header with a 'sample' column"),
+        ("field-src-00000\nfield-src-00001,field-src-00002\n", "line 2: expected one sample id, got 2 cells"),
+        ("sample,class\n,1\n", "line 2: no sample id in column 'sample'"),
+    ]:
+        listing = tmp_path / "list.csv"
+        listing.write_text(text)
+        with pytest.raises(CommandError, match=expected):
+            call_command("predict", "released", samples=str(listing))
+    with pytest.raises(CommandError, match="cannot read the file"):
+        call_command("predict", "released", samples=str(tmp_path / "missing.txt"))
+
+
+def test_a_run_predicts_another_data_set_with_its_label_set(field):
+    _, run = field
+    own = pixel_dataset("own", [[5], [6]], ["", ""])
+    study = Study.objects.create(name="own-reading", dataset=own, seed=0)
+    StudySample.objects.create(study=study, sample=own.samples.first(), position=0)
+    out = StringIO()
+    call_command("predict", "released", dataset="own", stdout=out)
+    assert "Run 'released' was made for data set 'field'; 'own' has its label set, cyto13." in out.getvalue()
+    call_command("predict", "released", study="own-reading", stdout=StringIO())
+    predictions = Prediction.objects.filter(run=run)
+    assert sorted(predictions.values_list("sample__dataset__name", flat=True)) == ["own", "own"]
+    for prediction in predictions:
+        prediction.full_clean()
+    assert list(ModelRun.objects.for_dataset(own)) == [run]
+    assert list(ModelRun.objects.for_dataset(run.dataset)) == [run]
+    assert not ModelRun.objects.for_dataset(pixel_dataset("unpredicted", [[0]], [""])).exists()

@@ -1,8 +1,17 @@
-from django.core.management.base import BaseCommand, CommandError
+from pathlib import Path
+
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from models_zoo.prediction import predict_samples
+from models_zoo.prediction import (
+    SampleListError,
+    UnknownSamplesError,
+    check_same_label_set,
+    listed_samples,
+    predict_samples,
+)
 from models_zoo.runs import RunError, get_run
+from study.commands import DatabaseCommand
 from study.lookups import get_dataset, get_study
 from study.models import Sample
 
@@ -11,17 +20,28 @@ from .train import check_device
 SPLITS = [choice for choice, _ in Sample.Split.choices if choice]
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Predict whole samples with a run (mean of 1024 tiles' probabilities) into Prediction rows: a study's "
-        "samples (--study) or a split of a data set (--split --dataset). Predicting again replaces them."
+        "samples (--study), every sample of a data set (--dataset), a split of it (--split), or the samples a file "
+        "lists (--samples). A data set other than the run's must have the run's label set. Predicting again "
+        "replaces them."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("run")
         parser.add_argument("--study", help="Predict the samples of this study.")
         parser.add_argument("--split", choices=SPLITS, help="Predict this split of --dataset.")
-        parser.add_argument("--dataset", help="The data set of --split (default: the run's).")
+        parser.add_argument(
+            "--samples", type=Path, metavar="FILE",
+            help="Predict the samples of --dataset this file lists: one sample id (as imported) a line, or a CSV "
+            "file with a 'sample' column.",
+        )
+        parser.add_argument(
+            "--dataset",
+            help="The data set to predict: every sample, or its --split, or the --samples listed (default: the "
+            "run's). Another data set must have the run's label set.",
+        )
         parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
         parser.add_argument("--batch-size", type=int, default=4, help="Tiles per forward pass.")
         parser.add_argument("--workers", type=int, default=0, help="Processes reading images ahead.")
@@ -45,9 +65,18 @@ class Command(BaseCommand):
             raise CommandError("--workers must be 0 or more")
         samples, what = self.samples(run, options)
         if not samples:
-            raise CommandError(f"{what} has no samples to predict")
+            hint = "; without --split, every sample of the data set" if options["split"] else ""
+            raise CommandError(f"{what} has no samples to predict{hint}")
         augmented = " with test-time augmentation" if options["tta"] else ""
         self.stdout.write(f"Predicting {len(samples)} samples of {what} with run {run.name!r}{augmented}.")
+        foreign = sorted({s.dataset.name for s in samples if s.dataset_id != run.dataset_id})
+        if foreign:
+            self.stdout.write(
+                f"Run {run.name!r} was made for data set {run.dataset.name!r}; {', '.join(map(repr, foreign))} "
+                f"has its label set, {run.dataset.label_set_key}."
+            )
+        if run.channel_order:
+            self.stdout.write(f"Channel order (network input 1-4): {','.join(run.channel_order)}.")
         try:
             summary = predict_samples(
                 run, samples, device=options["device"], batch_size=options["batch_size"],
@@ -62,21 +91,39 @@ class Command(BaseCommand):
 
     @staticmethod
     def samples(run, options) -> tuple[list[Sample], str]:
-        if bool(options["study"]) == bool(options["split"]):
-            raise CommandError("give either --study STUDY or --split SPLIT (with --dataset), not both or neither")
         if options["study"]:
+            given = [f"--{name}" for name in ("dataset", "split", "samples") if options[name]]
+            if given:
+                raise CommandError(f"--study takes the study's samples; give no {' or '.join(given)} with it")
             study = get_study(options["study"])
-            if study.dataset_id != run.dataset_id:
-                raise CommandError(
-                    f"--study {study.name!r} is on data set {study.dataset.name!r}; run {run.name!r} "
-                    f"belongs to {run.dataset.name!r}"
-                )
-            items = study.items.select_related("sample").order_by("position")
+            check_label_set(run, study.dataset, f"--study {study.name!r}")
+            items = study.items.select_related("sample__dataset").order_by("position")
             return [item.sample for item in items], f"study {study.name!r}"
-        dataset = get_dataset(options["dataset"]) if options["dataset"] else run.dataset
-        if dataset.pk != run.dataset_id:
+        if not (options["dataset"] or options["split"] or options["samples"]):
             raise CommandError(
-                f"--dataset {dataset.name!r}: run {run.name!r} belongs to data set {run.dataset.name!r}"
+                "say what to predict: --study STUDY, --dataset NAME (every sample), --split SPLIT (of --dataset, "
+                "default the run's) or --samples FILE"
             )
-        samples = list(Sample.objects.filter(dataset=dataset, split=options["split"]).order_by("source_id"))
-        return samples, f"the {options['split']} split of {dataset.name!r}"
+        if options["split"] and options["samples"]:
+            raise CommandError("give --split SPLIT or --samples FILE, not both")
+        dataset = get_dataset(options["dataset"]) if options["dataset"] else run.dataset
+        check_label_set(run, dataset, f"--dataset {dataset.name!r}")
+        if options["samples"]:
+            try:
+                samples = listed_samples(dataset, options["samples"])
+            except SampleListError as error:
+                unknown = isinstance(error, UnknownSamplesError) and not options["dataset"]
+                hint = "; --dataset NAME looks them up in another data set" if unknown else ""
+                raise CommandError(f"--samples: {error}{hint}. Nothing was predicted.") from None
+            return samples, f"{options['samples']} (data set {dataset.name!r})"
+        chosen = Sample.objects.filter(dataset=dataset).select_related("dataset").order_by("source_id")
+        if options["split"]:
+            return list(chosen.filter(split=options["split"])), f"the {options['split']} split of {dataset.name!r}"
+        return list(chosen), f"data set {dataset.name!r}"
+
+
+def check_label_set(run, dataset, what: str) -> None:
+    try:
+        check_same_label_set(run, dataset, what)
+    except RunError as error:
+        raise CommandError(str(error)) from None
