@@ -10,6 +10,7 @@ from django.contrib import admin
 from annotator.models import (
     Answer,
     AnswerHistory,
+    CaseOpening,
     Cohort,
     GalleryVisit,
     Invitation,
@@ -131,3 +132,11 @@ class PanelTokenAdmin(ReadOnlyAdmin):
     list_filter = ("study", "panel", "resolution")
     search_fields = ("sample__source_id",)
     list_select_related = ("study", "sample__dataset")
+
+
+@admin.register(CaseOpening)
+class CaseOpeningAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "item", "opened_at")
+    list_filter = ("participant__study",)
+    search_fields = ("participant__pseudonym",)
+    list_select_related = ("participant__study", "item__study")

@@ -1,5 +1,8 @@
 """Answers as CSV files: the long export (a row per answer) and the all-or-nothing import of answers
-collected elsewhere, whose every error names the line and column."""
+collected elsewhere, whose every error names the line and column.
+
+Text cells that a spreadsheet would run as a formula are written with a leading apostrophe
+(``study.csv_safety``), and read back without it, so an export still imports as it is."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotator.models import Answer, AnswerHistory, Cohort, Participant
+from study import csv_safety
 from study.models import Study, StudySample, name_validator
 from study.operations import OperationError
 
@@ -58,7 +62,7 @@ def export_answers(study: Study, destination: str | Path | TextIO) -> int:
 
 
 def _write_answers(study: Study, handle: TextIO) -> int:
-    writer = csv.writer(handle)
+    writer = csv_safety.writer(handle)
     writer.writerow(EXPORT_COLUMNS)
     label_set = study.label_set
     by_participant: dict[int, dict[int, Answer]] = defaultdict(dict)
@@ -198,7 +202,7 @@ class _AnswerFile:
 
     def cell(self, row: list[str], column: str) -> str | None:
         """The stripped value of an optional column, or None when the file has no such column."""
-        return row[self.columns[column]].strip() if column in self.columns else None
+        return csv_safety.unsafe_cell(row[self.columns[column]].strip()) if column in self.columns else None
 
     def validated(self) -> list[_PendingAnswer]:
         items = {item.sample.source_id: item for item in self.study.items.select_related("sample")}

@@ -5,24 +5,34 @@ that first locks the participant's row (``select_for_update``), so a participant
 final submission happen one after the other. Where two writers still collide (a unique-constraint
 race, or SQLite answering "database is locked" instead of waiting when a reading transaction wants
 to write), the whole transaction is rolled back and tried again after a short random pause.
+
+What the browser reports is bounded by what the server saw (``CaseOpening``, when the case page
+was first served to the participant): an answer's active time never exceeds the time since then,
+and an answer given while the browser was offline keeps the time it was given
+(``answered_seconds_ago``, measured by the browser's own clock, so that a wrong clock does not
+matter) no earlier than that opening, no later than now, and never before the answer's previous
+value. An answer the study no longer lets change gains no time either.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Participant, config_of
+from annotator.models import Answer, AnswerHistory, CaseOpening, Participant, config_of
 from study.models import StudySample
 
 # One request never adds more active time than this: a tab left open over a weekend is not work.
 MAX_ACTIVE_SECONDS_PER_SAVE = 3600.0
 ATTEMPTS = 30
+BODY_HINT = 'Send a JSON object {"class_index": k, "active_seconds": s, "answered_seconds_ago": a}.'
 
 
 class AnswerRejected(Exception):
@@ -49,18 +59,61 @@ def parse_class_index(value, class_count: int) -> int:
     return value
 
 
-def parse_active_seconds(value) -> float:
-    """Seconds of active work since the last save, clamped to ``MAX_ACTIVE_SECONDS_PER_SAVE``."""
+def parse_seconds(name: str, value) -> float:
     if value is None:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise AnswerRejected(f"active_seconds: expected a number of seconds >= 0, got {value!r}", 400)
-    return min(float(value), MAX_ACTIVE_SECONDS_PER_SAVE)
+        raise AnswerRejected(f"{name}: expected a number of seconds >= 0, got {value!r}", 400)
+    return float(value)
 
 
-def save_answer(participant: Participant, item: StudySample, class_index, active_seconds=None) -> SavedAnswer:
+def nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON text, counted without parsing it: a parser recurses
+    once per level and would run out of stack on a few thousand brackets."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for character in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+        elif character == '"':
+            in_string = True
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_body(body: bytes) -> dict:
+    """The fields of an answer request: a flat JSON object with ``class_index``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise AnswerRejected(f"The request body is not UTF-8 text: {error}", 400) from None
+    if nesting_depth(text) > 1:
+        raise AnswerRejected(f"The request body nests arrays or objects. {BODY_HINT}", 400)
+    try:
+        fields = json.loads(text or "null")
+    except json.JSONDecodeError as error:
+        raise AnswerRejected(f"The request body is not JSON: {error}", 400) from None
+    if not isinstance(fields, dict) or "class_index" not in fields:
+        raise AnswerRejected(BODY_HINT, 400)
+    return fields
+
+
+def save_answer(
+    participant: Participant, item: StudySample, class_index, active_seconds=None, answered_seconds_ago=None
+) -> SavedAnswer:
     """Store ``class_index`` as the participant's answer for ``item``.
 
+    ``active_seconds`` is the time worked on the case since the last save, ``answered_seconds_ago``
+    how long ago the answer was given (for one sent late); both are bounded as the module says.
     Saving the current value again adds the active time but is no change: no history row, the same
     ``changes`` count. Raises ``AnswerRejected`` for a value outside the label set (400), after the
     final submission, or for a change when the study does not allow changes (409).
@@ -68,12 +121,13 @@ def save_answer(participant: Participant, item: StudySample, class_index, active
     if item.study_id != participant.study_id:
         raise AnswerRejected("The sample is not part of this participant's study.", 400)
     class_index = parse_class_index(class_index, len(participant.study.label_set))
-    seconds = parse_active_seconds(active_seconds)
+    claimed = min(parse_seconds("active_seconds", active_seconds), MAX_ACTIVE_SECONDS_PER_SAVE)
+    ago = parse_seconds("answered_seconds_ago", answered_seconds_ago)
     attempt = 1
     while True:
         try:
             with transaction.atomic():
-                return _save_locked(participant.pk, item, class_index, seconds)
+                return _save_locked(participant.pk, item, class_index, claimed, ago)
         except (IntegrityError, OperationalError):
             if attempt == ATTEMPTS:
                 raise
@@ -81,34 +135,38 @@ def save_answer(participant: Participant, item: StudySample, class_index, active
             attempt += 1
 
 
-def _save_locked(participant_pk: int, item: StudySample, class_index: int, seconds: float) -> SavedAnswer:
+def _save_locked(participant_pk: int, item: StudySample, class_index: int, claimed: float, ago: float) -> SavedAnswer:
     participant = Participant.objects.select_for_update().select_related("study__dataset").get(pk=participant_pk)
     if participant.is_submitted:
         raise AnswerRejected("The study is submitted; answers can no longer change.", 409)
     config = config_of(participant.study)
     answer = Answer.objects.select_for_update().filter(participant=participant, item=item).first()
+    opening = CaseOpening.objects.filter(participant=participant, item=item).first()
     # Taken once the answer is read (and locked), so that the history's times follow the order in
     # which the values were stored.
     now = timezone.now()
+    answered_at = _answered_at(now, ago, opening, answer)
+    seconds = min(claimed, _room(answered_at, opening, answer))
     if answer is None:
         answer = Answer.objects.create(
             participant=participant,
             item=item,
             class_index=class_index,
-            answered_at=now,
+            answered_at=answered_at,
             active_seconds=seconds,
             display_percentiles=config.display_percentiles,
         )
         changed = True
     elif answer.class_index == class_index:
-        answer.active_seconds += seconds
-        answer.save(update_fields=["active_seconds"])
+        if config.answers_changeable:
+            answer.active_seconds += seconds
+            answer.save(update_fields=["active_seconds"])
         changed = False
     elif not config.answers_changeable:
         raise AnswerRejected("This study does not allow changing an answer once given.", 409)
     else:
         answer.class_index = class_index
-        answer.answered_at = now
+        answer.answered_at = answered_at
         answer.active_seconds += seconds
         answer.changes += 1
         answer.display_percentiles = config.display_percentiles
@@ -117,7 +175,7 @@ def _save_locked(participant_pk: int, item: StudySample, class_index: int, secon
     if changed:
         # The history keeps the active time spent on the case up to each value.
         AnswerHistory.objects.create(
-            answer=answer, class_index=class_index, answered_at=now, active_seconds=answer.active_seconds
+            answer=answer, class_index=class_index, answered_at=answered_at, active_seconds=answer.active_seconds
         )
     return SavedAnswer(
         answer=answer,
@@ -125,6 +183,24 @@ def _save_locked(participant_pk: int, item: StudySample, class_index: int, secon
         answered=participant.answers.count(),
         total=participant.study.items.count(),
     )
+
+
+def _room(answered_at: datetime, opening: CaseOpening | None, answer: Answer | None) -> float:
+    """What the case's active time may still grow by: the time from its first opening to the
+    answer, less the time it has already."""
+    if opening is None:
+        return 0.0
+    spent = answer.active_seconds if answer else 0.0
+    return max(0.0, (answered_at - opening.opened_at).total_seconds() - spent)
+
+
+def _answered_at(now: datetime, ago: float, opening: CaseOpening | None, answer: Answer | None) -> datetime:
+    """When the answer was given: ``ago`` seconds before now, but not before the case was first
+    served nor before the answer's current value; now for a case never served."""
+    if opening is None:
+        return now
+    earliest = max(opening.opened_at, answer.answered_at) if answer else opening.opened_at
+    return min(now, max(earliest, now - timedelta(seconds=ago)))
 
 
 def submit(participant: Participant) -> Participant:

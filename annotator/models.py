@@ -224,6 +224,33 @@ class Answer(models.Model):
             raise ValidationError({"class_index": f"{self.class_index} is not a class of this study (0-{size - 1})"})
 
 
+class CaseOpening(models.Model):
+    """When a case page was first served to a participant, on the server's clock.
+
+    It bounds what a browser may claim: an answer's active time never exceeds the time since its
+    case was first served (``annotator.answers``), and a time the browser reports for an answer
+    given while it was offline lies between that moment and the server's now.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="case_openings")
+    item = models.ForeignKey(StudySample, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "item"], name="case_opening_one_per_case")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: item {self.item_id} first opened {self.opened_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def record(cls, participant: Participant, item: StudySample, at=None) -> CaseOpening:
+        """The first opening of the case, recorded now (or ``at``) when there is none yet."""
+        opening, _ = cls.objects.get_or_create(
+            participant=participant, item=item, defaults={"opened_at": at or timezone.now()}
+        )
+        return opening
+
+
 class AnswerHistory(models.Model):
     """Every value an answer ever took, in order: the first answer and each change."""
 

@@ -3,20 +3,25 @@ CSV files are in ``annotator.answer_files``)."""
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from annotator.models import Answer, Cohort, GalleryVisit, Invitation, Participant
 from study.models import Study, name_validator
 from study.operations import OperationError
 
 MAX_INVITATIONS_AT_ONCE = 200
+CLAIM_ATTEMPTS = 10
 
 
 def ensure_cohort(study: Study, name: str) -> Cohort:
@@ -73,6 +78,40 @@ def invite(study: Study, cohort_name: str, count: int) -> list[IssuedInvitation]
             path = reverse("annotator:accept_invitation", args=[token])
             issued.append(IssuedInvitation(participant, invitation, token, path))
     return issued
+
+
+@sensitive_variables()
+def use_invitation(invitation: Invitation, user, password: str) -> bool:
+    """Give the invitation's participant ``user`` (a new account, or theirs) with ``password``, and
+    mark the invitation used; False when a second submission, another tab or a revocation got to it
+    first, or the user name was taken meanwhile.
+
+    The claim is the transaction's first statement, a conditional UPDATE: of any number of
+    submissions at once exactly one changes the row, on every database. On SQLite the transaction
+    then holds the write lock from its start: one that read first and wanted to write later would
+    be refused ("database is locked") instead of waiting. The password is hashed before, outside it.
+    """
+    user.set_password(password)
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic():
+                claimed = Invitation.objects.filter(
+                    pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
+                ).update(used_at=timezone.now())
+                if not claimed:
+                    return False
+                user.save()
+                Participant.objects.filter(pk=invitation.participant_id).update(user=user)
+            return True
+        except IntegrityError:
+            return False
+        except OperationalError:
+            # SQLite's busy timeout ran out under a crowd of writers: try the whole claim again.
+            if attempt == CLAIM_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+            attempt += 1
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -29,12 +30,22 @@ def settings_digest(percentiles: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def rendered_panel(sample: Sample, percentiles: dict, panel: str, resolution: str) -> Path:
+def rendered_panel(sample: Sample, percentiles: dict, panel: str, resolution: str, renderer: str) -> Path:
     """The cached WebP file of one panel, rendering all four of the sample's panels at
-    ``resolution`` from one store read when it is not there yet."""
-    path = panel_cache.panel_path(sample.store_key, settings_digest(percentiles), panel, resolution)
-    if not path.exists():
-        render_to_cache(sample, percentiles, resolution)
+    ``resolution`` from one store read when it is not there yet: in the turn of ``renderer`` (who
+    asks), and once however many ask at the same time (``annotator.panel_cache``). Raises
+    ``panel_cache.PanelBusy`` when that would wait too long, ``OSError`` when the cache cannot be written."""
+    digest = settings_digest(percentiles)
+    path = panel_cache.panel_path(sample.store_key, digest, panel, resolution)
+    if path.exists():
+        return path
+    deadline = time.monotonic() + panel_cache.TURN_WAIT_SECONDS
+    with panel_cache.renderer_turn(renderer, deadline):
+        # Each wait may have been for a request that rendered this very panel.
+        if not path.exists():
+            with panel_cache.sample_lock(sample.store_key, digest, resolution, deadline):
+                if not path.exists():
+                    render_to_cache(sample, percentiles, resolution)
     return path
 
 

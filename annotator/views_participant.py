@@ -6,24 +6,23 @@ that names the sample, so a URL tells nothing about the sample or about anyone e
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import SetPasswordForm
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.access import participant_for
-from annotator.answers import AnswerRejected, save_answer, submit
-from annotator.models import Answer, Invitation, Participant, config_of, hash_token
+from annotator.answers import AnswerRejected, parse_body, save_answer, submit
+from annotator.models import Answer, CaseOpening, Invitation, Participant, config_of, hash_token
+from annotator.operations import use_invitation
 from annotator.panel_composition import PANELS
 from annotator.panels import panel_urls
 
@@ -128,6 +127,8 @@ def participant_case(request: HttpRequest, study: str, number: int):
     current = answered.get(number)
     config = config_of(participant.study)
     read_only = participant.is_submitted or (current is not None and not config.answers_changeable)
+    if not read_only:
+        CaseOpening.record(participant, item)
     display = panel_urls(participant.study, item.sample)
     full = panel_urls(participant.study, item.sample, resolution="full")
     has_next = number < len(order)
@@ -185,14 +186,11 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if declared > MAX_ANSWER_BODY_BYTES or len(request.body) > MAX_ANSWER_BODY_BYTES:
         return _json_error(f"The request body is larger than {MAX_ANSWER_BODY_BYTES} bytes.", 413)
     try:
-        body = json.loads(request.body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return _json_error(f"The request body is not JSON: {error}", 400)
-    if not isinstance(body, dict) or "class_index" not in body:
-        return _json_error('Send a JSON object {"class_index": k, "active_seconds": s}.', 400)
-    try:
+        body = parse_body(request.body)
         item = participant.item_at(number, total)
-        saved = save_answer(participant, item, body["class_index"], body.get("active_seconds"))
+        saved = save_answer(
+            participant, item, body["class_index"], body.get("active_seconds"), body.get("answered_seconds_ago")
+        )
     except AnswerRejected as rejected:
         return _json_error(str(rejected), rejected.status)
     return JsonResponse(
@@ -280,6 +278,7 @@ def _unusable_invitation(request: HttpRequest, token: str):
     )
 
 
+@sensitive_post_parameters("new_password1", "new_password2")
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request: HttpRequest, token: str):
     """First use of an invitation: the holder chooses a password, which creates their account (or,
@@ -291,18 +290,7 @@ def accept_invitation(request: HttpRequest, token: str):
     user = participant.user or get_user_model()(username=username_for(participant))
     form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            with transaction.atomic():
-                # Two submissions of the same form must not both pass: re-check under a lock.
-                if not Invitation.objects.select_for_update().filter(
-                    pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
-                ).exists():
-                    return _unusable_invitation(request, token)
-                user.set_password(form.cleaned_data["new_password1"])
-                user.save()
-                Participant.objects.filter(pk=participant.pk).update(user=user)
-                Invitation.objects.filter(pk=invitation.pk).update(used_at=timezone.now())
-        except IntegrityError:
+        if not use_invitation(invitation, user, form.cleaned_data["new_password1"]):
             return _unusable_invitation(request, token)
         # The password was just chosen, not checked by a backend: say which one holds the account.
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -1,7 +1,11 @@
 """Settings, all from the environment, with development defaults.
 
 DEBUG            "1"/"0" (default 1). With DEBUG off, SECRET_KEY and ALLOWED_HOSTS are required.
-SECRET_KEY       required in production.
+SECRET_KEY       required in production. Without it (DEBUG on) the site uses a public development key,
+                 which lets anyone forge sessions and turn panel URLs back into samples: it then
+                 refuses to start when ALLOWED_HOSTS names anything but this machine (127.0.0.1,
+                 localhost, ::1) or `runserver` is to listen on another address, and answers
+                 requests from this machine only.
 ALLOWED_HOSTS    comma-separated host names (default: 127.0.0.1,localhost).
 DATABASE_URL     e.g. postgres://user:pass@127.0.0.1:5432/name (default: SQLite in the data folder).
 DATA_DIR         where the database, the training store, panels, runs and reports live (default: ./data).
@@ -17,15 +21,25 @@ SECURE_PROXY_SSL_HEADER         behind a TLS-terminating proxy, "HEADER,value", 
 CSRF_TRUSTED_ORIGINS            comma-separated origins, e.g. https://study.example.org (default: none).
 LOGIN_CLIENT_ADDRESS_HEADER     the request header holding the client's address (default REMOTE_ADDR; behind
                                 a proxy e.g. HTTP_X_FORWARDED_FOR, whose last entry the proxy added).
-LOGIN_FAILURE_LIMIT             failed sign-ins per user name or client address before refusal (default 5).
-LOGIN_FAILURE_WINDOW_MINUTES    the window those failures are counted in (default 15).
+LOGIN_FAILURE_LIMIT             failed sign-ins per pair of user name and client address before refusal
+                                (default 5). No count is kept per user name alone, so that nobody can lock
+                                out a participant by guessing from elsewhere.
+LOGIN_ADDRESS_FAILURE_LIMIT     failed sign-ins from one client address, whatever the user names (default 20).
+LOGIN_FAILURE_WINDOW_MINUTES    the window those failures are counted in (default 15). The attempt beyond a
+                                limit locks the pair or address out until the oldest failure leaves the
+                                window; each further lock-out within a day lasts twice as long (at most a
+                                day). Attempts are reserved before the password is checked, so parallel
+                                requests get no more checks than the limit (see study.security).
 CACHE_BACKEND                   "locmem" or "database" (default: database with DEBUG off, else locmem).
                                 Throttling counts in the cache: several server processes need the shared
                                 database cache, whose table `manage.py createcachetable` makes (run it
                                 after `migrate`).
 """
 
+import ipaddress
 import os
+import re
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -59,19 +73,53 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
 
 
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def runserver_address(argv: list[str]) -> str | None:
+    """The address ``manage.py runserver [ADDRPORT]`` is about to listen on; None for other commands."""
+    if argv[1:2] != ["runserver"]:
+        return None
+    from django.core.management.commands import runserver
+
+    options, _ = runserver.Command().create_parser(argv[0], "runserver").parse_known_args(argv[2:])
+    match = re.match(runserver.naiveip_re, options.addrport or "")
+    address = match["addr"] if match and match["addr"] else ("::1" if options.use_ipv6 else "127.0.0.1")
+    return "0.0.0.0" if address == "0" else address
+
+
 DEBUG = env_bool("DEBUG", True)
 
+# Public (it is in this file): only ever for a site that nobody but this machine can reach.
+DEVELOPMENT_SECRET_KEY = "development-only-key-never-use-in-production-0123456789abcdef"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set in the environment when DEBUG is off (50 or more random characters)"
         )
-    SECRET_KEY = "development-only-key-never-use-in-production-0123456789abcdef"
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+USES_DEVELOPMENT_KEY = SECRET_KEY == DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")
+if USES_DEVELOPMENT_KEY:
+    exposed = [host for host in ALLOWED_HOSTS if not is_loopback_host(host)]
+    listening = runserver_address(sys.argv)
+    if listening is not None and not is_loopback_host(listening):
+        exposed.append(f"runserver on {listening}")
+    if exposed:
+        raise ImproperlyConfigured(
+            f"The public development SECRET_KEY is in use, and {', '.join(exposed)} would let other machines "
+            "reach the site: set SECRET_KEY (50 or more random characters) to serve it beyond 127.0.0.1"
+        )
 
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
 STORE_DIR = DATA_DIR / "store"
@@ -91,6 +139,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # With the public development key, requests from other machines are refused before anything else.
+    *(["study.security.LoopbackOnlyMiddleware"] if USES_DEVELOPMENT_KEY else []),
     "django.middleware.security.SecurityMiddleware",
     # Serves the collected static files from gunicorn itself, so production needs no other server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -178,18 +228,29 @@ if os.environ.get("SECURE_PROXY_SSL_HEADER"):
         )
     SECURE_PROXY_SSL_HEADER = (header.strip(), value.strip())
 
+# Passwords stay hidden on the DEBUG error page too (see study.security).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "study.security.SensitiveDataFilter"
+
 AUTHENTICATION_BACKENDS = [
-    "study.security.ThrottleGateBackend",
+    # Checks every password, throttled, and never lets a rejected one reach the next backend.
+    "study.security.ThrottledModelBackend",
+    # Only restores sessions signed in through it (force_login, an accepted invitation).
     "django.contrib.auth.backends.ModelBackend",
-    "study.security.ThrottleCountBackend",
 ]
 LOGIN_CLIENT_ADDRESS_HEADER = os.environ.get("LOGIN_CLIENT_ADDRESS_HEADER") or "REMOTE_ADDR"
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15)
 
 CACHE_BACKENDS = {
     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "database": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "study_cache"},
+    # Past MAX_ENTRIES the database cache deletes a third of its entries: the throttle's counts must
+    # not be among them, so the limit is far above what sign-ins fill in a day.
+    "database": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "study_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
 }
 CACHE_BACKEND = os.environ.get("CACHE_BACKEND") or ("locmem" if DEBUG else "database")
 if CACHE_BACKEND not in CACHE_BACKENDS:

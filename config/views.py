@@ -4,7 +4,7 @@ from django.contrib.auth.views import LoginView
 from django.shortcuts import render
 
 from study.roles import ANALYST, COORDINATOR, has_role
-from study.security import LoginThrottle, client_address
+from study.security import REFUSAL_ATTRIBUTE
 
 
 @login_required
@@ -23,19 +23,16 @@ def home(request):
 
 
 class ThrottledLoginView(LoginView):
-    """Django's sign-in page, answering 429 with a clear message while sign-ins are throttled
-    (the authentication backends in ``study.security`` refuse them on every other path too)."""
+    """Django's sign-in page, answering a throttled attempt with a clear message: 429 while locked
+    out, 503 while too many checks are under way (``study.security.ThrottledModelBackend`` decides,
+    for every sign-in form)."""
 
-    def post(self, request, *args, **kwargs):
-        refusal = LoginThrottle.from_settings().refusal(request.POST.get("username"), client_address(request))
+    def form_invalid(self, form):
+        refusal = getattr(self.request, REFUSAL_ATTRIBUTE, None)
         if refusal is None:
-            return super().post(request, *args, **kwargs)
-        messages.error(request, refusal.message)
-        form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
-        response = self.render_to_response(self.get_context_data(form=form), status=429)
+            return super().form_invalid(form)
+        messages.error(self.request, refusal.message)
+        fresh = self.get_form_class()(self.request, initial={"username": self.request.POST.get("username", "")})
+        response = self.render_to_response(self.get_context_data(form=fresh), status=refusal.status)
         response["Retry-After"] = str(refusal.retry_after_seconds)
         return response
-
-    def form_valid(self, form):
-        LoginThrottle.from_settings().forget_user(form.get_user().get_username())
-        return super().form_valid(form)

@@ -5,7 +5,7 @@ loads the labelling page and its panel images (and the next case's, which the pa
 to prefetch; a browser fetches each image URL once and keeps it), thinks, and chooses a class.
 
 Answers follow ``annotator/static/annotator/labelling.js``: each goes into a queue that is sent in
-order; a connection error, a 5xx or a 401 leaves it queued and tries again after 1 s, 2 s, 4 s, ...
+order, with how long ago it was given; a connection error, a 5xx or a 401 leaves it queued and tries again after 1 s, 2 s, 4 s, ...
 up to 30 s, and every page load sends the queue at once; 400, 404, 409 and 413 drop it as refused.
 The page moves on to the next case when the save has finished or a retry is scheduled (the queue
 carries the answer over); the last case waits for its save. One thread does one thing at a time, so
@@ -323,7 +323,13 @@ class SimulatedParticipant:
 
     def send(self, entry: dict) -> str:
         self.check_stop()
-        body = json.dumps({"class_index": entry["class_index"], "active_seconds": entry["active_seconds"]}).encode()
+        body = json.dumps(
+            {
+                "class_index": entry["class_index"],
+                "active_seconds": entry["active_seconds"],
+                "answered_seconds_ago": round(time.monotonic() - entry["queued_at"], 3),
+            }
+        ).encode()
         headers = {
             "Content-Type": "application/json", "Accept": "application/json", "Origin": self.browser.origin,
             "X-CSRFToken": self.browser.cookies.get("csrftoken", ""),

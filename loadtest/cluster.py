@@ -75,6 +75,17 @@ class PostgresCluster:
     running: bool = False
 
     @property
+    def options(self) -> str:
+        return (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.directory} "
+            f"-c max_connections={MAX_CONNECTIONS} -c shared_buffers=128MB "
+            # The harness tests the application, not the disk: a crash of the machine is not one of
+            # its faults, so nothing need reach the disk itself. A crash of PostgreSQL is one, so a
+            # commit still reaches the WAL (in the system's page cache) before it is acknowledged.
+            "-c fsync=off -c synchronous_commit=on -c full_page_writes=off"
+        )
+
+    @property
     def data_dir(self) -> Path:
         return self.directory / "data"
 
@@ -95,6 +106,20 @@ class PostgresCluster:
         )
         if done.returncode != 0:
             raise ClusterError(f"{name} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}")
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl", "start", "-D", str(self.data_dir), "-w", "-t", str(START_TIMEOUT_S),
+            "-l", str(self.directory / "server.log"), "-o", self.options, timeout=START_TIMEOUT_S + 10,
+        )
+        self.running = True
+
+    def restart(self) -> None:
+        """Stop the server the way a crash does (no shutdown checkpoint: it recovers from its WAL on
+        start) and start it again on the same port."""
+        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "20", timeout=30)
+        self.running = False
+        self.start()
 
     def stop(self) -> None:
         """Stop the server and remove the folder. Safe to call twice.
@@ -144,18 +169,7 @@ def start_cluster() -> PostgresCluster:
             "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync",
         )
         password_file.unlink()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={directory} "
-            f"-c max_connections={MAX_CONNECTIONS} -c shared_buffers=128MB "
-            # The harness tests the application, not the disk: a crash of the machine is not one of
-            # its faults, so commits need not wait for fsync.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        cluster._run(
-            "pg_ctl", "start", "-D", str(cluster.data_dir), "-w", "-t", str(START_TIMEOUT_S),
-            "-l", str(directory / "server.log"), "-o", options, timeout=START_TIMEOUT_S + 10,
-        )
-        cluster.running = True
+        cluster.start()
         cluster._run("createdb", "-h", str(directory), "-p", str(cluster.port), "-U", SUPERUSER, DATABASE)
     except BaseException:
         cluster.stop()

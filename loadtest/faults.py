@@ -1,19 +1,21 @@
 """The faults injected while participants label: a gunicorn worker killed with SIGKILL (its
-in-flight requests and open connections die with it; the master starts a new one), and every
-database connection of the site cut at once with ``pg_terminate_backend`` (what a database
-restart or failover does to the persistent connections of the workers)."""
+in-flight requests and open connections die with it; the master starts a new one), every
+database connection of the site cut at once with ``pg_terminate_backend`` (what a failover does to
+the persistent connections of the workers), and PostgreSQL itself stopped as by a crash and started
+again (for a second or two nothing reaches the database; the site must come back by itself)."""
 
 from __future__ import annotations
 
 import os
 import random
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 
 import psycopg
 
-from loadtest.cluster import PostgresCluster
+from loadtest.cluster import ClusterError, PostgresCluster
 from loadtest.server import Gunicorn
 
 REPLACEMENT_WAIT_S = 30
@@ -29,6 +31,12 @@ class WorkerKill:
 @dataclass(frozen=True)
 class ConnectionCut:
     terminated: int  # site connections ended
+    at_s: float
+
+
+@dataclass(frozen=True)
+class DatabaseRestart:
+    down_s: float  # from the stop until the restarted server accepted connections
     at_s: float
 
 
@@ -68,3 +76,13 @@ def cut_database_connections(cluster: PostgresCluster, started: float) -> Connec
     except psycopg.Error as error:
         raise FaultError(f"cutting the database connections failed: {error}") from error
     return ConnectionCut(terminated=sum(1 for (ended,) in rows if ended), at_s=at)
+
+
+def restart_database(cluster: PostgresCluster, started: float) -> DatabaseRestart:
+    """Crash-stop PostgreSQL and start it again, while the site is serving."""
+    at = time.monotonic() - started
+    try:
+        cluster.restart()
+    except (ClusterError, subprocess.TimeoutExpired) as error:
+        raise FaultError(f"restarting PostgreSQL failed: {error}") from error
+    return DatabaseRestart(down_s=round(time.monotonic() - started - at, 2), at_s=at)

@@ -1,6 +1,6 @@
 """``python -m loadtest.run``: simulated participants label a study on gunicorn and PostgreSQL while a
-worker is killed and the database connections are cut; then every acknowledged answer is checked in
-the database. Exits 0 when nothing was lost and every participant finished; 1 when an acknowledged
+worker is killed, the database connections are cut and PostgreSQL is restarted; then every
+acknowledged answer is checked in the database. Exits 0 when nothing was lost and every participant finished; 1 when an acknowledged
 answer is missing, stored twice, stored with another class or has an inconsistent history; 2 when
 the harness itself could not run; 3 when nothing was lost but the run did not complete (the time
 limit stopped it, an answer was refused or a participant could not go on).
@@ -68,11 +68,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (default 8)")
     parser.add_argument("--conn-max-age", type=int, default=60,
                         help="DATABASE_CONN_MAX_AGE of the site: persistent connections, as in production (default 60)")
-    parser.add_argument("--no-faults", action="store_true", help="run without killing a worker or cutting connections")
+    parser.add_argument("--no-faults", action="store_true", help="run without any of the faults below")
     parser.add_argument("--kill-worker-at", type=fraction, default=0.3, metavar="FRACTION",
                         help="kill a worker when this share of the answers is acknowledged (default 0.3)")
     parser.add_argument("--cut-connections-at", type=fraction, default=0.6, metavar="FRACTION",
                         help="cut the database connections at this share (default 0.6)")
+    parser.add_argument("--restart-database-at", type=fraction, default=0.85, metavar="FRACTION",
+                        help="crash-stop and restart PostgreSQL at this share (default 0.85)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -137,6 +139,7 @@ class Report:
     panels_fetched: int = 0
     worker_kill: dict | None = None
     connection_cut: dict | None = None
+    database_restart: dict | None = None
     setup_s: float = 0.0
     labelling_s: float = 0.0
     run_s: float = 0.0
@@ -186,7 +189,8 @@ def prepare_database(args: argparse.Namespace):
 
 def inject_faults(args, resources: Resources, progress: Progress, started: float, report: Report, done: threading.Event,
                   errors: list[BaseException]):
-    """Kill a worker and cut the connections when the given shares of the answers are acknowledged."""
+    """Kill a worker, cut the connections and restart the database when the given shares of the
+    answers are acknowledged."""
     try:
         _inject_faults(args, resources, progress, started, report, done)
     except Exception as error:  # handed to the main thread, which reports it
@@ -196,15 +200,19 @@ def inject_faults(args, resources: Resources, progress: Progress, started: float
 def _inject_faults(args, resources: Resources, progress: Progress, started: float, report: Report, done: threading.Event):
     expected = args.participants * args.samples
     rng = random.Random(args.seed)
-    schedule = sorted([(args.kill_worker_at, "kill"), (args.cut_connections_at, "cut")])
+    schedule = sorted(
+        [(args.kill_worker_at, "kill"), (args.cut_connections_at, "cut"), (args.restart_database_at, "restart")]
+    )
     for share, fault in schedule:
         while progress.acknowledged < share * expected:
             if done.wait(0.05):
                 return
         if fault == "kill":
             report.worker_kill = asdict(faults.kill_worker(resources.server, started, rng))
-        else:
+        elif fault == "cut":
             report.connection_cut = asdict(faults.cut_database_connections(resources.cluster, started))
+        else:
+            report.database_restart = asdict(faults.restart_database(resources.cluster, started))
 
 
 def print_progress(progress: Progress, expected: int, started: float, done: threading.Event) -> None:
@@ -311,6 +319,7 @@ def print_report(report: Report) -> None:
         f"panels fetched              {report.panels_fetched}",
         f"worker killed               {report.worker_kill or 'no'}",
         f"database connections cut    {report.connection_cut or 'no'}",
+        f"database restarted          {report.database_restart or 'no'}",
         "errors by kind              " + (", ".join(f"{k}: {v}" for k, v in report.errors.items()) or "none"),
         f"run time                    {report.run_s} s (setup {report.setup_s} s, labelling {report.labelling_s} s)",
     ]

@@ -1,31 +1,73 @@
-"""Security headers on every response, and sign-in throttling.
+"""Security headers on every response, sign-in throttling, and the development key kept on loopback.
 
 The Content-Security-Policy allows only this site's own scripts and style sheets: templates use no
 inline ``<script>``/``<style>`` blocks, no ``style=""`` attributes and no ``on...=`` handlers.
 
-Throttling (OWASP, "Blocking Brute Force Attacks"): after ``LOGIN_FAILURE_LIMIT`` failed sign-ins
-for one user name, or from one client address, within ``LOGIN_FAILURE_WINDOW_MINUTES``, every
-further attempt is refused, right password or not, until the oldest of those failures leaves the
-window. Failures are kept in Django's cache, which must be shared by all server processes
-(the database cache in production) for the limit to hold across them.
+Sign-in throttling (OWASP, "Blocking Brute Force Attacks"). Failed sign-ins are counted per pair of
+user name and client address, and per client address:
+
+- a pair gets ``LOGIN_FAILURE_LIMIT`` failures (5) within ``LOGIN_FAILURE_WINDOW_MINUTES`` (15);
+- an address gets ``LOGIN_ADDRESS_FAILURE_LIMIT`` failures (20) within the same window, whatever
+  user names it tries;
+- the next attempt beyond a limit locks the pair or the address out, right password or not, until
+  the oldest of those failures leaves the window; each further lock-out within a day lasts twice as
+  long as the one before (back-off), at most a day. Refused attempts neither count nor extend it.
+
+User names are guessable, so no count is kept per user name alone: a stranger guessing from their
+own address locks out only themselves, never a participant signing in from elsewhere in the middle
+of a study. A successful sign-in clears its pair's failures. The price: someone guessing from many
+addresses is slowed per address only, so passwords must resist guessing (Django's validators, which
+the invitation page applies). A lab whose readers share one address (NAT) may raise the address limit.
+
+Each attempt reserves its place in both counts before the password is checked, atomically (under a
+short per-address lock in the cache), so that parallel requests cannot all read "no failures yet":
+at most ``limit`` passwords are checked for a pair before it is locked out, however many requests
+arrive at once. While the checks already under way could still reach a limit, further attempts are
+answered "busy, try again in a second" (503) instead of being checked. The counts live in Django's
+cache, which must be shared by all server processes (the database cache in production) for the
+limits to hold across them.
+
+The development key (``config.settings`` falls back to a public ``SECRET_KEY`` with DEBUG on)
+lets anyone who reads this repository forge sessions and turn panel URLs back into samples, so a
+site running with it answers loopback clients only (``LoopbackOnlyMiddleware``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseForbidden
+from django.views.debug import SafeExceptionReporterFilter
+from django.views.decorators.debug import sensitive_variables
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+# A password check that has not reported back within this time counts as a failure.
+PENDING_SECONDS = 60
+# Lock-outs are remembered this long for the back-off, which never locks out for longer.
+BACKOFF_MEMORY_SECONDS = 24 * 3600
+# The per-address lock is held for a few cache reads and writes; a request that cannot get it
+# within LOCK_WAIT_SECONDS is answered "busy". LOCK_SECONDS frees it if its holder died.
+LOCK_SECONDS = 10
+LOCK_WAIT_SECONDS = 5
+# Where the sign-in view finds why the authentication backend refused an attempt.
+REFUSAL_ATTRIBUTE = "login_refusal"
 
 
 class SecurityHeadersMiddleware:
@@ -41,64 +83,202 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address((address or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class LoopbackOnlyMiddleware:
+    """Installed by the settings only while the public development key is in use: every request
+    from another machine is refused, whatever address the server was started on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_loopback(request.META.get("REMOTE_ADDR")):
+            return HttpResponseForbidden(
+                "This site runs with the public development SECRET_KEY and answers this machine only. "
+                "Set SECRET_KEY (and DEBUG=0) to serve it to others.",
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
+class SensitiveDataFilter(SafeExceptionReporterFilter):
+    """Hides what ``sensitive_post_parameters`` and ``sensitive_variables`` mark on the DEBUG error
+    page too, not only in production's error reports: the demo runs with DEBUG on, and a password
+    chosen there is no less someone's password."""
+
+    def is_active(self, request):
+        return True
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """Why a sign-in is refused, and for how long."""
+    """Why a sign-in is refused, and for how long: locked out (429), or busy (503) while the checks
+    under way could still reach a limit."""
 
     retry_after_seconds: int
+    busy: bool = False
+
+    @property
+    def status(self) -> int:
+        return 503 if self.busy else 429
 
     @property
     def message(self) -> str:
+        if self.busy:
+            return "Too many sign-ins at once from this address. Try again in a moment."
         minutes = max(1, -(-self.retry_after_seconds // 60))
-        return (
-            "Too many failed sign-ins for this user name or from this address. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        )
+        return f"Too many failed sign-ins from this address. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An attempt's place in the counts of its pair and its address, held while its password is checked."""
+
+    keys: tuple[str, ...]
+    lock_key: str
+    token: str
+    pair_key: str
 
 
 class LoginThrottle:
-    """Failed sign-in times per user name and per client address, in the cache."""
+    """Failed and pending sign-ins per (user name, address) and per address, in the cache.
 
-    def __init__(self, limit: int, window_seconds: int, clock: Callable[[], float] = time.time):
+    Each count is one cache entry: ``{"attempts": {token: [time, pending]}, "until": time,
+    "lockouts": [time, ...]}``, read and written only under the address's lock.
+    """
+
+    def __init__(
+        self, limit: int, address_limit: int, window_seconds: int, clock: Callable[[], float] = time.time
+    ):
         self.limit = limit
+        self.address_limit = address_limit
         self.window_seconds = window_seconds
         self.clock = clock
 
     @classmethod
     def from_settings(cls) -> "LoginThrottle":
-        return cls(settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW_MINUTES * 60, clock=login_clock)
+        return cls(
+            settings.LOGIN_FAILURE_LIMIT,
+            settings.LOGIN_ADDRESS_FAILURE_LIMIT,
+            settings.LOGIN_FAILURE_WINDOW_MINUTES * 60,
+            clock=login_clock,
+        )
 
-    def refusal(self, username: str | None, address: str | None) -> Refusal | None:
-        now = self.clock()
-        waits = []
-        for key in self._keys(username, address):
-            recent = self._recent(key, now)
-            if len(recent) >= self.limit:
-                waits.append(recent[-self.limit] + self.window_seconds - now)
-        return Refusal(int(max(waits)) + 1) if waits else None
+    def reserve(self, username: str | None, address: str | None) -> Reservation | Refusal:
+        """Count an attempt as under way in its pair and address, or say why it is refused."""
+        limits = self._limits(username, address)
+        lock_key = "login-lock:" + next(iter(limits))
+        token = secrets.token_hex(8)
+        with self._lock(lock_key) as held:
+            if not held:
+                return Refusal(1, busy=True)
+            now = self.clock()
+            states = {key: self._state(key, now) for key in limits}
+            refusals = [self._refusal(states[key], limit, now) for key, limit in limits.items()]
+            refusals = [refusal for refusal in refusals if refusal is not None]
+            if refusals:
+                self._store(states)
+                locked = [refusal for refusal in refusals if not refusal.busy]
+                return max(locked or refusals, key=lambda refusal: refusal.retry_after_seconds)
+            for state in states.values():
+                state["attempts"][token] = [now, True]
+            self._store(states)
+        return Reservation(tuple(limits), lock_key, token, pair_key=next(reversed(limits)))
 
-    def record_failure(self, username: str | None, address: str | None) -> None:
-        now = self.clock()
-        for key in self._keys(username, address):
-            recent = self._recent(key, now) + [now]
-            cache.set(key, recent[-self.limit :], timeout=self.window_seconds)
+    def settle(self, reservation: Reservation, verdict: str) -> None:
+        """``"failed"`` keeps the attempt's place in the counts; ``"succeeded"`` gives it back and
+        clears its pair; ``"withdrawn"`` (the check itself broke, e.g. the database was away) gives
+        it back: that was no guess."""
+        with self._lock(reservation.lock_key) as held:
+            if not held:
+                # The reservation stays pending and counts as a failure after PENDING_SECONDS.
+                return
+            now = self.clock()
+            states = {key: self._state(key, now) for key in reservation.keys}
+            for key, state in states.items():
+                if verdict == "failed":
+                    state["attempts"][reservation.token] = [now, False]
+                elif verdict == "succeeded" and key == reservation.pair_key:
+                    state["attempts"].clear()
+                    state["lockouts"].clear()
+                else:
+                    state["attempts"].pop(reservation.token, None)
+            self._store(states)
 
-    def forget_user(self, username: str) -> None:
-        cache.delete_many(self._keys(username, None))
+    def _limits(self, username: str | None, address: str | None) -> dict[str, int]:
+        """Cache key -> limit: the address's count (when there is an address) first, the pair's last."""
+        name = username.casefold() if username else ""
+        limits = {}
+        if address:
+            limits[_key("address", address)] = self.address_limit
+        limits[_key("pair", f"{name}\0{address or ''}")] = self.limit
+        return limits
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        return [stamp for stamp in cache.get(key, []) if stamp > now - self.window_seconds]
+    def _state(self, key: str, now: float) -> dict:
+        state = cache.get(key) or {"attempts": {}, "until": 0.0, "lockouts": []}
+        state["attempts"] = {
+            # A check that never reported back (its process died, or it could not get the lock
+            # to settle) counts as a guess.
+            token: [stamp, pending and stamp > now - PENDING_SECONDS]
+            for token, (stamp, pending) in state["attempts"].items()
+            if stamp > now - self.window_seconds
+        }
+        state["lockouts"] = [stamp for stamp in state["lockouts"] if stamp > now - BACKOFF_MEMORY_SECONDS]
+        return state
 
-    @staticmethod
-    def _keys(username: str | None, address: str | None) -> list[str]:
-        # Hashed: the cache (a database table in production) need not hold user names, and a key
-        # made from a header's text stays short and of safe characters for every cache backend.
-        named = [("user", username.casefold() if username else None), ("address", address)]
-        return [
-            f"login-failures:{kind}:" + hashlib.sha256(value.encode(errors="replace")).hexdigest()
-            for kind, value in named
-            if value
-        ]
+    def _refusal(self, state: dict, limit: int, now: float) -> Refusal | None:
+        if now < state["until"]:
+            return Refusal(int(state["until"] - now) + 1)
+        failures = sorted(stamp for stamp, pending in state["attempts"].values() if not pending)
+        if len(failures) >= limit:
+            # The first attempt beyond the limit locks out: until the oldest failure leaves the
+            # window, twice as long for each lock-out remembered.
+            backoff = 2 ** len(state["lockouts"])
+            state["until"] = min(failures[0] + self.window_seconds * backoff, now + BACKOFF_MEMORY_SECONDS)
+            state["lockouts"].append(now)
+            state["attempts"] = {t: a for t, a in state["attempts"].items() if a[1]}
+            return Refusal(int(state["until"] - now) + 1)
+        if len(state["attempts"]) >= limit:
+            return Refusal(1, busy=True)
+        return None
+
+    def _store(self, states: dict[str, dict]) -> None:
+        # Kept as long as a lock-out can be remembered; an entry with nothing in it is dropped.
+        for key, state in states.items():
+            if state["attempts"] or state["lockouts"] or state["until"] > self.clock():
+                cache.set(key, state, timeout=BACKOFF_MEMORY_SECONDS + self.window_seconds)
+            else:
+                cache.delete(key)
+
+    @contextlib.contextmanager
+    def _lock(self, lock_key: str) -> Iterator[bool]:
+        """``cache.add`` is atomic on every backend (an INSERT against the key's primary key in the
+        database cache), so one request at a time holds the lock; it yields whether it got it. A lock
+        whose holder died frees itself after LOCK_SECONDS (then, in the database cache, two requests
+        replacing the expired row at once could both take it: one lost process, one extra check)."""
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while not cache.add(lock_key, token, timeout=LOCK_SECONDS):
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.005 + secrets.randbelow(10) / 1000)
+        try:
+            yield True
+        finally:
+            cache.delete(lock_key)
+
+
+def _key(kind: str, value: str) -> str:
+    # Hashed: the cache (a database table in production) need not hold user names, and a key made
+    # from a header's text stays short and of safe characters for every cache backend.
+    return f"login-failures:{kind}:" + hashlib.sha256(value.encode(errors="replace")).hexdigest()
 
 
 def login_clock() -> float:
@@ -115,22 +295,33 @@ def client_address(request) -> str | None:
     return value.split(",")[-1].strip() or None
 
 
-# The two backends only authenticate, and define no ``get_user``: a session is never theirs, and
-# ``Client.force_login`` picks the first backend that has one.
+class ThrottledModelBackend(ModelBackend):
+    """Django's password check, throttled: the attempt is reserved before the password is checked
+    and settled after, in one place, for every sign-in form (the admin's too).
 
+    A refused or failed attempt raises ``PermissionDenied``, which stops ``authenticate`` from
+    asking the next backend: ``ModelBackend`` stays in ``AUTHENTICATION_BACKENDS`` only to restore
+    sessions made with it, and must never check a password unthrottled.
+    """
 
-class ThrottleGateBackend:
-    """First authentication backend: refuses every sign-in (admin's too) while throttled."""
-
+    @sensitive_variables()
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if LoginThrottle.from_settings().refusal(username, client_address(request)):
-            raise PermissionDenied  # stops the other backends from checking the password
-        return None
-
-
-class ThrottleCountBackend:
-    """Last authentication backend: reached only when every other one rejected the credentials."""
-
-    def authenticate(self, request, username=None, password=None, **kwargs):
-        LoginThrottle.from_settings().record_failure(username, client_address(request))
-        return None
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+        throttle = LoginThrottle.from_settings()
+        reserved = throttle.reserve(username, client_address(request))
+        if isinstance(reserved, Refusal):
+            if request is not None:
+                setattr(request, REFUSAL_ATTRIBUTE, reserved)
+            raise PermissionDenied(reserved.message)
+        try:
+            user = super().authenticate(request, username=username, password=password, **kwargs)
+        except BaseException:
+            throttle.settle(reserved, "withdrawn")
+            raise
+        throttle.settle(reserved, "failed" if user is None else "succeeded")
+        if user is None:
+            raise PermissionDenied("wrong user name or password")
+        return user

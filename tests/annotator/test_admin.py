@@ -10,6 +10,7 @@ from annotator.answers import save_answer
 from annotator.models import (
     Answer,
     AnswerHistory,
+    CaseOpening,
     Cohort,
     GalleryVisit,
     Invitation,
@@ -22,7 +23,7 @@ from annotator.operations import invite
 from annotator.panels import panel_urls
 from tests.factories import reading_study
 
-MODELS = [StudyConfig, Cohort, Participant, Invitation, Answer, AnswerHistory, GalleryVisit, PanelToken]
+MODELS = [StudyConfig, Cohort, Participant, Invitation, Answer, AnswerHistory, CaseOpening, GalleryVisit, PanelToken]
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ def admin_client(client, db):
     reading = reading_study("admin-pages", test_samples=2, train_samples=1)
     config_of(reading.study)
     item = reading.participant.order()[0]
+    CaseOpening.record(reading.participant, item)
     save_answer(reading.participant, item, 3, 5)
     save_answer(reading.participant, item, 4, 5)
     invite(reading.study, "expert", 1)

@@ -8,6 +8,7 @@ from django.db import connection
 
 from annotator.answers import save_answer
 from annotator.models import Answer, AnswerHistory, Participant
+from tests.annotator.openings import opened_an_hour_ago
 from tests.factories import reading_study
 
 
@@ -47,6 +48,7 @@ def loaded(participant):
 @pytest.mark.django_db(transaction=True)
 def test_the_same_answer_saved_from_many_threads_at_once_is_stored_once():
     reading = reading_study("race", test_samples=2, train_samples=0)
+    opened_an_hour_ago(reading.participant)
     participant, item = loaded(reading.participant)
 
     def save(_):

@@ -1,20 +1,25 @@
 """Saving an answer through the JSON endpoint: history, idempotence, limits, refusals."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from django.urls import reverse
+from django.utils import timezone
 
 from annotator.answers import MAX_ACTIVE_SECONDS_PER_SAVE
-from annotator.models import Answer, AnswerHistory, config_of
+from annotator.models import Answer, AnswerHistory, CaseOpening, config_of
+from tests.annotator.openings import opened_an_hour_ago
 from tests.factories import reading_study
 
 
 
 @pytest.fixture
 def reading(db):
-    return reading_study("saving", test_samples=4, train_samples=0)
+    reading = reading_study("saving", test_samples=4, train_samples=0)
+    opened_an_hour_ago(reading.participant, reading.other_participant)
+    return reading
 
 
 @pytest.fixture
@@ -93,6 +98,8 @@ def test_the_last_case_sends_the_participant_on_to_the_submission(signed_in):
         ({"class_index": True}, "class_index"),
         ({"class_index": 2, "active_seconds": -4}, "active_seconds"),
         ({"class_index": 2, "active_seconds": "long"}, "active_seconds"),
+        ({"class_index": 2, "answered_seconds_ago": -1}, "answered_seconds_ago"),
+        ({"class_index": 2, "answered_seconds_ago": "yesterday"}, "answered_seconds_ago"),
         ({"active_seconds": 3}, "class_index"),
         ([2], "class_index"),
         ("{not json", "JSON"),
@@ -166,3 +173,77 @@ def test_every_case_number_saves_onto_the_sample_the_case_page_showed(signed_in,
         post(signed_in, number, {"class_index": number % 13})
     stored = {answer.item_id: answer.class_index for answer in Answer.objects.filter(participant=reading.participant)}
     assert stored == {item_of(reading.participant, n).pk: n % 13 for n in range(1, total + 1)}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 2000 + "]" * 2000,
+        '{"class_index": 1, "note": ' + "[" * 1900 + "]" * 1900 + "}",
+        '{"class_index": 1, "note": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}",
+    ],
+    ids=["arrays", "arrays-in-the-object", "objects-in-the-object"],
+)
+def test_it_refuses_a_deeply_nested_answer_body(signed_in, body):
+    response = post(signed_in, 1, body)
+    assert response.status_code == 400 and "nests" in response.json()["error"]
+    assert not Answer.objects.exists()
+
+
+def test_brackets_inside_strings_are_not_nesting(signed_in):
+    response = post(signed_in, 1, '{"class_index": 1, "note": "[[{\\"[[", "more": "]]"}')
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def unopened(client, db):
+    """A participant, signed in, none of whose case pages has been served yet."""
+    reading = reading_study("unopened", test_samples=2, train_samples=0)
+    client.force_login(reading.participant.user)
+    return reading
+
+
+def test_active_time_is_bounded_by_the_time_since_the_case_page_was_first_served(client, unopened):
+    client.get(reverse("annotator:participant_case", args=["unopened", 1]))
+    post(client, 1, {"class_index": 1, "active_seconds": 1e300}, study="unopened")
+    answer = Answer.objects.get()
+    opening = CaseOpening.objects.get(participant=unopened.participant, item=answer.item)
+    assert 0 <= answer.active_seconds <= (answer.answered_at - opening.opened_at).total_seconds() < 5
+
+
+def test_a_case_whose_page_was_never_served_gains_no_active_time(client, unopened):
+    assert post(client, 1, {"class_index": 1, "active_seconds": 30}, study="unopened").status_code == 200
+    assert Answer.objects.get().active_seconds == 0
+
+
+def test_an_answer_the_study_no_longer_lets_change_gains_no_time(signed_in, reading):
+    config = config_of(reading.study)
+    config.answers_changeable = False
+    config.save()
+    post(signed_in, 1, {"class_index": 1, "active_seconds": 10})
+    assert post(signed_in, 1, {"class_index": 1, "active_seconds": 1e300}).status_code == 200
+    assert Answer.objects.get().active_seconds == 10
+
+
+def test_an_answer_sent_late_keeps_the_time_it_was_given(signed_in):
+    sent = timezone.now()
+    post(signed_in, 1, {"class_index": 2, "answered_seconds_ago": 1800})
+    answer = Answer.objects.get()
+    assert abs((sent - timedelta(seconds=1800) - answer.answered_at).total_seconds()) < 5
+    assert answer.history.get().answered_at == answer.answered_at
+
+
+def test_a_late_answer_is_dated_no_earlier_than_its_case_was_served_and_no_later_than_now(signed_in, reading):
+    post(signed_in, 1, {"class_index": 2, "answered_seconds_ago": 10**9})
+    answer = Answer.objects.get()
+    assert answer.answered_at == CaseOpening.objects.get(participant=reading.participant, item=answer.item).opened_at
+    post(signed_in, 2, {"class_index": 2, "answered_seconds_ago": 0})
+    assert timezone.now() - Answer.objects.get(item=item_of(reading.participant, 2)).answered_at < timedelta(seconds=5)
+
+
+def test_a_late_change_is_never_dated_before_the_value_it_changes(signed_in):
+    post(signed_in, 1, {"class_index": 2, "answered_seconds_ago": 100})
+    post(signed_in, 1, {"class_index": 3, "answered_seconds_ago": 1000})
+    first, second = Answer.objects.get().history.all()
+    assert (first.class_index, second.class_index) == (2, 3)
+    assert second.answered_at == first.answered_at

@@ -9,6 +9,7 @@ from django.urls import reverse
 from annotator.answers import save_answer, submit
 from annotator.models import GalleryVisit
 from annotator.operations import study_progress, study_summaries
+from tests.annotator.openings import opened_an_hour_ago
 from tests.factories import reading_study
 
 
@@ -18,6 +19,7 @@ def reading(db):
     scholar answers 1; a simulated reader none."""
     reading = reading_study("coord-progress", test_samples=4, train_samples=1)
     order = reading.participant.order()
+    opened_an_hour_ago(reading.participant, reading.other_participant)
     save_answer(reading.participant, order[0], 1, 12.5)
     save_answer(reading.participant, order[0], 2, 7.5)
     save_answer(reading.participant, order[1], 0, 30)

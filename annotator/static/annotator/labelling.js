@@ -1,7 +1,9 @@
 // The labelling page: linked zoom and pan over the four panels, class hotkeys, active-time counting,
 // and answers that are never lost: each answer goes into a queue in localStorage first and leaves it
 // only once the server has acknowledged it, so a failed request, a reload or moving on to the next
-// sample keeps it and sends it later, in the order it was given.
+// sample keeps it and sends it later, in the order it was given. Each answer carries how long ago it
+// was given (by this browser's clock, which need not agree with the server's), so one sent an hour
+// late keeps the time it was given.
 (function () {
   "use strict";
 
@@ -80,7 +82,11 @@
           "Accept": "application/json",
           "X-CSRFToken": csrfToken(),
         },
-        body: JSON.stringify({ class_index: entry.class_index, active_seconds: entry.active_seconds }),
+        body: JSON.stringify({
+          class_index: entry.class_index,
+          active_seconds: entry.active_seconds,
+          answered_seconds_ago: entry.chosen_at ? Math.max(0, (Date.now() - entry.chosen_at) / 1000) : 0,
+        }),
       });
     } catch (error) {
       return { state: "retry", message: "no connection" };
@@ -238,6 +244,7 @@
       number: number,
       class_index: classIndex,
       active_seconds: takeActiveSeconds(),
+      chosen_at: Date.now(),
     };
     const queue = loadQueue();
     queue.push(entry);
@@ -251,7 +258,11 @@
       window.setTimeout(resolve, ADVANCE_AT_LATEST_MS);
     })]);
     wait.then(function () {
-      if (!failedIds.has(entry.id) && !(isLast && loadQueue().length)) {
+      if (!navigator.onLine) {
+        // The next page would not load: stay, and let the queue send everything when the
+        // connection returns.
+        showStatus("You are offline. Your answers are kept in this browser and sent, in order, when the connection returns.", "retrying");
+      } else if (!failedIds.has(entry.id) && !(isLast && loadQueue().length)) {
         window.location.assign(page.dataset.afterUrl);
       }
     });

@@ -1,11 +1,20 @@
 import time
 from urllib.parse import quote
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.urls import reverse
 
 from config import demo
+
+
+DEVELOPMENT_KEY_WARNING = """
+!!  This demo runs with DEBUG on and the public development SECRET_KEY: anyone who has this
+!!  repository can forge its sessions and tell which sample every panel URL shows. It is for this
+!!  machine only; the site refuses other machines and other host names. For a real study set
+!!  SECRET_KEY and DEBUG=0 (README, "Running it for a real study").
+"""
 
 
 class Command(BaseCommand):
@@ -50,18 +59,30 @@ class Command(BaseCommand):
             f"  analyst:     {login}{quote(report_page)}  user analyst, password {access.analyst_password}\n"
             f"  participant: {base_url}{access.invitation_path}  (an expert's invitation; label by hand)"
         )
+        if settings.USES_DEVELOPMENT_KEY:
+            self.stdout.write(self.style.WARNING(DEVELOPMENT_KEY_WARNING))
+
+    step_started = None
 
     def timed(self, stage, argument):
-        """Run one stage of the demo and say how long it took, so that a newcomer sees where time goes."""
-        started = time.monotonic()
+        """Run one stage of the demo; each of its steps says how long it took, so that a newcomer sees
+        where the time goes."""
         result = stage(argument, self.step)
-        self.stdout.write(f"   ({duration(time.monotonic() - started)})")
+        self.end_step()
         return result
 
     def step(self, name: str, detail: str) -> None:
+        self.end_step()
         self.stdout.write(self.style.MIGRATE_HEADING(f"== {name}: ") + detail, ending="\n")
         self.stdout.flush()
+        self.step_name, self.step_started = name, time.monotonic()
 
+    def end_step(self) -> None:
+        """Say how long the step under way took, if one is."""
+        if self.step_started is not None:
+            self.stdout.write(f"   ({self.step_name}: {duration(time.monotonic() - self.step_started)})")
+            self.stdout.flush()
+            self.step_started = None
 
 def duration(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
