@@ -8,7 +8,6 @@ at all could be stored is an error (``ImportError_``), so that it leaves no empt
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import zipfile
@@ -22,9 +21,11 @@ from typing import Callable, Iterable
 import numpy as np
 from django.db import IntegrityError, transaction
 
+from study import csv_safety
 from study.imaging import DEFAULT_MAX_PIXELS, ChannelError, read_channel
 from study.labelfiles import LabelFile
 from study.models import Dataset, ReferenceLabel, Sample
+from study.quality import QualityFlag, QualityThresholds, assess_sample
 from study.store import CHANNELS, TrainingStore
 
 CHANNEL_FILE = re.compile(
@@ -50,6 +51,7 @@ class Converted:
     height: int
     width: int
     bit_depth: int
+    quality_flags: tuple[QualityFlag, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,16 @@ class ImportSummary:
     skipped: list[Skipped] = field(default_factory=list)
     labels_without_images: list[str] = field(default_factory=list)
 
+    # every quality flag of the samples imported, by sample id
+    quality_flags: dict[str, tuple[QualityFlag, ...]] = field(default_factory=dict)
+
     @property
     def skipped_by_reason(self) -> Counter:
         return Counter(item.reason for item in self.skipped)
+
+    @property
+    def flags_by_check(self) -> Counter:
+        return Counter(flag.check for flags in self.quality_flags.values() for flag in flags)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -136,9 +145,14 @@ def _unusable_id(sample_id: str) -> str | None:
 
 
 def convert_sample(
-    source: SampleSource, store_root: str, key: str, max_pixels: int, array_channels: tuple[str, ...]
+    source: SampleSource,
+    store_root: str,
+    key: str,
+    max_pixels: int,
+    array_channels: tuple[str, ...],
+    thresholds: QualityThresholds,
 ) -> Converted | Skipped:
-    """Decode, check and write one sample to the store; runs in a worker process."""
+    """Decode, check, assess the quality of and write one sample to the store; runs in a worker process."""
     problem = _unusable_id(source.sample_id)
     if problem:
         return Skipped(source.sample_id, "unusable id", problem)
@@ -157,7 +171,8 @@ def convert_sample(
     except OSError as error:
         # A full disk or a read-only store fails every sample alike: stop the import, say where.
         raise ImportError_(f"{store.path(key)}: cannot write to the training store ({error.strerror})") from None
-    return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize)
+    flags = assess_sample(pixels, thresholds).flags
+    return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize, flags)
 
 
 def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
@@ -245,6 +260,7 @@ def run_import(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     array_channels: tuple[str, ...] = CHANNELS,
+    thresholds: QualityThresholds = QualityThresholds(),
     progress: Callable[[Iterable], Iterable] = lambda items: items,
 ) -> ImportSummary:
     sources = discover(folder, layout)
@@ -270,7 +286,8 @@ def run_import(
     summary.already_imported = len(labelled) - len(pending)
 
     jobs = [
-        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, array_channels) for source in pending
+        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, array_channels, thresholds)
+        for source in pending
     ]
     if workers > 1:
         try:
@@ -314,6 +331,7 @@ def _record(
                 width=result.width,
                 bit_depth=result.bit_depth,
                 store_key=key,
+                quality_flags=[_flag_row(flag) for flag in result.quality_flags],
             )
             ReferenceLabel.objects.bulk_create(
                 ReferenceLabel(sample=sample, class_index=index) for index in label_file.labels[result.sample_id]
@@ -326,12 +344,32 @@ def _record(
         store.delete(key)
         raise
     summary.imported += 1
+    if result.quality_flags:
+        summary.quality_flags[result.sample_id] = result.quality_flags
+
+
+def _flag_row(flag: QualityFlag) -> dict:
+    return {"channel": flag.channel, "check": flag.check, "value": flag.value, "threshold": flag.threshold}
+
+
+def write_quality_flags(path: Path, summary: ImportSummary) -> int:
+    """The QC flags of the samples this import stored, one ``sample,channel,check,value,threshold`` row each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with open(path, "w", newline="") as handle:
+        writer = csv_safety.writer(handle)
+        writer.writerow(["sample", "channel", "check", "value", "threshold"])
+        for sample_id in sorted(summary.quality_flags):
+            for flag in summary.quality_flags[sample_id]:
+                writer.writerow([sample_id, flag.channel, flag.check, f"{flag.value:.6g}", f"{flag.threshold:g}"])
+                rows += 1
+    return rows
 
 
 def write_skipped(path: Path, summary: ImportSummary) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_safety.writer(handle)
         writer.writerow(["id", "reason", "detail"])
         for item in sorted(summary.skipped, key=lambda item: item.sample_id):
             writer.writerow([item.sample_id, item.reason, item.detail])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
+from study import csv_safety
 from study.models import Dataset, Sample, Study, StudySample
 from study.splits import SPLIT_NAMES, select_study_samples, stratified_split
 
@@ -56,7 +57,7 @@ def export_splits(dataset: Dataset, path: Path) -> int:
     rows = dataset.samples.order_by("source_id").values_list("source_id", "split")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_safety.writer(handle)
         writer.writerow(["id", "split"])
         writer.writerows(rows)
     return len(rows)
@@ -82,7 +83,7 @@ def apply_split_file(dataset: Dataset, path: Path) -> Counter:
             continue
         if len(row) < 2:
             raise OperationError(f"{path}, line {line}: expected two columns, id and split")
-        sample_id, split = row[0].strip(), row[1].strip().lower()
+        sample_id, split = csv_safety.unsafe_cell(row[0].strip()), row[1].strip().lower()
         if split not in SPLIT_NAMES:
             raise OperationError(f"{path}, line {line}: split {row[1]!r} is not one of {', '.join(SPLIT_NAMES)}")
         if sample_id in wanted:
@@ -164,7 +165,7 @@ def export_study(study: Study, path: Path) -> int:
     items = study.items.select_related("sample").order_by("position")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_safety.writer(handle)
         writer.writerow(["position", "id"])
         for item in items:
             writer.writerow([item.position, item.sample.source_id])

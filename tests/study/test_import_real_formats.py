@@ -186,3 +186,39 @@ def test_on_a_fresh_checkout_the_first_command_sets_up_the_database(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Setting up the database first" in done.stderr
     assert "Imported 1 samples." in done.stdout
+
+
+def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path):
+    folder = tmp_path / "hpa"
+    shutil.copytree(REAL_FIELD, folder)
+    (folder / "labels.txt").write_text("57_F11_1, Plasma membrane, Cytoplasm\n")
+
+    output = run_import(folder, "--name", "hpa", "--qc-out", tmp_path / "qc.csv")
+
+    rows = (tmp_path / "qc.csv").read_text().splitlines()
+    assert rows[0] == "sample,channel,check,value,threshold"
+    assert [row.split(",")[:3] for row in rows[1:]] == [["57_F11_1", "yellow", "misregistered"]]
+    assert [(f["channel"], f["check"]) for f in Sample.objects.get().quality_flags] == [("yellow", "misregistered")]
+    assert "Quality control flagged 1 of the 1 samples imported (misregistered 1 channels)" in output
+
+
+def test_quality_limits_are_options_and_a_blank_channel_is_flagged_not_skipped(tmp_path):
+    folder = tmp_path / "in"
+    pixels = channel_pixels(3, shape=(128, 128))
+    pixels[3] = 1000  # a constant ER channel: nothing recorded
+    write_channels(folder, "blank-er", pixels)
+    (folder / "labels.txt").write_text("blank-er, Nucleus\n")
+
+    run_import(folder, "--name", "lab", "--qc-min-focus", "0")
+
+    flags = {(f["channel"], f["check"]) for f in Sample.objects.get().quality_flags}
+    assert ("yellow", "blank") in flags and all(check != "out_of_focus" for _, check in flags)
+
+
+def test_a_quality_limit_out_of_range_is_refused_naming_it(tmp_path, settings):
+    folder = tmp_path / "in"
+    write_channels(folder, "a", channel_pixels(0))
+    (folder / "labels.txt").write_text("a, Nucleus\n")
+    with pytest.raises(CommandError, match="saturated"):
+        run_import(folder, "--name", "lab", "--qc-saturated", "2")
+    assert nothing_written(settings)

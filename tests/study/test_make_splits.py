@@ -104,3 +104,17 @@ def test_an_unknown_data_set_names_the_known_ones():
     stored_dataset("cells", [[1]])
     with pytest.raises(CommandError, match=r"no data set named 'cels' \(known: cells\)"):
         call_command("make_splits", "cels", "--seed", "1")
+
+
+def test_an_exported_split_neutralises_formula_ids_and_reads_back_as_it_was(tmp_path):
+    stored_dataset("formulas", [[i % 13] for i in range(30)])
+    Sample.objects.filter(source_id=Sample.objects.order_by("source_id").first().source_id).update(
+        source_id="=HYPERLINK(\"http://x\")"
+    )
+    path = tmp_path / "split.csv"
+    call_command("make_splits", "formulas", "--seed", "0", "--export", str(path), stdout=StringIO())
+    assert "'=HYPERLINK" in path.read_text()
+    before = dict(Sample.objects.values_list("source_id", "split"))
+    Sample.objects.update(split="")
+    call_command("make_splits", "formulas", "--from", str(path), stdout=StringIO())
+    assert dict(Sample.objects.values_list("source_id", "split")) == before

@@ -8,11 +8,12 @@ from tqdm import tqdm
 
 from study.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
-from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_skipped
+from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_quality_flags, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
 from study.labels import CYTO13, LABEL_SETS, get_label_set
 from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
+from study.quality import QualityThresholds
 from study.store import CHANNELS, TrainingStore
 
 
@@ -44,6 +45,20 @@ class Command(DatabaseCommand):
             "red = microtubules, green = protein, blue = nucleus, yellow = ER).",
         )
         parser.add_argument("--skipped", type=Path, help="Where to write the skipped samples (CSV).")
+        defaults = QualityThresholds()
+        quality = parser.add_argument_group(
+            "quality control", "Each channel is measured at import and flagged past these limits (flagged, not skipped)."
+        )
+        quality.add_argument("--qc-out", type=Path, help="Write the flags as sample,channel,check,value,threshold (CSV).")
+        quality.add_argument("--qc-saturated", type=float, default=defaults.saturated,
+                             help="Largest fraction of a channel's pixels at the saturation level (default %(default)s).")
+        quality.add_argument("--qc-min-range", type=float, default=defaults.min_range,
+                             help="Least dynamic range, in widths of the channel's noise, else blank (default %(default)s).")
+        quality.add_argument("--qc-min-focus", type=float, default=defaults.min_focus,
+                             help="Least Laplacian-to-gradient energy ratio, else out of focus (default %(default)s).")
+        quality.add_argument("--qc-max-shift", type=float, default=defaults.max_shift,
+                             help="Largest offset against the other channels, as a fraction of the longer side, "
+                             "else misregistered (default %(default)s).")
 
     def handle(self, *args, **options):
         folder: Path = options["folder"]
@@ -57,6 +72,14 @@ class Command(DatabaseCommand):
         array_channels = tuple(c.strip().lower() for c in options["channels"].split(","))
         if sorted(array_channels) != sorted(CHANNELS):
             raise CommandError(f"--channels {options['channels']!r}: name each of {', '.join(CHANNELS)} once")
+
+        try:
+            thresholds = QualityThresholds(
+                saturated=options["qc_saturated"], min_range=options["qc_min_range"],
+                min_focus=options["qc_min_focus"], max_shift=options["qc_max_shift"],
+            )
+        except ValueError as error:
+            raise CommandError(f"--qc-...: {error}") from None
 
         existing = Dataset.objects.filter(name=name).first()
         label_set, label_set_origin = self._label_set(options["label_set"], existing)
@@ -90,6 +113,7 @@ class Command(DatabaseCommand):
                 max_pixels=options["max_pixels"],
                 workers=max(1, options["workers"]),
                 array_channels=array_channels,
+                thresholds=thresholds,
                 progress=lambda items: tqdm(items, desc="samples", unit="sample", disable=None),
             )
         except ImportError_ as error:
@@ -111,7 +135,22 @@ class Command(DatabaseCommand):
             if summary.labels_without_images:
                 self.stdout.write(f"  labelled but without images: {len(summary.labels_without_images)}")
             self.stdout.write(f"The list is in {skipped_path}")
+        self.report_quality(summary, options["qc_out"])
         self.stdout.write(f"Data set {name!r} now holds {dataset.samples.count()} samples.")
+
+    def report_quality(self, summary, qc_out: Path | None) -> None:
+        flagged = len(summary.quality_flags)
+        if not flagged:
+            self.stdout.write("Quality control: no sample flagged.")
+        else:
+            kinds = ", ".join(f"{check} {count}" for check, count in sorted(summary.flags_by_check.items()))
+            self.stdout.write(self.style.WARNING(
+                f"Quality control flagged {flagged} of the {summary.imported} samples imported ({kinds} channels); "
+                "they are imported, and create_study --exclude-flagged leaves them out."
+            ))
+        if qc_out:
+            rows = write_quality_flags(qc_out, summary)
+            self.stdout.write(f"Wrote {rows} quality flags to {qc_out}")
 
     @staticmethod
     def _label_set(key, existing: Dataset | None):
