@@ -150,9 +150,10 @@ def convert_sample(
     key: str,
     max_pixels: int,
     array_channels: tuple[str, ...],
-    thresholds: QualityThresholds,
+    thresholds: QualityThresholds | None,
 ) -> Converted | Skipped:
-    """Decode, check, assess the quality of and write one sample to the store; runs in a worker process."""
+    """Decode, check, assess the quality of (unless ``thresholds`` is None) and write one sample to the
+    store; runs in a worker process."""
     problem = _unusable_id(source.sample_id)
     if problem:
         return Skipped(source.sample_id, "unusable id", problem)
@@ -171,7 +172,7 @@ def convert_sample(
     except OSError as error:
         # A full disk or a read-only store fails every sample alike: stop the import, say where.
         raise ImportError_(f"{store.path(key)}: cannot write to the training store ({error.strerror})") from None
-    flags = assess_sample(pixels, thresholds).flags
+    flags = assess_sample(pixels, thresholds).flags if thresholds is not None else ()
     return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize, flags)
 
 
@@ -260,9 +261,11 @@ def run_import(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     array_channels: tuple[str, ...] = CHANNELS,
-    thresholds: QualityThresholds = QualityThresholds(),
-    progress: Callable[[Iterable], Iterable] = lambda items: items,
+    thresholds: QualityThresholds | None = QualityThresholds(),
+    progress: Callable[[Iterable, int], Iterable] = lambda items, total: items,
 ) -> ImportSummary:
+    """Import the labelled samples of ``folder`` that ``dataset`` lacks; ``thresholds`` None turns the
+    quality control off. ``progress(results, total)`` wraps the stream of finished samples."""
     sources = discover(folder, layout)
     labelled = [source for source in sources if source.sample_id in label_file.labels]
     if not labelled:
@@ -293,7 +296,7 @@ def run_import(
         try:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 results = pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else []
-                for result in progress(results):
+                for result in progress(results, len(jobs)):
                     _record(result, dataset, label_file, store, summary)
         except BrokenProcessPool:
             raise ImportError_(
@@ -301,7 +304,7 @@ def run_import(
                 "so far are kept: run the import again, with fewer --workers"
             ) from None
     else:
-        for job in progress(jobs):
+        for job in progress(jobs, len(jobs)):
             _record(convert_sample(*job), dataset, label_file, store, summary)
     if pending and not summary.imported and not summary.already_imported:
         raise ImportError_(_nothing_imported(folder, summary))
