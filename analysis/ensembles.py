@@ -41,6 +41,49 @@ def vote_counts(answers: Any, n_classes: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class MajorityVote:
+    """The votes of a group of readers and what a tie-breaking draw needs: the plain majority
+    ``(n_samples,)`` (-1 where nobody answered), which samples are tied, and their tied classes."""
+
+    votes: np.ndarray
+    plain_majority: np.ndarray
+    tied: np.ndarray
+    tied_samples: np.ndarray
+    tied_classes: np.ndarray
+    tie_sizes: np.ndarray
+
+    @classmethod
+    def of(cls, answers: Any, n_classes: int) -> MajorityVote:
+        votes = vote_counts(answers, n_classes)
+        most = votes.max(axis=1)
+        answered = most > 0
+        leaders = (votes == most[:, np.newaxis]) & answered[:, np.newaxis]
+        n_leaders = leaders.sum(axis=1)
+        tied = n_leaders > 1
+        tied_samples = np.flatnonzero(tied)
+        return cls(
+            votes=votes,
+            plain_majority=np.where(answered, votes.argmax(axis=1), NO_ANSWER),
+            tied=tied,
+            tied_samples=tied_samples,
+            # The tied classes of each tied sample first, in class order; a draw j in [0, k) picks the j-th.
+            tied_classes=np.argsort(~leaders[tied_samples], axis=1, kind="stable"),
+            tie_sizes=n_leaders[tied_samples],
+        )
+
+    def draw(self, rng: np.random.Generator, n_draws: int) -> np.ndarray:
+        """``n_draws`` answers of the ensemble ``(n_draws, n_samples)``, each tie drawn anew; uses
+        ``(n_draws, tied samples)`` uniforms of ``rng`` (none when nothing is tied)."""
+        chunk = np.repeat(self.plain_majority[np.newaxis, :], n_draws, axis=0)
+        if self.tied_samples.size:
+            uniforms = rng.random((n_draws, self.tied_samples.size))
+            # floor(u * k) can round up to k for u within an ulp of 1; keep it inside the tie set.
+            draws = np.minimum((uniforms * self.tie_sizes).astype(np.int64), self.tie_sizes - 1)
+            chunk[:, self.tied_samples] = self.tied_classes[np.arange(self.tied_samples.size), draws]
+        return chunk
+
+
+@dataclass(frozen=True, eq=False)
 class EnsembleResult:
     """Figures of a majority-vote ensemble, averaged over the tie-breaking repetitions.
 
@@ -99,31 +142,14 @@ def majority_vote_ensemble(
     labels = check_truth(truth, n_classes, n_samples=n_samples)
     if labels.ndim != 1:
         raise MetricInputError(f"truth: expected shape ({n_samples},), got {labels.shape}")
-    votes = vote_counts(matrix, n_classes)
-    most = votes.max(axis=1)
-    answered = most > 0
-    leaders = (votes == most[:, np.newaxis]) & answered[:, np.newaxis]
-    n_leaders = leaders.sum(axis=1)
-    plain_majority = np.where(answered, votes.argmax(axis=1), NO_ANSWER)
-    tied = n_leaders > 1
-    tied_samples = np.flatnonzero(tied)
-    # The tied classes of each tied sample first, in class order; a draw j in [0, k) picks the j-th.
-    tied_classes = np.argsort(~leaders[tied_samples], axis=1, kind="stable")
-    tie_sizes = n_leaders[tied_samples]
-    tied_rows = np.arange(tied_samples.size)
-
+    ties = MajorityVote.of(matrix, n_classes)
     rng = np.random.default_rng(check_seed(seed))
     counts = np.empty((n_repetitions, n_classes, n_classes + 1), dtype=np.int64)
     predictions = np.empty((n_repetitions, n_samples), dtype=np.int64) if keep_predictions else None
     repetitions_per_chunk = max(1, CHUNK_ELEMENTS // n_samples)
     for start in range(0, n_repetitions, repetitions_per_chunk):
         stop = min(start + repetitions_per_chunk, n_repetitions)
-        chunk = np.repeat(plain_majority[np.newaxis, :], stop - start, axis=0)
-        if tied_samples.size:
-            uniforms = rng.random((stop - start, tied_samples.size))
-            # floor(u * k) can round up to k for u within an ulp of 1; keep it inside the tie set.
-            draws = np.minimum((uniforms * tie_sizes).astype(np.int64), tie_sizes - 1)
-            chunk[:, tied_samples] = tied_classes[tied_rows, draws]
+        chunk = ties.draw(rng, stop - start)
         counts[start:stop] = confusion_counts(chunk, labels, n_classes)
         if predictions is not None:
             predictions[start:stop] = chunk
@@ -132,8 +158,8 @@ def majority_vote_ensemble(
         mean=repetitions.mean(),
         std=repetitions.std(),
         repetitions=repetitions,
-        vote_counts=votes,
-        tied=tied,
+        vote_counts=ties.votes,
+        tied=ties.tied,
         n_readers=n_readers,
         n_repetitions=int(n_repetitions),
         seed=int(seed),

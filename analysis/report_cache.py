@@ -1,5 +1,6 @@
 """The analyst page's built reports: one per study and seed under ``DATA_DIR/reports/<study>/<seed>/``,
-built again when the answers, the predictions or the options have changed.
+built again when the answers, the predictions or the options (seed, repetitions, models, whether
+missing answers are allowed, the non-inferiority margin) have changed; otherwise served as built.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from models_zoo.models import Prediction
 from study.models import Study
 
 FINGERPRINT_FILE = ".fingerprint"
+# What a report holds changes with the code: a report built before the model-against-readers and
+# agreement sections existed is built again rather than shown without them.
+REPORT_FORMAT = 2
 
 
 def report_directory(study: Study, seed: int) -> Path:
@@ -28,7 +32,8 @@ def report_directory(study: Study, seed: int) -> Path:
 
 
 def _fingerprint(study: Study, options: ReportOptions) -> str:
-    """What the report depends on: the options, and the answers and predictions as they stand."""
+    """What the report depends on: every option (``ReportOptions``: seed, repetitions, models,
+    allow_missing, margin), and the answers, participants and predictions as they stand."""
     answers = Answer.objects.filter(participant__study=study).aggregate(
         n=Count("id"), last=Max("id"), changed=Max("answered_at"), classes=Sum("class_index"), changes=Sum("changes")
     )
@@ -39,7 +44,13 @@ def _fingerprint(study: Study, options: ReportOptions) -> str:
         .order_by("run__name")
     )
     participants = list(study.participants.order_by("pk").values_list("pk", "pseudonym", "cohort__name", "simulated"))
-    state = {"options": asdict(options), "answers": answers, "predictions": predictions, "participants": participants}
+    state = {
+        "format": REPORT_FORMAT,
+        "options": asdict(options),
+        "answers": answers,
+        "predictions": predictions,
+        "participants": participants,
+    }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -1,4 +1,5 @@
-"""The report as files: CSV tables, ``report.json``, Figure 4 as PNG and SVG, the cases' panels and an
+"""The report as files: CSV tables (``table1/2/3/7.csv``, ``mrmc.csv``, ``agreement.csv``, one per
+confusion matrix), ``report.json``, Figure 4 as PNG and SVG, the cases' panels and an
 ``index.html`` that opens offline (figures inline as data: URIs, no external request).
 
 ``write_report`` is what the ``report`` command calls, and ``analysis.report_cache`` for the analyst
@@ -23,7 +24,16 @@ from django.template.loader import render_to_string
 from analysis.figures import confusion_figure, render
 from analysis.report import DEFAULT_REPETITIONS, DEFAULT_SEED, compute_report
 from analysis.report_content import Case, Report
-from analysis.report_tables import confusion_csv, display_tables, table1_csv, table2_csv, table3_csv, table7_csv
+from analysis.report_tables import (
+    agreement_csv,
+    confusion_csv,
+    display_tables,
+    mrmc_csv,
+    table1_csv,
+    table2_csv,
+    table3_csv,
+    table7_csv,
+)
 from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from annotator.models import config_of
 from annotator.panel_composition import PANELS, render_panels
@@ -37,13 +47,15 @@ REPORT_FILE = "report.json"
 @dataclass(frozen=True)
 class ReportOptions:
     """How a report is asked for: the seed of tie-breaking and bootstrap, the repetitions per ensemble,
-    the model runs by name (the first is "the model"; none: every run that predicted the whole study)
-    and whether to compute on the answers there are when some are missing."""
+    the model runs by name (the first is "the model"; none: every run that predicted the whole study),
+    whether to compute on the answers there are when some are missing, and the non-inferiority margin
+    of the model against the readers (none: no non-inferiority test)."""
 
     seed: int = DEFAULT_SEED
     repetitions: int = DEFAULT_REPETITIONS
     models: tuple[str, ...] = ()
     allow_missing: bool = False
+    margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,11 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
     runs = model_runs_named(study, list(options.models)) if options.models else default_model_runs(study)
     data = study_answers(study, runs)
     report = compute_report(
-        data, seed=options.seed, repetitions=options.repetitions, allow_missing=options.allow_missing
+        data,
+        seed=options.seed,
+        repetitions=options.repetitions,
+        allow_missing=options.allow_missing,
+        margin=options.margin,
     )
     images, image_notes = _case_images(study, report.cases)
     if image_notes:
@@ -144,6 +160,8 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
     written: list[str] = []
     _write(directory, "table2.csv", table2_csv(report.table2), written)
     _write(directory, "table3.csv", table3_csv(report.table3), written)
+    _write(directory, "mrmc.csv", mrmc_csv(report), written)
+    _write(directory, "agreement.csv", agreement_csv(report), written)
     if report.table1:
         _write(directory, "table1.csv", table1_csv(report.table1), written)
         _write(directory, "table7.csv", table7_csv(report), written)

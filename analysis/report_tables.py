@@ -1,5 +1,6 @@
-"""The report's tables laid out for reading: CSV files of Tables 1, 2, 3, 7 and each confusion matrix,
-and the tables of the report's pages (the analyst page and the offline ``index.html``).
+"""The report's tables laid out for reading: CSV files of Tables 1, 2, 3, 7, each confusion matrix, the
+model against the population of readers (``mrmc.csv``) and the agreement (``agreement.csv``), and the
+tables of the report's pages (the analyst page and the offline ``index.html``).
 
 CSV cells are exact (``repr`` of a float, empty for none) so that the same report writes the same bytes;
 page cells are rounded for the eye. The page tables are made from ``report.json``'s document, so a
@@ -14,6 +15,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES
+from analysis.report import FOM_WORDS
 from analysis.report_content import Report, Table1Row, Table2Row, Table3Row
 
 # Table 2 puts the paper's figures right after the reader, the row's kind and size last.
@@ -23,8 +26,20 @@ TABLE2_COLUMNS = [
 ]
 TABLE3_COLUMNS = [f.name for f in fields(Table3Row)]
 TABLE1_COLUMNS = [f.name for f in fields(Table1Row)]
-PVALUE_COLUMNS = {"p_value", "p_value_exact"}
-COUNT_COLUMNS = {"n_answered", "n_readers", "n_samples"}
+# The model against the population of readers: one row per model, cohort, figure of merit and variant.
+MRMC_COLUMNS = [
+    "model", "cohort", "simulated", "fom", "variant", "n_readers", "n_cases", "n_cases_dropped", "model_fom",
+    "mean_reader_fom", "effect", "se", "df", "ci_low", "ci_high", "p_value",
+]
+NONINFERIORITY_COLUMNS = ["margin", "p_noninferiority"]
+# agreement.csv, one tidy layout for the three kinds of rows (see ``agreement_csv``).
+AGREEMENT_COLUMNS = ["kind", "cohort_a", "reader_a", "cohort_b", "reader_b", "class", "value", "n_samples", "simulated"]
+PVALUE_COLUMNS = {"p_value", "p_value_exact", "p_noninferiority"}
+COUNT_COLUMNS = {"n_answered", "n_readers", "n_samples", "n_cases", "n_cases_dropped", "n_excluded"}
+VARIANT_WORDS = {
+    RANDOM_READERS_RANDOM_CASES: "random readers, random cases",
+    FIXED_READERS_RANDOM_CASES: "fixed readers, random cases",
+}
 
 
 def _cell(value) -> str:
@@ -61,6 +76,43 @@ def table3_csv(rows: tuple[Table3Row, ...]) -> bytes:
     return _rows_csv(TABLE3_COLUMNS, rows)
 
 
+def mrmc_csv(report: Report) -> bytes:
+    """The model against the population of readers, a row per model, cohort, FOM and variant; ``df`` is
+    ``inf`` for fixed readers (the normal reference); ``margin`` and ``p_noninferiority`` only when the
+    report was asked for a margin."""
+    columns = MRMC_COLUMNS + (NONINFERIORITY_COLUMNS if report.margin is not None else [])
+    rows = [
+        [getattr(row, name) if name != "margin" else report.margin for name in columns] for row in report.mrmc
+    ]
+    return _csv(columns, rows)
+
+
+def agreement_csv(report: Report) -> bytes:
+    """Agreement as tidy rows ``kind,cohort_a,reader_a,cohort_b,reader_b,class,value,n_samples,simulated``:
+
+    - ``fleiss_kappa``: a cohort (``cohort_a``), its kappa, the samples every reader answered;
+    - ``cohens_kappa``: two readers with their cohorts (``model`` for a model), the samples both answered;
+    - ``per_class_accuracy``: a cohort (its answers pooled) or a model (``cohort_a`` ``model``,
+      ``reader_a`` its name), a class, the accuracy on it, the study's samples of the class.
+
+    ``simulated`` is true when a simulated reader is part of the row.
+    """
+    agreement = report.agreement
+    rows = [["fleiss_kappa", r.cohort, "", "", "", "", r.kappa, r.n_samples, r.simulated] for r in agreement.fleiss]
+    rows += [
+        [
+            "cohens_kappa", r.cohort_a, r.reader_a, r.cohort_b, r.reader_b, "", r.kappa, r.n_samples,
+            r.simulated_a or r.simulated_b,
+        ]
+        for r in agreement.cohen
+    ]
+    rows += [
+        ["per_class_accuracy", r.cohort, r.reader, "", "", r.class_name, r.accuracy, r.n_samples, r.simulated]
+        for r in agreement.per_class_accuracy
+    ]
+    return _csv(AGREEMENT_COLUMNS, rows)
+
+
 def table7_csv(report: Report) -> bytes:
     """Per-class F1, a column per run, and a last row of each run's mean over the classes."""
     models = list(report.table7.per_class_f1)
@@ -95,31 +147,158 @@ def _shown(column: str, value) -> str:
 
 @dataclass(frozen=True)
 class DisplayTable:
-    """A table as a page shows it, with the CSV file that holds its exact figures."""
+    """A table as a page shows it, with the CSV file that holds its exact figures and the paragraphs
+    (``lead``) that say how to read it."""
 
     name: str
     title: str
     file: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    lead: tuple[str, ...] = ()
 
 
-def _display(name: str, title: str, file: str, records: list[dict], columns: list[str]) -> DisplayTable:
+def _display(
+    name: str, title: str, file: str, records: list[dict], columns: list[str], lead: tuple[str, ...] = ()
+) -> DisplayTable:
     rows = tuple(tuple(_shown(column, record.get(column)) for column in columns) for record in records)
-    return DisplayTable(name, title, file, tuple(columns), rows)
+    return DisplayTable(name, title, file, tuple(columns), rows, lead)
+
+
+def _mrmc_table(document: dict) -> DisplayTable:
+    """The model against the population of readers, each row with its result in words."""
+    rows = document.get("mrmc", [])
+    margin = document.get("margin")
+    lead = [
+        "Each model against the readers of each cohort of two or more, by the Obuchowski-Rockette-Hillis "
+        "method: effect = the model's figure of merit minus the mean of its readers' (model_fom − "
+        "mean_reader_fom), its standard error (se) from the jackknife over samples. Random readers, random "
+        "cases: the result applies to other readers like these and other samples (Hillis' df). Fixed readers, "
+        "random cases: to these readers, on other samples (df ∞, the normal distribution)."
+    ]
+    if margin is not None:
+        lead.append(
+            f"p_noninferiority: the one-sided test that the model is worse than the readers by {margin:g} or more; "
+            "a small value says it is not (non-inferior by that margin)."
+        )
+    dropped = {
+        (row["model"], row["cohort"]): (row["n_cases_dropped"], row["n_cases"])
+        for row in rows
+        if row["n_cases_dropped"]
+    }
+    for (model, cohort), (n_dropped, n_cases) in dropped.items():
+        lead.append(
+            f"{model} against the {cohort} cohort: {n_dropped} of {n_dropped + n_cases} samples are left out, "
+            f"unanswered by the model or some reader; n_cases counts the {n_cases} analysed."
+        )
+    if rows and not dropped:
+        lead.append("Every sample was answered by the model and every reader: none is left out.")
+    if not rows:
+        lead.append("None: this needs a model and a cohort of two or more readers.")
+    records = [
+        {
+            **row,
+            "fom": FOM_WORDS.get(row["fom"], row["fom"]),
+            "variant": VARIANT_WORDS.get(row["variant"], row["variant"]),
+            "df": "∞" if row["df"] is None and row["variant"] == FIXED_READERS_RANDOM_CASES else row["df"],
+        }
+        for row in rows
+    ]
+    columns = [c for c in MRMC_COLUMNS if c != "n_cases_dropped"]
+    columns += ["p_noninferiority"] if margin is not None else []
+    return _display(
+        "mrmc", "Model against the population of readers", "mrmc.csv", records, columns + ["summary"], tuple(lead)
+    )
+
+
+def _pair_matrix(pairs: list[dict]) -> tuple[list[str], list[dict], list[str]]:
+    """Cohen's kappa pairs as a symmetric matrix: every reader a row, a column for each reader paired
+    with every other (all of them, or the models only when people were not paired)."""
+    names, cohort_of, simulated = [], {}, {}
+    for pair in pairs:
+        for side in ("a", "b"):
+            name = pair[f"reader_{side}"]
+            if name not in cohort_of:
+                names.append(name)
+                cohort_of[name] = pair[f"cohort_{side}"]
+                simulated[name] = pair[f"simulated_{side}"]
+    kappa = {}
+    for pair in pairs:
+        kappa[pair["reader_a"], pair["reader_b"]] = kappa[pair["reader_b"], pair["reader_a"]] = pair["kappa"]
+    partners = [n for n in names if all(other == n or (n, other) in kappa for other in names)]
+    records = [
+        {
+            "reader": n,
+            "cohort": cohort_of[n],
+            "simulated": simulated[n],
+            **{m: ("" if m == n else kappa.get((n, m))) for m in partners},
+        }
+        for n in names
+    ]
+    return names, records, partners
+
+
+def _agreement_tables(document: dict) -> list[DisplayTable]:
+    agreement = document.get("agreement") or {"fleiss_kappa": [], "cohens_kappa": [], "per_class_accuracy": []}
+    tables = [
+        _display(
+            "fleiss", "Agreement within each cohort: Fleiss' kappa", "agreement.csv", agreement["fleiss_kappa"],
+            ["cohort", "simulated", "kappa", "n_readers", "n_samples", "n_excluded"],
+            (
+                "Chance-corrected agreement of the readers of each cohort of two or more (Fleiss 1971): 1 is "
+                "perfect agreement, 0 what chance gives. On the samples every reader of the cohort answered; "
+                "n_excluded counts the others.",
+            ),
+        )
+    ]
+    _, records, partners = _pair_matrix(agreement["cohens_kappa"])
+    tables.append(
+        _display(
+            "cohen", "Agreement of pairs of readers: Cohen's kappa", "agreement.csv", records,
+            ["reader", "cohort", "simulated", *partners],
+            ("Cohen's kappa (Cohen 1960) of two readers, models included, on the samples both answered.",),
+        )
+    )
+    columns, by_class = [], {}
+    for row in agreement["per_class_accuracy"]:
+        label = row["reader"] or row["cohort"]
+        if label not in columns:
+            columns.append(label)
+        by_class.setdefault(row["class"], {"class": row["class"], "n_samples": row["n_samples"]})[label] = row[
+            "accuracy"
+        ]
+    tables.append(
+        _display(
+            "per_class_accuracy", "Accuracy per true class", "agreement.csv", list(by_class.values()),
+            ["class", "n_samples", *columns],
+            (
+                "The fraction of each class's samples answered correctly: by each model, and by each cohort with "
+                "its readers' answers pooled.",
+            ),
+        )
+    )
+    return tables
 
 
 def display_tables(document: dict) -> list[DisplayTable]:
-    """Tables 2, 3, 1 and 7 of a ``report.json`` document, formatted for a page."""
+    """Tables 2 and 3, the model against the population of readers, the agreement, and Tables 1 and 7
+    of a ``report.json`` document, formatted for a page."""
     tables = [
         _display(
             "table2", "Table 2: accuracy, and F1, precision and recall averaged over classes", "table2.csv",
             document["table2"], TABLE2_COLUMNS,
+            (
+                "95% confidence intervals by the percentile bootstrap over samples (2,000 seeded resamples): of each "
+                "reader, of each ensemble (its ties drawn inside each resample) and of each cohort's mean over its "
+                "readers.",
+            ),
         ),
         _display(
             "table3", f"Table 3: McNemar's test against {document['models'][0] if document['models'] else 'the model'}",
             "table3.csv", document["table3"], TABLE3_COLUMNS,
         ),
+        _mrmc_table(document),
+        *_agreement_tables(document),
     ]
     if document["table1"]:
         tables.append(

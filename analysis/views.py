@@ -8,6 +8,7 @@ so only analysts see it (superusers hold every role); coordinators and participa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from django.db.models import Count, Q
@@ -50,11 +51,22 @@ def _options(request) -> ReportOptions:
     seed = request.GET.get("seed", "0")
     if not seed.isdigit():
         raise ValueError(f"seed: expected a non-negative whole number, got {seed!r}")
+    margin = request.GET.get("margin", "").strip() or None
+    if margin is not None:
+        try:
+            margin = float(margin)
+        except ValueError:
+            margin = math.nan
+        if not (math.isfinite(margin) and 0 < margin < 1):
+            raise ValueError(
+                f"margin: expected a difference of figures of merit between 0 and 1, got {request.GET['margin']!r}"
+            )
     return ReportOptions(
         seed=int(seed),
         repetitions=DEFAULT_REPETITIONS,
         models=tuple(request.GET.getlist("model")),
         allow_missing=request.GET.get("allow_missing") == "1",
+        margin=margin,
     )
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from analysis.agreement import cohens_kappa, fleiss_kappa, per_class_accuracy
+from analysis.agreement import cohens_kappa, cohens_kappa_matrix, fleiss_kappa, per_class_accuracy
 from models_zoo.metrics import MetricInputError
 
 # Fleiss (1971)'s example: 30 patients, each diagnosed by 6 of the psychiatrists into 5 categories
@@ -107,4 +107,33 @@ def test_per_class_accuracy_of_readers_and_of_the_cohort():
     np.testing.assert_allclose(result.cohort[:3], [3 / 4, 3 / 6, 0.0])
     np.testing.assert_allclose(result.cohort[:3], result.per_reader[:, :3].mean(axis=0))
     assert np.isnan(result.per_reader[:, 3]).all() and np.isnan(result.cohort[3])
+    np.testing.assert_array_equal(result.support, [2, 3, 1, 0])
+
+
+def test_the_kappa_matrix_is_cohens_kappa_of_every_pair_on_the_samples_both_answered():
+    rng = np.random.default_rng(5)
+    first = rng.integers(-1, 4, (6, 40))
+    second = rng.integers(-1, 4, (3, 40))
+    second[0] = np.where(second[0] < 0, -1, 2)  # a reader who always answers the same class
+
+    result = cohens_kappa_matrix(first, second, 4)
+
+    for i in range(6):
+        for j in range(3):
+            expected = cohens_kappa(first[i], second[j], 4)
+            assert result.n_samples[i, j] == expected.n_samples
+            assert result.kappa[i, j] == pytest.approx(expected.kappa, nan_ok=True), (i, j)
+    same = np.array([[1, 1, 1, -1]])
+    assert np.isnan(cohens_kappa_matrix(same, same, 3).kappa[0, 0]), "a single shared class has no kappa"
+    assert cohens_kappa_matrix(first, first, 4).kappa.diagonal() == pytest.approx(1.0)
+
+
+def test_per_class_accuracy_can_leave_out_unanswered_samples():
+    truth = np.array([0, 0, 1, 1, 1, 2])
+    answers = np.array([[0, 1, 1, 1, -1, 0], [0, 0, 1, 0, 0, 0]])
+
+    result = per_class_accuracy(answers, truth, 4, unanswered="exclude")
+
+    np.testing.assert_allclose(result.per_reader[:, :3], [[1 / 2, 1.0, 0.0], [1.0, 1 / 3, 0.0]])
+    np.testing.assert_allclose(result.cohort[:3], [3 / 4, 3 / 5, 0.0])
     np.testing.assert_array_equal(result.support, [2, 3, 1, 0])

@@ -60,6 +60,9 @@ def test_the_analyst_sees_tables_2_and_3_figures_cases_and_links_to_every_file(c
     assert response.status_code == 200
     page = response.content.decode()
     assert "Table 2" in page and "Table 3" in page and "Ensemble of scholar" in page and "expert-03" in page
+    assert "Model against the population of readers" in page
+    assert "the result applies to experts and samples like these" in page
+    assert "Fleiss&#x27; kappa" in page and "Cohen&#x27;s kappa" in page and "Accuracy per true class" in page
     built = settings.DATA_DIR / "reports" / "page" / "2"
     assert (built / "report.json").is_file()
     files = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -140,3 +143,55 @@ def test_a_bad_seed_is_refused_with_a_message(client, reading):
     response = client.get(reverse("analysis:study_report", args=["page"]), {"seed": "abc"})
 
     assert response.status_code == 400 and b"seed" in response.content
+
+
+def test_the_same_answers_predictions_and_options_are_served_from_the_built_report_without_computing_again(
+    client, reading, monkeypatch
+):
+    from analysis import report_files
+
+    computed = []
+    compute = report_files.compute_report
+    monkeypatch.setattr(
+        report_files, "compute_report", lambda *args, **kwargs: computed.append(1) or compute(*args, **kwargs)
+    )
+    sign_in(client, reading.analyst)
+    url = reverse("analysis:study_report", args=["page"])
+
+    first = client.get(url, {"model": "gapnet"}).content.decode()
+    second = client.get(url, {"model": "gapnet"}).content.decode()
+
+    assert len(computed) == 1
+    section = "Model against the population of readers"
+    assert section in second and second.split(section)[1] == first.split(section)[1]
+
+
+def test_a_margin_is_part_of_what_the_built_report_depends_on(client, reading, monkeypatch, settings):
+    from analysis import report_files
+
+    computed = []
+    compute = report_files.compute_report
+    monkeypatch.setattr(
+        report_files,
+        "compute_report",
+        lambda *args, **kwargs: computed.append(kwargs["margin"]) or compute(*args, **kwargs),
+    )
+    sign_in(client, reading.analyst)
+    url = reverse("analysis:study_report", args=["page"])
+
+    client.get(url, {"model": "gapnet"})
+    page = client.get(url, {"model": "gapnet", "margin": "0.05"}).content.decode()
+    client.get(url, {"model": "gapnet", "margin": "0.05"})
+
+    assert computed == [None, 0.05]
+    assert "p_noninferiority" in page and "non-inferiority margin 0.05" in page
+    table = settings.DATA_DIR / "reports" / "page" / "0" / "mrmc.csv"
+    assert "p_noninferiority" in table.read_text().splitlines()[0]
+
+
+def test_a_bad_margin_is_refused_with_a_message(client, reading):
+    sign_in(client, reading.analyst)
+
+    response = client.get(reverse("analysis:study_report", args=["page"]), {"margin": "-0.1"})
+
+    assert response.status_code == 400 and b"margin" in response.content

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.intervals import bootstrap_intervals
+from analysis.ensembles import MajorityVote
+from analysis.intervals import bootstrap_intervals, cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
 from analysis.metrics import readers_metrics
 from models_zoo.metrics import MetricInputError
 
@@ -61,12 +62,86 @@ def test_the_same_seed_gives_the_same_bootstrap_interval():
     assert first == again
 
 
+def cohort(seed, n_readers, n_samples, n_classes=5, missing=0.0):
+    """Readers of skills 40% to 80%, their wrong answers any class, a share ``missing`` left unanswered."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_samples)
+    skills = np.linspace(0.4, 0.8, n_readers)[:, np.newaxis]
+    other = rng.integers(0, n_classes, (n_readers, n_samples))
+    answers = np.where(rng.random((n_readers, n_samples)) < skills, truth, other)
+    answers[rng.random(answers.shape) < missing] = -1
+    return answers, truth
+
+
+@pytest.mark.parametrize("unanswered", ["wrong", "exclude"])
+def test_a_cohort_means_interval_is_the_percentile_interval_of_its_readers_mean_over_resampled_samples(unanswered):
+    answers, truth = cohort(seed=5, n_readers=6, n_samples=50, missing=0.1)
+    indices = np.random.default_rng(9).integers(0, 50, size=(300, 50))
+    resampled = [readers_metrics(answers[:, i], truth[i], 5, unanswered=unanswered) for i in indices]
+
+    result = cohort_mean_bootstrap_intervals(answers, truth, 5, n_resamples=300, seed=9, unanswered=unanswered)
+
+    accuracies = [np.nanmean(m.accuracy) for m in resampled]
+    f1s = [np.mean(m.f1) for m in resampled]
+    assert (result.accuracy.low, result.accuracy.high) == pytest.approx(tuple(np.percentile(accuracies, [2.5, 97.5])))
+    assert (result.f1.low, result.f1.high) == pytest.approx(tuple(np.percentile(f1s, [2.5, 97.5])))
+    mean = readers_metrics(answers, truth, 5, unanswered=unanswered).mean()
+    assert (result.accuracy.estimate, result.f1.estimate) == pytest.approx((mean.accuracy, mean.f1))
+
+
+def test_the_mean_of_a_cohort_of_one_has_the_interval_of_that_reader():
+    answers, truth = reader(seed=6, n_samples=70, skill=0.6)
+
+    alone = cohort_mean_bootstrap_intervals(answers[np.newaxis], truth, 5, n_resamples=400, seed=2)
+    single = bootstrap_intervals(answers, truth, 5, n_resamples=400, seed=2)
+
+    assert (alone.accuracy.low, alone.accuracy.high) == pytest.approx((single.accuracy.low, single.accuracy.high))
+    assert (alone.f1.low, alone.f1.high) == pytest.approx((single.f1.low, single.f1.high))
+
+
+def test_an_ensembles_interval_draws_its_ties_inside_each_resample():
+    answers, truth = cohort(seed=7, n_readers=2, n_samples=60)
+    rng = np.random.default_rng(11)
+    indices = rng.integers(0, 60, size=(300, 60))
+    vote = MajorityVote.of(answers, 5)
+    draws = vote.draw(rng, 300)
+    assert vote.tied.sum() > 10, "two readers tie wherever they disagree"
+    resampled = [readers_metrics(d[i], truth[i], 5).reader(0) for d, i in zip(draws, indices)]
+
+    result = ensemble_bootstrap_intervals(answers, truth, 5, n_resamples=300, seed=11)
+
+    assert (result.accuracy.low, result.accuracy.high) == pytest.approx(
+        tuple(np.percentile([m.accuracy for m in resampled], [2.5, 97.5]))
+    )
+    assert (result.f1.low, result.f1.high) == pytest.approx(
+        tuple(np.percentile([m.f1 for m in resampled], [2.5, 97.5]))
+    )
+    assert result.accuracy.estimate == pytest.approx(np.mean(readers_metrics(draws, truth, 5).accuracy))
+    assert ensemble_bootstrap_intervals(answers, truth, 5, n_resamples=300, seed=11) == result
+
+
+def test_an_ensemble_of_one_reader_has_that_readers_interval():
+    answers, truth = reader(seed=8, n_samples=70, skill=0.6)
+
+    ensemble = ensemble_bootstrap_intervals(answers[np.newaxis], truth, 5, n_resamples=400, seed=4)
+
+    single = bootstrap_intervals(answers, truth, 5, n_resamples=400, seed=4)
+    for mine, theirs in ((ensemble.accuracy, single.accuracy), (ensemble.f1, single.f1)):
+        assert (mine.low, mine.high) == (theirs.low, theirs.high)
+        assert mine.estimate == pytest.approx(theirs.estimate)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: bootstrap_intervals(np.array([0, 1]), np.array([0, 1]), 2, level=95), "level"),
         (lambda: bootstrap_intervals(np.array([0, 1]), np.array([0, 1]), 2, n_resamples=0), "n_resamples"),
         (lambda: bootstrap_intervals(np.array([[0, 1], [1, 0]]), np.array([0, 1]), 2), "one reader"),
+        (
+            lambda: cohort_mean_bootstrap_intervals(np.array([[0, 1]]), np.array([0, 1]), 2, unanswered="x"),
+            "unanswered",
+        ),
+        (lambda: ensemble_bootstrap_intervals(np.array([[0, 1]]), np.array([0, 1, 1]), 2), "truth"),
     ],
 )
 def test_bad_interval_input_gets_an_error_naming_the_argument(call, message):

@@ -1,4 +1,5 @@
-"""Power of a planned MRMC study (analysis.study_power) and ``manage.py plan_study``."""
+"""Power of a planned MRMC study (analysis.study_power) and ``manage.py plan_study``, from a pilot iMRMC
+file or from a study's answers."""
 
 import io
 from pathlib import Path
@@ -7,9 +8,19 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from analysis.mrmc import ErrorCovariances, auc_jackknife, compare_modalities, model_vs_readers, orh_comparison
+from analysis.mrmc import (
+    ErrorCovariances,
+    auc_jackknife,
+    compare_modalities,
+    model_vs_readers,
+    model_vs_readers_on_answers,
+    orh_comparison,
+)
 from analysis.mrmc_files import read_imrmc
+from analysis.study_arrays import study_answers
 from analysis.study_power import PilotComponents, orh_power, power_table, smallest_designs
+from annotator.models import Answer
+from tests.analysis.test_study_arrays import answered_study
 
 VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
 
@@ -146,3 +157,52 @@ def test_the_command_refuses_what_it_cannot_plan(tmp_path):
     with pytest.raises(CommandError, match="--modalities A D: expected two different modalities"):
         run_plan(three, "--effect", "0.05", "--modalities", "A", "D")
     assert "modality A vs C" in run_plan(three, "--effect", "0.05", "--modalities", "A", "C")
+
+
+@pytest.mark.django_db
+def test_the_command_plans_from_a_studys_answers_the_model_against_a_cohort():
+    reading, truth = answered_study("pilot", n_samples=39)
+    data = study_answers(reading.study)
+    gapnet = next(m for m in data.models if m.name == "gapnet").answers
+    result = model_vs_readers_on_answers(gapnet, data.answers[:3], truth, 13, fom="f1")
+    pilot = PilotComponents.from_model_vs_readers(result)
+
+    printed = run_plan("pilot", "--cohort", "expert", "--effect", "0.05", "--fom", "f1", "--max-readers", "6")
+
+    assert "Pilot study pilot: model gapnet vs cohort expert, 3 readers, 39 cases, FOM f1" in printed
+    assert f"Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}" in printed
+    assert f"effect {result.effect:+.4f}" in printed
+    power, _, _ = power_table(pilot, effect=0.05, readers=[4], cases=[200])
+    grid_row = next(line.split() for line in printed.splitlines() if line.strip().startswith("4 "))
+    assert len(grid_row) == 1 + 7 and float(grid_row[3]) == pytest.approx(power[0, 0], abs=0.005)
+    assert "Power to detect a difference of 0.05" in printed
+
+
+@pytest.mark.django_db
+def test_the_command_plans_from_the_reports_model_by_default_and_another_run_by_name():
+    answered_study("pilot", n_samples=26)
+
+    assert "model gapnet vs cohort scholar, 4 readers, 26 cases, FOM accuracy" in run_plan(
+        "pilot", "--cohort", "scholar", "--effect", "0.05"
+    )
+    assert "model baseline vs cohort expert" in run_plan(
+        "pilot", "--cohort", "expert", "--model", "baseline", "--effect", "0.05"
+    )
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_study_pilot_it_cannot_plan_from():
+    reading, _ = answered_study("pilot", n_samples=13)
+
+    no_nurses = r"--cohort nurse: study pilot has no such cohort \(cohorts: expert, scholar\)"
+    with pytest.raises(CommandError, match=no_nurses):
+        run_plan("pilot", "--cohort", "nurse", "--effect", "0.05")
+    with pytest.raises(CommandError, match="--fom auc: a study's FOM is one of accuracy, f1"):
+        run_plan("pilot", "--cohort", "expert", "--effect", "0.05", "--fom", "auc")
+    with pytest.raises(CommandError, match="no study named 'elsewhere'"):
+        run_plan("elsewhere", "--cohort", "expert", "--effect", "0.05")
+    with pytest.raises(CommandError, match="--model nope: no such model run"):
+        run_plan("pilot", "--cohort", "expert", "--model", "nope", "--effect", "0.05")
+    Answer.objects.filter(participant__pseudonym__in=["expert-02", "expert-03"]).delete()
+    with pytest.raises(CommandError, match="1 reader\\(s\\) of the cohort have answered; the pilot needs two or more"):
+        run_plan("pilot", "--cohort", "expert", "--effect", "0.05")

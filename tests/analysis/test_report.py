@@ -11,8 +11,12 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import override_settings
 
+from analysis.agreement import cohens_kappa, fleiss_kappa, per_class_accuracy
 from analysis.ensembles import majority_vote_ensemble
+from analysis.intervals import cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
 from analysis.metrics import confusion_matrix, readers_metrics
+from analysis.mrmc import model_vs_readers_on_answers
+from analysis.report import mrmc_summary
 from analysis.report_inputs import StudyAnswers
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
 from analysis.study_arrays import study_answers
@@ -64,7 +68,8 @@ def test_it_writes_every_file_of_the_report(built):
     out = built.out
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
 
-    for table in ("table1.csv", "table2.csv", "table3.csv", "table7.csv", "report.json", "index.html"):
+    tables = ("table1.csv", "table2.csv", "table3.csv", "table7.csv", "mrmc.csv", "agreement.csv")
+    for table in (*tables, "report.json", "index.html"):
         assert table in names
     for reader in ("gapnet", "expert-01", "expert-02", "expert-03", "scholar-01", "scholar-04"):
         assert {f"confusion_{reader}.{suffix}" for suffix in ("csv", "png", "svg")} <= names
@@ -168,9 +173,18 @@ def test_the_same_study_and_seed_give_byte_identical_tables_and_json(tmp_path):
     answered_study("twice", n_samples=26)
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
-        call_command("report", "twice", "--out", str(out), "--seed", "3", "--repetitions", "50", stdout=io.StringIO())
+        call_command(
+            "report", "twice", "--out", str(out), "--seed", "3", "--repetitions", "50", "--margin", "0.05",
+            stdout=io.StringIO(),
+        )
 
-    for name in ("table1.csv", "table2.csv", "table3.csv", "table7.csv", "report.json", "confusion_gapnet.csv", "confusion_gapnet.svg"):
+    assert len(read_csv(first / "mrmc.csv")) == 2 * 2 * 2 * 2, "two models x two cohorts x two FOMs x two variants"
+    assert read_csv(first / "agreement.csv")
+    files = (
+        "table1.csv", "table2.csv", "table3.csv", "table7.csv", "mrmc.csv", "agreement.csv", "report.json",
+        "confusion_gapnet.csv", "confusion_gapnet.svg",
+    )
+    for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
@@ -251,3 +265,172 @@ def test_a_new_report_in_the_same_folder_removes_only_the_files_of_the_earlier_o
     assert (out / "notes.txt").read_text() == "the analyst's own file"
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"notes.txt"}
     assert names == set(json.loads((out / "report.json").read_text())["files"])
+
+
+def test_each_model_is_compared_with_the_population_of_readers_of_each_cohort_as_the_mrmc_core_computes_it(built):
+    truth, data, out = built.truth, built.data, built.out
+    gapnet = next(m for m in data.models if m.name == "gapnet").answers
+    cohorts = {"expert": data.answers[:3], "scholar": data.answers[3:]}
+
+    rows = read_csv(out / "mrmc.csv")
+    assert [(r["model"], r["cohort"], r["fom"], r["variant"]) for r in rows] == [
+        ("gapnet", cohort, fom, variant)
+        for cohort in ("expert", "scholar")
+        for fom in ("accuracy", "f1")
+        for variant in ("random_readers_random_cases", "fixed_readers_random_cases")
+    ]
+    for row in rows:
+        expected = model_vs_readers_on_answers(gapnet, cohorts[row["cohort"]], truth, N_CLASSES, fom=row["fom"])
+        test = getattr(expected, row["variant"])
+        assert float(row["effect"]) == pytest.approx(test.effect)
+        assert float(row["se"]) == pytest.approx(test.std_error)
+        assert float(row["df"]) == pytest.approx(test.df)
+        assert (float(row["ci_low"]), float(row["ci_high"])) == pytest.approx((test.ci_low, test.ci_high))
+        assert float(row["p_value"]) == pytest.approx(test.p_value)
+        assert float(row["model_fom"]) == pytest.approx(expected.model_fom)
+        assert float(row["mean_reader_fom"]) == pytest.approx(expected.mean_reader_fom)
+        n_readers = str(len(cohorts[row["cohort"]]))
+        assert (row["n_readers"], row["n_cases"], row["n_cases_dropped"]) == (n_readers, "39", "0")
+    assert {r["df"] for r in rows if r["variant"] == "fixed_readers_random_cases"} == {"inf"}
+    assert "p_noninferiority" not in rows[0], "without --margin there is no non-inferiority test"
+
+    document = json.loads((out / "report.json").read_text())
+    required = {
+        "model", "cohort", "fom", "variant", "n_readers", "n_cases", "model_fom", "mean_reader_fom", "effect", "se",
+        "df", "ci_low", "ci_high", "p_value",
+    }
+    assert len(document["mrmc"]) == 8 and all(required <= set(row) for row in document["mrmc"])
+    fixed = next(r for r in document["mrmc"] if r["variant"] == "fixed_readers_random_cases")
+    assert fixed["df"] is None, "an infinite df (the normal reference) is null in JSON"
+    assert document["margin"] is None
+
+
+def test_the_page_says_the_result_beside_the_numbers(built):
+    html = (built.out / "index.html").read_text()
+    document = json.loads((built.out / "report.json").read_text())
+
+    assert "Model against the population of readers" in html
+    for row in document["mrmc"]:
+        assert row["summary"] in html.replace("&#x27;", "'")
+    random_readers = next(r for r in document["mrmc"] if r["variant"] == "random_readers_random_cases")
+    assert "the result applies to experts and samples like these" in random_readers["summary"]
+
+
+def test_the_words_follow_the_interval_better_worse_or_no_significant_difference():
+    common = {"model": "gapnet", "cohort": "expert", "n_readers": 3, "level": 0.95}
+    random_readers, fixed_readers = "random_readers_random_cases", "fixed_readers_random_cases"
+
+    better = mrmc_summary(fom="accuracy", variant=random_readers, effect=0.12, ci_low=0.05, ci_high=0.19, **common)
+    worse = mrmc_summary(fom="f1", variant=fixed_readers, effect=-0.12, ci_low=-0.19, ci_high=-0.05, **common)
+    neither = mrmc_summary(fom="accuracy", variant=random_readers, effect=0.02, ci_low=-0.03, ci_high=0.07, **common)
+
+    assert better == (
+        "The model gapnet is better than the average expert by 0.12 accuracy, 95% CI 0.05 to 0.19; "
+        "the result applies to experts and samples like these."
+    )
+    assert worse == (
+        "The model gapnet is worse than the average expert by 0.12 macro F1, 95% CI 0.05 to 0.19; "
+        "the result applies to these 3 experts, on samples like these."
+    )
+    assert neither.startswith(
+        "No significant difference between the model gapnet and the average expert in accuracy: +0.02"
+    )
+    shown = mrmc_summary(
+        fom="accuracy", variant="random_readers_random_cases", effect=0.02, ci_low=-0.03, ci_high=0.07, margin=0.05,
+        p_noninferiority=0.004, **common,
+    )
+    assert "not worse by 0.05 or more (non-inferior, p = 0.004)" in shown
+
+
+def test_a_margin_adds_the_non_inferiority_p_value(tmp_path):
+    reading, truth = answered_study("margin", n_samples=26)
+    out = tmp_path / "out"
+
+    call_command(
+        "report", "margin", "--out", str(out), "--repetitions", "10", "--model", "gapnet", "--margin", "0.05",
+        stdout=io.StringIO(),
+    )
+
+    data = study_answers(reading.study)
+    gapnet = next(m for m in data.models if m.name == "gapnet").answers
+    expected = model_vs_readers_on_answers(gapnet, data.answers[:3], truth, N_CLASSES, margin=0.05)
+    row = read_csv(out / "mrmc.csv")[0]
+    assert (row["cohort"], row["fom"], row["variant"], row["margin"]) == (
+        "expert", "accuracy", "random_readers_random_cases", "0.05"
+    )
+    assert float(row["p_noninferiority"]) == pytest.approx(expected.random_readers_random_cases.non_inferiority.p_value)
+    document = json.loads((out / "report.json").read_text())
+    assert document["margin"] == 0.05 and all("p_noninferiority" in r for r in document["mrmc"])
+    with pytest.raises(CommandError, match="--margin -1.0"):
+        call_command("report", "margin", "--out", str(out), "--margin", "-1")
+
+
+def test_with_missing_answers_the_mrmc_rows_count_the_samples_analysed_and_say_which_were_left_out(tmp_path):
+    reading, truth = answered_study("dropped", n_samples=26)
+    Answer.objects.filter(participant__pseudonym="expert-02", item__position__in=[0, 1, 2]).delete()
+    out = tmp_path / "out"
+
+    call_command("report", "dropped", "--out", str(out), "--repetitions", "5", "--allow-missing", "--model", "gapnet")
+
+    rows = [r for r in read_csv(out / "mrmc.csv") if r["cohort"] == "expert"]
+    assert {(r["n_cases"], r["n_cases_dropped"]) for r in rows} == {("23", "3")}
+    data = study_answers(reading.study)
+    expected = model_vs_readers_on_answers(data.models[0].answers, data.answers[:3], truth, N_CLASSES)
+    assert float(rows[0]["p_value"]) == pytest.approx(expected.random_readers_random_cases.p_value)
+    assert {r["n_cases_dropped"] for r in read_csv(out / "mrmc.csv") if r["cohort"] == "scholar"} == {"0"}
+    document = json.loads((out / "report.json").read_text())
+    assert any("3 of 26 samples are left out" in note for note in document["notes"])
+    assert "gapnet against the expert cohort: 3 of 26 samples are left out" in (out / "index.html").read_text()
+
+
+def test_agreement_holds_fleiss_kappa_per_cohort_cohens_kappa_of_every_pair_and_accuracy_per_class(built):
+    truth, data, out = built.truth, built.data, built.out
+    gapnet = next(m for m in data.models if m.name == "gapnet").answers
+    answers_of = {p.pseudonym: data.answers[i] for i, p in enumerate(data.people)} | {"gapnet": gapnet}
+
+    rows = read_csv(out / "agreement.csv")
+    assert list(rows[0]) == [
+        "kind", "cohort_a", "reader_a", "cohort_b", "reader_b", "class", "value", "n_samples", "simulated"
+    ]
+    fleiss = {r["cohort_a"]: r for r in rows if r["kind"] == "fleiss_kappa"}
+    assert float(fleiss["expert"]["value"]) == pytest.approx(fleiss_kappa(data.answers[:3], N_CLASSES).kappa)
+    assert float(fleiss["scholar"]["value"]) == pytest.approx(fleiss_kappa(data.answers[3:], N_CLASSES).kappa)
+    assert fleiss["scholar"]["simulated"] == "true" and fleiss["expert"]["simulated"] == "false"
+    pairs = [r for r in rows if r["kind"] == "cohens_kappa"]
+    assert len(pairs) == 8 * 7 // 2, "every pair of the model and the seven people"
+    for pair in pairs:
+        expected = cohens_kappa(answers_of[pair["reader_a"]], answers_of[pair["reader_b"]], N_CLASSES)
+        assert float(pair["value"]) == pytest.approx(expected.kappa), (pair["reader_a"], pair["reader_b"])
+    assert pairs[0]["cohort_a"] == "model" and pairs[0]["reader_a"] == "gapnet"
+    per_class = {(r["cohort_a"], r["reader_a"], r["class"]): r for r in rows if r["kind"] == "per_class_accuracy"}
+    scholars = per_class_accuracy(data.answers[3:], truth, N_CLASSES)
+    assert float(per_class["scholar", "", "Cytosol"]["value"]) == pytest.approx(scholars.cohort[2])
+    assert per_class["scholar", "", "Cytosol"]["n_samples"] == str(int(scholars.support[2]))
+    model = per_class_accuracy(gapnet, truth, N_CLASSES)
+    assert float(per_class["model", "gapnet", "Cytosol"]["value"]) == pytest.approx(model.cohort[2])
+
+    document = json.loads((out / "report.json").read_text())
+    assert set(document["agreement"]) == {"fleiss_kappa", "cohens_kappa", "per_class_accuracy"}
+    assert len(document["agreement"]["cohens_kappa"]) == len(pairs)
+    html = (out / "index.html").read_text()
+    assert "Fleiss&#x27; kappa" in html and "Cohen&#x27;s kappa" in html and "Accuracy per true class" in html
+
+
+def test_table_2_gives_intervals_for_cohort_means_and_ensembles_and_keeps_their_figures(built):
+    truth, data, out = built.truth, built.data, built.out
+    scholars = data.answers[3:]
+    rows = {row["reader"]: row for row in read_csv(out / "table2.csv")}
+
+    mean = cohort_mean_bootstrap_intervals(scholars, truth, N_CLASSES, n_resamples=2000, seed=3)
+    row = rows["Mean of scholar"]
+    assert (float(row["accuracy_ci_low"]), float(row["accuracy_ci_high"])) == (mean.accuracy.low, mean.accuracy.high)
+    assert (float(row["f1_ci_low"]), float(row["f1_ci_high"])) == (mean.f1.low, mean.f1.high)
+    assert float(row["accuracy"]) == pytest.approx(np.mean(readers_metrics(scholars, truth, N_CLASSES).accuracy))
+    ensemble = ensemble_bootstrap_intervals(data.answers[:3], truth, N_CLASSES, n_resamples=2000, seed=3)
+    row = rows["Ensemble of expert"]
+    assert (float(row["f1_ci_low"]), float(row["f1_ci_high"])) == (ensemble.f1.low, ensemble.f1.high)
+    assert float(row["accuracy"]) == pytest.approx(
+        majority_vote_ensemble(data.answers[:3], truth, N_CLASSES, n_repetitions=50, seed=3).mean.accuracy
+    )
+    for row in rows.values():
+        assert float(row["accuracy_ci_low"]) <= float(row["accuracy"]) <= float(row["accuracy_ci_high"]), row["reader"]

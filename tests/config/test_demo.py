@@ -60,6 +60,17 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     } | {f"sim-scholar-0{i}" for i in range(1, 6)}
     summary = json.loads((report / "report.json").read_text())
     assert summary["study"] == STUDY and summary["seed"] == 2019
+    assert {(row["cohort"], row["fom"], row["variant"]) for row in summary["mrmc"]} == {
+        (cohort, fom, variant)
+        for cohort in ("expert", "scholar")
+        for fom in ("accuracy", "f1")
+        for variant in ("random_readers_random_cases", "fixed_readers_random_cases")
+    }
+    assert {row["cohort"] for row in summary["agreement"]["fleiss_kappa"]} == {"expert", "scholar"}
+    assert len(summary["agreement"]["cohens_kappa"]) >= 8 * 7 // 2
+    assert {row["reader"] for row in rows(report / "table2.csv") if row["accuracy_ci_low"]} >= {
+        "Mean of scholar", "Ensemble of expert", "Ensemble of scholar"
+    }
     assert (report / f"confusion_{SINGLE_CLASS_RUN}.png").stat().st_size > 0
     assert "<img" in (report / "index.html").read_text()
 
@@ -69,12 +80,14 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert has_role(coordinator, COORDINATOR) and has_role(analyst, ANALYST)
     assert Invitation.find_usable(access["invitation_token"]) is not None
     assert access["invitation_path"] in first and access["coordinator_password"] in first
+    assert "public development SECRET_KEY" in first, "the demo says loudly that it is for this machine only"
     analyst_link = re.search(r"analyst: +(\S+)", first).group(1)
     landed = Client().post(
         analyst_link, {"username": "analyst", "password": access["analyst_password"], "next": next_of(analyst_link)},
         follow=True,
     )
     assert "Table 2" in landed.text and "Answers are missing" not in landed.text
+    assert "Model against the population of readers" in landed.text and "Accuracy per true class" in landed.text
 
     second = run_demo()
 

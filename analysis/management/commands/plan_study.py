@@ -3,9 +3,14 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis.mrmc import ANSWER_FOMS, model_vs_readers_on_answers
 from analysis.mrmc_files import FILE_FOMS, IMRMCFileError, analyse_pair, read_imrmc
+from analysis.report_inputs import ReportError
+from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from analysis.study_power import PilotComponents, power_table, smallest_designs
-from models_zoo.metrics import MetricInputError
+from models_zoo.metrics import NO_ANSWER, MetricInputError
+from study.commands import ensure_migrated
+from study.lookups import get_study
 
 CASE_COLUMNS = (50, 100, 200, 300, 500, 1000, 2000)
 
@@ -13,18 +18,34 @@ CASE_COLUMNS = (50, 100, 200, 300, 500, 1000, 2000)
 class Command(BaseCommand):
     help = (
         "Power of a planned two-modality MRMC study (random readers, random cases; Hillis, Obuchowski & "
-        "Berbaum 2011) from the variance components of a pilot iMRMC file, and the smallest designs "
-        "reaching the target power."
+        "Berbaum 2011) from the variance components of a pilot: an iMRMC file, or a study's answers with "
+        "--cohort (a model against that cohort's readers); and the smallest designs reaching the target power."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path, help="The pilot study as an iMRMC file.")
+        parser.add_argument(
+            "file", metavar="FILE_OR_STUDY",
+            help="The pilot: an iMRMC file, or with --cohort the name of a study whose answers are the pilot.",
+        )
+        parser.add_argument(
+            "--cohort", metavar="C",
+            help="Plan from the study's answers: the model against the readers of this cohort (e.g. expert).",
+        )
+        parser.add_argument(
+            "--model", metavar="RUN",
+            help="With --cohort: the model run (default: the report's model, the first run that predicted every "
+            "study sample, single-class runs first).",
+        )
         parser.add_argument("--effect", type=float, required=True, help="The difference of FOMs to detect, e.g. 0.05.")
         parser.add_argument("--power", type=float, default=0.8, help="The target power (default 0.8).")
         parser.add_argument(
             "--alpha", type=float, default=0.05, help="The two-sided significance level (default 0.05)."
         )
-        parser.add_argument("--fom", choices=FILE_FOMS, default="auc")
+        parser.add_argument(
+            "--fom", choices=sorted(set(FILE_FOMS) | set(ANSWER_FOMS)),
+            help="The figure of merit: auc (default) or accuracy for a file; accuracy (default) or f1 (macro F1) "
+            "for a study.",
+        )
         parser.add_argument(
             "--modalities", nargs=2, metavar=("A", "B"),
             help="The two modalities of the pilot to take the components from (needed when it has more than two).",
@@ -37,15 +58,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        path = options["file"]
+        self._check_options(options)
+        if options["cohort"] is not None:
+            pilot = self._pilot_from_study(options)
+        else:
+            pilot = self._pilot_from_file(options)
+        self._write_table(pilot, options)
+        self._write_smallest(pilot, options)
+
+    def _pilot_from_file(self, options) -> PilotComponents:
+        path = Path(options["file"])
+        if options["model"] is not None:
+            raise CommandError("--model: only with --cohort, when planning from a study's answers")
         if not path.is_file():
             raise CommandError(
-                f"{path}: no such file. plan_study takes the components from a pilot iMRMC file; planning "
-                "from a study's answers is not available yet"
+                f"{path}: no such file. plan_study takes the components from a pilot iMRMC file, or from a "
+                "study's answers with --cohort (plan_study STUDY --cohort expert --effect 0.05)"
             )
-        self._check_options(options)
+        fom = options["fom"] or "auc"
+        if fom not in FILE_FOMS:
+            raise CommandError(f"--fom {fom}: a file's FOM is one of {', '.join(FILE_FOMS)}")
         try:
-            data = read_imrmc(path, fom=options["fom"])
+            data = read_imrmc(path, fom=fom)
             modality_a, modality_b = self._modalities(data.modalities, options["modalities"])
             pair = analyse_pair(data, modality_a, modality_b)
         except IMRMCFileError as error:
@@ -57,12 +91,64 @@ class Command(BaseCommand):
         pilot = PilotComponents.from_components(pair.comparison.components)
         self.stdout.write(
             f"Pilot {path.name}: modality {modality_a} vs {modality_b}, {len(pair.readers)} readers, "
-            f"{pilot.n_cases} cases, FOM {options['fom']}\n"
+            f"{pilot.n_cases} cases, FOM {fom}\n"
             f"  Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}  Cov1 {pilot.cov1:.8f}  "
             f"Cov2 {pilot.cov2:.8f}  Cov3 {pilot.cov3:.8f}\n"
         )
-        self._write_table(pilot, options)
-        self._write_smallest(pilot, options)
+        return pilot
+
+    def _pilot_from_study(self, options) -> PilotComponents:
+        """The components of the model against the cohort's readers on the study's answers, as the
+        equivalent two-modality design (``PilotComponents.from_model_vs_readers``)."""
+        fom = options["fom"] or "accuracy"
+        if fom not in ANSWER_FOMS:
+            raise CommandError(f"--fom {fom}: a study's FOM is one of {', '.join(ANSWER_FOMS)}")
+        if options["modalities"] is not None:
+            raise CommandError("--modalities: only for a pilot iMRMC file")
+        ensure_migrated(lambda line: self.stderr.write(line))
+        study = get_study(options["file"])
+        cohort = options["cohort"]
+        try:
+            runs = model_runs_named(study, [options["model"]]) if options["model"] else default_model_runs(study)[:1]
+            if not runs:
+                raise ReportError(
+                    f"study {study.name}: no model run predicted all its samples; name one with --model RUN"
+                )
+            data = study_answers(study, runs)
+        except ReportError as error:
+            raise CommandError(str(error)) from None
+        cohorts = sorted({person.cohort for person in data.people})
+        members = [
+            i for i, person in enumerate(data.people)
+            if person.cohort == cohort and (data.answers[i] != NO_ANSWER).any()
+        ]
+        if cohort not in cohorts:
+            raise CommandError(
+                f"--cohort {cohort}: study {study.name} has no such cohort (cohorts: {', '.join(cohorts) or 'none'})"
+            )
+        if len(members) < 2:
+            raise CommandError(
+                f"--cohort {cohort}: {len(members)} reader(s) of the cohort have answered; the pilot needs two or more"
+            )
+        model = data.models[0]
+        try:
+            result = model_vs_readers_on_answers(
+                model.answers, data.answers[members], data.truth, data.n_classes, fom=fom
+            )
+        except MetricInputError as error:
+            raise CommandError(f"study {study.name}: {error}") from None
+        for note in result.warnings:
+            self.stdout.write(self.style.WARNING(note))
+        pilot = PilotComponents.from_model_vs_readers(result)
+        self.stdout.write(
+            f"Pilot study {study.name}: model {model.name} vs cohort {cohort}, {len(members)} readers, "
+            f"{pilot.n_cases} cases, FOM {fom}\n"
+            f"  observed: model {result.model_fom:.4f}, mean of the readers {result.mean_reader_fom:.4f}, "
+            f"effect {result.effect:+.4f}\n"
+            f"  Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}  Cov1 {pilot.cov1:.8f}  "
+            f"Cov2 {pilot.cov2:.8f}  Cov3 {pilot.cov3:.8f}\n"
+        )
+        return pilot
 
     @staticmethod
     def _check_options(options):

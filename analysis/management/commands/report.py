@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -12,7 +13,8 @@ from study.lookups import get_study
 class Command(DatabaseCommand):
     help = (
         "Write a study's human-vs-machine comparison (the paper's Tables 1, 2, 3 and 7, Figure 4 and the "
-        "cases every expert got wrong) as CSV, JSON, PNG/SVG and an offline index.html."
+        "cases every expert got wrong; each model against the population of readers of each cohort, and the "
+        "agreement between readers) as CSV, JSON, PNG/SVG and an offline index.html."
     )
 
     def add_arguments(self, parser):
@@ -31,18 +33,27 @@ class Command(DatabaseCommand):
             "--allow-missing", action="store_true",
             help="Compute on the answers there are when some are missing (each reader on what they answered).",
         )
+        parser.add_argument(
+            "--margin", type=float, metavar="M",
+            help="A non-inferiority margin, e.g. 0.05: the model against the readers also gets the one-sided test "
+            "that it is worse by M or more (p_noninferiority).",
+        )
 
     def handle(self, *args, **options):
         if options["seed"] < 0:
             raise CommandError(f"--seed {options['seed']}: expected a non-negative integer")
         if options["repetitions"] < 1:
             raise CommandError(f"--repetitions {options['repetitions']}: expected a positive integer")
+        margin = options["margin"]
+        if margin is not None and not (math.isfinite(margin) and 0 < margin < 1):
+            raise CommandError(f"--margin {margin}: expected a difference of figures of merit between 0 and 1")
         study = get_study(options["study"])
         report_options = ReportOptions(
             seed=options["seed"],
             repetitions=options["repetitions"],
             models=tuple(options["model"]),
             allow_missing=options["allow_missing"],
+            margin=margin,
         )
         try:
             written = write_report(study, options["out"], report_options)
