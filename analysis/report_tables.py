@@ -9,7 +9,6 @@ cached report is shown without computing it again.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, fields
 
@@ -18,6 +17,7 @@ import numpy as np
 from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES
 from analysis.report import FOM_WORDS
 from analysis.report_content import Report, Table1Row, Table2Row, Table3Row
+from study import csv_safety
 
 # Table 2 puts the paper's figures right after the reader, the row's kind and size last.
 TABLE2_COLUMNS = [
@@ -54,7 +54,7 @@ def _cell(value) -> str:
 
 def _csv(header: list[str], rows: list[list]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_safety.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([[_cell(value) for value in row] for row in rows])
     return buffer.getvalue().encode()

@@ -41,7 +41,7 @@ def default_model_runs(study: Study) -> list[ModelRun]:
     """The runs that predicted every study sample: single-class (fine-tuned) runs first, then by name."""
     n_items = study.items.count()
     runs = []
-    for run in ModelRun.objects.filter(dataset=study.dataset_id).order_by("name"):
+    for run in ModelRun.objects.for_dataset(study.dataset_id).order_by("name"):
         covered = Prediction.objects.filter(run=run, sample__study_items__study=study).count()
         if n_items and covered == n_items:
             runs.append(run)
@@ -54,11 +54,12 @@ def model_runs_named(study: Study, names: list[str]) -> list[ModelRun]:
         try:
             run = ModelRun.objects.get(name=name)
         except ModelRun.DoesNotExist:
-            known = ", ".join(ModelRun.objects.filter(dataset=study.dataset_id).values_list("name", flat=True))
+            known = ", ".join(ModelRun.objects.for_dataset(study.dataset_id).values_list("name", flat=True))
             raise ReportError(f"--model {name}: no such model run (runs on {study.dataset.name}: {known or 'none'})")
-        if run.dataset_id != study.dataset_id:
+        if run.dataset.label_set_key != study.dataset.label_set_key:
             raise ReportError(
-                f"--model {name}: the run was made on data set {run.dataset.name}, the study uses {study.dataset.name}"
+                f"--model {name}: the run predicts the {run.dataset.label_set_key} classes, the study uses "
+                f"{study.dataset.label_set_key}"
             )
         runs.append(run)
     if len(set(names)) != len(names):
@@ -89,7 +90,7 @@ def _test_split(study: Study, n_classes: int) -> TestSplit:
     for sample_id, class_index in labels:
         truth[row_of[sample_id], class_index] = True
     runs, incomplete = [], {}
-    for run in ModelRun.objects.filter(dataset=study.dataset_id).order_by("name"):
+    for run in ModelRun.objects.for_dataset(study.dataset_id).order_by("name"):
         predictions = Prediction.objects.filter(run=run, sample_id__in=row_of)
         rows = list(predictions.values_list("sample_id", "probabilities", "classes"))
         if not rows:

@@ -39,7 +39,7 @@ def studies(request):
         n_answers=Count("participants__answers", distinct=True),
     ):
         runs = (
-            ModelRun.objects.filter(dataset=study.dataset_id)
+            ModelRun.objects.for_dataset(study.dataset_id)
             .annotate(n_predictions=Count("predictions", filter=Q(predictions__sample__study_items__study=study)))
             .order_by("name")
         )
@@ -77,7 +77,7 @@ def study_report(request, study: str):
         options = _options(request)
     except ValueError as error:
         return HttpResponseBadRequest(str(error))
-    runs = ModelRun.objects.filter(dataset=study_object.dataset_id).order_by("name")
+    runs = ModelRun.objects.for_dataset(study_object.dataset_id).order_by("name")
     context = {"study": study_object, "options": options, "runs": runs}
     try:
         document = cached_report(study_object, options)

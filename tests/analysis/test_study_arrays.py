@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from models_zoo.metrics import NO_ANSWER
-from analysis.study_arrays import default_model_runs, study_answers
+from analysis.report_inputs import ReportError
+from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from annotator.models import Answer, Cohort, Participant
 from models_zoo.models import ModelRun, Prediction
+from study.models import Dataset
 from tests.factories import reading_study
 
 N_CLASSES = 13
@@ -112,3 +114,24 @@ def test_the_test_split_gives_multi_label_truth_and_the_runs_that_cover_it():
     assert split.truth.argmax(axis=1).tolist() == truth.tolist()
     assert [run.name for run in split.runs] == ["baseline", "gapnet"]
     assert split.runs[1].probabilities.shape == (13, N_CLASSES)
+
+
+@pytest.mark.django_db
+def test_a_run_made_for_another_data_set_of_the_same_classes_reads_the_study_too():
+    study = reading_study().study
+    other = Dataset.objects.create(name="elsewhere", label_set_key=study.dataset.label_set_key)
+    run = add_model(study, "released", [0, 1, 2, 3, 4, 5])
+    ModelRun.objects.filter(pk=run.pk).update(dataset=other)
+
+    assert [r.name for r in default_model_runs(study)] == ["released"]
+    assert [r.name for r in model_runs_named(study, ["released"])] == ["released"]
+
+
+@pytest.mark.django_db
+def test_a_run_of_another_label_set_is_refused_by_name():
+    study = reading_study().study
+    run = add_model(study, "kaggle", [0, 1, 2, 3, 4, 5])
+    ModelRun.objects.filter(pk=run.pk).update(dataset=Dataset.objects.create(name="k", label_set_key="hpa28"))
+
+    with pytest.raises(ReportError, match="predicts the hpa28 classes, the study uses cyto13"):
+        model_runs_named(study, ["kaggle"])
