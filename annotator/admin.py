@@ -13,9 +13,11 @@ from annotator.models import (
     CaseOpening,
     Cohort,
     GalleryVisit,
+    InstructionsSeen,
     Invitation,
     PanelToken,
     Participant,
+    PracticeAnswer,
     StudyConfig,
 )
 
@@ -30,15 +32,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(StudyConfig)
 class StudyConfigAdmin(admin.ModelAdmin):
-    list_display = ("study", "gallery_open", "answers_changeable", "updated_at")
+    list_display = (
+        "study", "gallery_open", "answers_changeable", "opens_at", "closes_at", "repeated_cases", "updated_at"
+    )
     list_filter = ("gallery_open", "answers_changeable")
     search_fields = ("study__name",)
 
 
 @admin.register(Cohort)
 class CohortAdmin(admin.ModelAdmin):
-    list_display = ("name", "study")
-    list_filter = ("study",)
+    list_display = ("name", "study", "training_required", "practice_cases", "gallery_scope")
+    list_filter = ("study", "training_required", "gallery_scope")
     search_fields = ("name", "study__name")
 
 
@@ -60,7 +64,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ("pseudonym", "user__username", "study__name")
     list_select_related = ("study", "cohort", "user")
     raw_id_fields = ("user",)
-    readonly_fields = ("order_seed", "created_at")
+    readonly_fields = ("order_seed", "created_at", "background_given_at", "training_finished_at")
     inlines = [InvitationInline]
 
 
@@ -103,11 +107,15 @@ class AnswerHistoryInline(admin.TabularInline):
 
 @admin.register(Answer)
 class AnswerAdmin(ReadOnlyAdmin):
-    list_display = ("participant", "item", "class_index", "answered_at", "active_seconds", "changes")
-    list_filter = ("participant__study", "participant__cohort")
+    list_display = ("participant", "item", "repeat", "class_index", "answered_at", "active_seconds", "changes")
+    list_filter = ("participant__study", "participant__cohort", "repeat")
     search_fields = ("participant__pseudonym", "item__sample__source_id")
     list_select_related = ("participant__study", "item__study")
     inlines = [AnswerHistoryInline]
+
+    def get_queryset(self, request):
+        # Both readings of a repeated case, not only the first ones that Answer.objects holds.
+        return Answer.readings.select_related(*self.list_select_related)
 
 
 @admin.register(AnswerHistory)
@@ -140,3 +148,19 @@ class CaseOpeningAdmin(ReadOnlyAdmin):
     list_filter = ("participant__study",)
     search_fields = ("participant__pseudonym",)
     list_select_related = ("participant__study", "item__study")
+
+
+@admin.register(PracticeAnswer)
+class PracticeAnswerAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "number", "sample", "class_index", "correct", "answered_at")
+    list_filter = ("participant__study", "participant__cohort", "correct")
+    search_fields = ("participant__pseudonym",)
+    list_select_related = ("participant__study", "sample__dataset")
+
+
+@admin.register(InstructionsSeen)
+class InstructionsSeenAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "digest", "first_seen_at")
+    list_filter = ("participant__study",)
+    search_fields = ("participant__pseudonym", "digest")
+    list_select_related = ("participant__study",)

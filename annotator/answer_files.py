@@ -1,5 +1,8 @@
-"""Answers as CSV files: the long export (a row per answer) and the all-or-nothing import of answers
-collected elsewhere, whose every error names the line and column.
+"""Answers as CSV files: the long export (a row per answer, with the participants' background answers)
+and the all-or-nothing import of answers collected elsewhere, whose every error names the line and
+column; and the participants' visits to the training gallery as CSV.
+
+Practice answers of the training phase (``PracticeAnswer``) are in neither file.
 
 Text cells that a spreadsheet would run as a formula are written with a leading apostrophe
 (``study.csv_safety``), and read back without it, so an export still imports as it is."""
@@ -7,6 +10,7 @@ Text cells that a spreadsheet would run as a formula are written with a leading 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
@@ -20,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Cohort, Participant
+from annotator.models import Answer, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
 from study import csv_safety
 from study.models import Study, StudySample, name_validator
 from study.operations import OperationError
@@ -33,6 +37,7 @@ EXPORT_COLUMNS = (
     "simulated",
     "sample",
     "position",
+    "repeat",
     "class_index",
     "class_name",
     "answered_at",
@@ -45,36 +50,53 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def export_answers(study: Study, destination: str | Path | TextIO) -> int:
-    """Write every answer of the study as CSV (``EXPORT_COLUMNS``) to a path or an open text file;
-    returns the number of answers.
+BACKGROUND_PREFIX = "background_"
 
-    One row per answer, by participant and then in that participant's presentation order:
-    ``sample`` is the sample's source id, ``position`` the 1-based place of the sample in the
-    participant's own order (``Participant.order``), ``answered_at`` the time of the current value.
-    """
+
+def background_columns(study: Study) -> list[str]:
+    """The export's columns of the study's background questions: ``background_<question name>``."""
+    return [f"{BACKGROUND_PREFIX}{key}" for key in config_of(study).background_keys()]
+
+
+def _write_csv(destination: str | Path | TextIO, write) -> int:
     if isinstance(destination, (str, Path)):
         path = Path(destination)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as handle:
-            return _write_answers(study, handle)
-    return _write_answers(study, destination)
+            return write(handle)
+    return write(destination)
+
+
+def export_answers(study: Study, destination: str | Path | TextIO) -> int:
+    """Write every answer of the study as CSV (``EXPORT_COLUMNS``, then ``background_<question>`` for
+    each question of the study's background form) to a path or an open text file; returns the number
+    of answers.
+
+    One row per answer, by participant and then in that participant's presentation order:
+    ``sample`` is the sample's source id, ``position`` the 1-based place of the case in the
+    participant's own order (``Participant.cases``), ``repeat`` 0 for the first reading of a case and
+    1 for the second reading of a repeated one, ``answered_at`` the time of the current value. The
+    background columns repeat the participant's answers on each of their rows (empty when not given).
+    """
+    return _write_csv(destination, lambda handle: _write_answers(study, handle))
 
 
 def _write_answers(study: Study, handle: TextIO) -> int:
     writer = csv_safety.writer(handle)
-    writer.writerow(EXPORT_COLUMNS)
+    keys = config_of(study).background_keys()
+    writer.writerow(list(EXPORT_COLUMNS) + background_columns(study))
     label_set = study.label_set
-    by_participant: dict[int, dict[int, Answer]] = defaultdict(dict)
-    for answer in Answer.objects.filter(participant__study=study):
-        by_participant[answer.participant_id][answer.item_id] = answer
+    by_participant: dict[int, dict[tuple[int, int], Answer]] = defaultdict(dict)
+    for answer in Answer.readings.filter(participant__study=study):
+        by_participant[answer.participant_id][(answer.item_id, answer.repeat)] = answer
     written = 0
     for participant in study.participants.select_related("cohort").order_by("pseudonym"):
         answers = by_participant.get(participant.pk)
         if not answers:
             continue
-        for position, item in enumerate(participant.order(), start=1):
-            answer = answers.get(item.pk)
+        background = [_background_cell(participant.background.get(key)) for key in keys]
+        for case in participant.cases():
+            answer = answers.get((case.item.pk, case.repeat))
             if answer is None:
                 continue
             writer.writerow(
@@ -83,16 +105,78 @@ def _write_answers(study: Study, handle: TextIO) -> int:
                     participant.pseudonym,
                     participant.cohort.name,
                     _BOOL_TEXT[participant.simulated],
-                    item.sample.source_id,
-                    position,
+                    case.item.sample.source_id,
+                    case.number,
+                    case.repeat,
                     answer.class_index,
                     label_set.by_index(answer.class_index).name,
                     iso_utc(answer.answered_at),
                     answer.active_seconds,
                     answer.changes,
                 ]
+                + background
             )
             written += 1
+    return written
+
+
+def _background_cell(value) -> str | int | float:
+    return "" if value is None else value
+
+
+GALLERY_VISIT_COLUMNS = (
+    "study",
+    "participant",
+    "cohort",
+    "simulated",
+    "class_index",
+    "class_name",
+    "sample",
+    "viewed_at",
+)
+
+
+def opaque_sample_id(sample) -> str:
+    """A stable id of a sample that names nothing about it: the first 16 hex digits of the SHA-256 of
+    its data set and source id (the same in every export, and computable from the source id)."""
+    return hashlib.sha256(f"{sample.dataset.name}/{sample.source_id}".encode()).hexdigest()[:16]
+
+
+def export_gallery_visits(study: Study, destination: str | Path | TextIO) -> int:
+    """Write every visit of the study's participants to a gallery example as CSV
+    (``GALLERY_VISIT_COLUMNS``), oldest first; returns the number of visits.
+
+    ``class_index``/``class_name`` are the gallery page's class (the one the participant was looking
+    at examples of), ``sample`` the example's opaque id (``opaque_sample_id``), ``viewed_at`` when it
+    was shown (ISO 8601, UTC). For the study of anchoring: what a reader looked at before a case.
+    """
+    return _write_csv(destination, lambda handle: _write_gallery_visits(study, handle))
+
+
+def _write_gallery_visits(study: Study, handle: TextIO) -> int:
+    writer = csv_safety.writer(handle)
+    writer.writerow(GALLERY_VISIT_COLUMNS)
+    label_set = study.label_set
+    visits = (
+        GalleryVisit.objects.filter(participant__study=study)
+        .select_related("participant__cohort", "sample__dataset")
+        .order_by("visited_at", "id")
+    )
+    written = 0
+    for visit in visits:
+        writer.writerow(
+            [
+                study.name,
+                visit.participant.pseudonym,
+                visit.participant.cohort.name,
+                _BOOL_TEXT[visit.participant.simulated],
+                visit.class_index,
+                label_set.by_index(visit.class_index).name,
+                opaque_sample_id(visit.sample),
+                iso_utc(visit.visited_at),
+            ]
+        )
+        written += 1
     return written
 
 
@@ -109,7 +193,8 @@ def import_answers(study: Study, path: str | Path) -> int:
     The first line names the columns, in any order: ``participant`` (a pseudonym), ``cohort``,
     ``sample`` (the sample's source id) and the class as ``class`` (an index or a class name),
     ``class_index`` or ``class_name``. Optional: ``answered_at`` (ISO 8601; a time without a zone
-    is UTC), ``active_seconds``, ``changes`` and ``simulated`` (true/false). Other columns are
+    is UTC), ``active_seconds``, ``changes``, ``simulated`` (true/false) and ``repeat`` (0, the
+    first reading, or 1, the second reading of one of the study's repeated cases). Other columns are
     ignored, so a file of ``export_answers`` imports as it is.
 
     A pseudonym the study does not know becomes a new participant of the named cohort (the cohort
@@ -161,6 +246,7 @@ class _PendingAnswer:
     cohort: str
     simulated: bool
     item: StudySample
+    repeat: int
     class_index: int
     answered_at: datetime
     active_seconds: float
@@ -205,12 +291,16 @@ class _AnswerFile:
         return csv_safety.unsafe_cell(row[self.columns[column]].strip()) if column in self.columns else None
 
     def validated(self) -> list[_PendingAnswer]:
-        items = {item.sample.source_id: item for item in self.study.items.select_related("sample")}
+        ordered = list(self.study.items.select_related("sample").order_by("position"))
+        items = {item.sample.source_id: item for item in ordered}
+        self.repeated = {ordered[i].pk for i in config_of(self.study).repeated_item_indices(len(ordered))}
         known = {p.pseudonym: p for p in self.study.participants.select_related("cohort")}
         answered = set(
-            Answer.objects.filter(participant__study=self.study).values_list("participant__pseudonym", "item_id")
+            Answer.readings.filter(participant__study=self.study).values_list(
+                "participant__pseudonym", "item_id", "repeat"
+            )
         )
-        first_line: dict[tuple[str, int], int] = {}
+        first_line: dict[tuple[str, int, int], int] = {}
         people: dict[str, tuple[str, bool, int]] = {}
         now = timezone.now()
         pending = []
@@ -229,13 +319,17 @@ class _AnswerFile:
                 self._check_same_participant(line, row, cohort, simulated, f"on line {seen}")
             else:
                 people[pseudonym] = (answer.cohort, answer.simulated, line)
-            key = (pseudonym, answer.item.pk)
+            key = (pseudonym, answer.item.pk, answer.repeat)
             source_id = answer.item.sample.source_id
+            reading = " (its second reading)" if answer.repeat else ""
             if key in first_line:
-                self.fail(line, "sample", f"{pseudonym} answers {source_id!r} twice (also on line {first_line[key]})")
+                self.fail(
+                    line, "sample", f"{pseudonym} answers {source_id!r}{reading} twice (also on line {first_line[key]})"
+                )
             if key in answered:
                 self.fail(
-                    line, "sample", f"{pseudonym} has an answer for {source_id!r} already; import their answers once"
+                    line, "sample",
+                    f"{pseudonym} has an answer for {source_id!r}{reading} already; import their answers once",
                 )
             first_line[key] = line
             pending.append(answer)
@@ -273,6 +367,7 @@ class _AnswerFile:
             cohort=cohort,
             simulated=self._simulated(line, row),
             item=items[source_id],
+            repeat=self._repeat(line, row, items[source_id]),
             class_index=self._class_index(line, self.cell(row, self.class_column)),
             answered_at=self._answered_at(line, row, now),
             active_seconds=self._active_seconds(line, row),
@@ -291,6 +386,18 @@ class _AnswerFile:
             return self.label_set.by_name(text).index
         except KeyError:
             self.fail(line, self.class_column, f"{text!r} is not a class of the label set {self.label_set.title!r}")
+
+    def _repeat(self, line: int, row: list[str], item: StudySample) -> int:
+        text = self.cell(row, "repeat")
+        if not text:
+            return 0
+        if text not in ("0", "1"):
+            self.fail(line, "repeat", f"{text!r}: expected 0 (the first reading) or 1 (the second)")
+        if text == "1" and item.pk not in self.repeated:
+            self.fail(
+                line, "repeat", f"{item.sample.source_id!r} is not one of the cases study {self.study.name} repeats"
+            )
+        return int(text)
 
     def _simulated(self, line: int, row: list[str]) -> bool:
         text = (self.cell(row, "simulated") or "").lower()
@@ -343,10 +450,11 @@ def _store_answers(study: Study, pending: list[_PendingAnswer]) -> int:
                 order_seed=Participant.new_order_seed(),
                 simulated=answer.simulated,
             )
-    stored = Answer.objects.bulk_create(
+    stored = Answer.readings.bulk_create(
         Answer(
             participant=participants[answer.pseudonym],
             item=answer.item,
+            repeat=answer.repeat,
             class_index=answer.class_index,
             answered_at=answer.answered_at,
             active_seconds=answer.active_seconds,

@@ -12,6 +12,10 @@ and an answer given while the browser was offline keeps the time it was given
 (``answered_seconds_ago``, measured by the browser's own clock, so that a wrong clock does not
 matter) no earlier than that opening, no later than now, and never before the answer's previous
 value. An answer the study no longer lets change gains no time either.
+
+Outside the study's reading window (``StudyConfig.opens_at``/``closes_at``) every save is refused with
+423 and the window's times (``AnswerRejected.details``): the browser keeps such an answer queued, so
+that it is sent if the coordinator extends the window; nothing saved before is touched.
 """
 
 from __future__ import annotations
@@ -36,11 +40,37 @@ BODY_HINT = 'Send a JSON object {"class_index": k, "active_seconds": s, "answere
 
 
 class AnswerRejected(Exception):
-    """A save the server refuses; ``status`` is the HTTP status that says why (400 or 409)."""
+    """A save the server refuses; ``status`` is the HTTP status that says why (400, 409, or 423
+    outside the reading window); ``details`` are further fields for the JSON reply."""
 
-    def __init__(self, message: str, status: int):
+    def __init__(self, message: str, status: int, details: dict | None = None):
         super().__init__(message)
         self.status = status
+        self.details = details or {}
+
+
+def moment_text(moment: datetime) -> str:
+    """A time as participants and coordinators read it on the pages: 2025-05-01 17:00 UTC."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def window_refusal(config, now: datetime) -> AnswerRejected | None:
+    """Why no answer may be saved now (``AnswerRejected`` with status 423), or None inside the window."""
+    state = config.window_state(now)
+    if state == "closed":
+        return AnswerRejected(
+            f"The study closed at {moment_text(config.closes_at)}; answers can no longer be saved. Your "
+            "answer is kept in this browser: the study's coordinator can extend the reading window.",
+            423,
+            {"window": "closed", "closed_at": config.closes_at.isoformat()},
+        )
+    if state == "not_open":
+        return AnswerRejected(
+            f"The study opens at {moment_text(config.opens_at)}; answers can be saved from then on.",
+            423,
+            {"window": "not_open", "opens_at": config.opens_at.isoformat()},
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -108,18 +138,27 @@ def parse_body(body: bytes) -> dict:
 
 
 def save_answer(
-    participant: Participant, item: StudySample, class_index, active_seconds=None, answered_seconds_ago=None
+    participant: Participant,
+    item: StudySample,
+    class_index,
+    active_seconds=None,
+    answered_seconds_ago=None,
+    repeat: int = 0,
 ) -> SavedAnswer:
-    """Store ``class_index`` as the participant's answer for ``item``.
+    """Store ``class_index`` as the participant's answer for ``item`` (its ``repeat``-th reading:
+    0 the first, 1 the second reading of a repeated case; each keeps its own time and history).
 
     ``active_seconds`` is the time worked on the case since the last save, ``answered_seconds_ago``
     how long ago the answer was given (for one sent late); both are bounded as the module says.
     Saving the current value again adds the active time but is no change: no history row, the same
     ``changes`` count. Raises ``AnswerRejected`` for a value outside the label set (400), after the
-    final submission, or for a change when the study does not allow changes (409).
+    final submission, or for a change when the study does not allow changes (409), and outside the
+    study's reading window (423).
     """
     if item.study_id != participant.study_id:
         raise AnswerRejected("The sample is not part of this participant's study.", 400)
+    if repeat not in (0, 1):
+        raise AnswerRejected(f"repeat: expected 0 or 1, got {repeat!r}", 400)
     class_index = parse_class_index(class_index, len(participant.study.label_set))
     claimed = min(parse_seconds("active_seconds", active_seconds), MAX_ACTIVE_SECONDS_PER_SAVE)
     ago = parse_seconds("answered_seconds_ago", answered_seconds_ago)
@@ -127,7 +166,7 @@ def save_answer(
     while True:
         try:
             with transaction.atomic():
-                return _save_locked(participant.pk, item, class_index, claimed, ago)
+                return _save_locked(participant.pk, item, repeat, class_index, claimed, ago)
         except (IntegrityError, OperationalError):
             if attempt == ATTEMPTS:
                 raise
@@ -135,22 +174,28 @@ def save_answer(
             attempt += 1
 
 
-def _save_locked(participant_pk: int, item: StudySample, class_index: int, claimed: float, ago: float) -> SavedAnswer:
+def _save_locked(
+    participant_pk: int, item: StudySample, repeat: int, class_index: int, claimed: float, ago: float
+) -> SavedAnswer:
     participant = Participant.objects.select_for_update().select_related("study__dataset").get(pk=participant_pk)
     if participant.is_submitted:
         raise AnswerRejected("The study is submitted; answers can no longer change.", 409)
     config = config_of(participant.study)
-    answer = Answer.objects.select_for_update().filter(participant=participant, item=item).first()
-    opening = CaseOpening.objects.filter(participant=participant, item=item).first()
+    answer = Answer.readings.select_for_update().filter(participant=participant, item=item, repeat=repeat).first()
+    opening = CaseOpening.objects.filter(participant=participant, item=item, repeat=repeat).first()
     # Taken once the answer is read (and locked), so that the history's times follow the order in
-    # which the values were stored.
+    # which the values were stored; the window is judged at the same moment.
     now = timezone.now()
+    refusal = window_refusal(config, now)
+    if refusal is not None:
+        raise refusal
     answered_at = _answered_at(now, ago, opening, answer)
     seconds = min(claimed, _room(answered_at, opening, answer))
     if answer is None:
-        answer = Answer.objects.create(
+        answer = Answer.readings.create(
             participant=participant,
             item=item,
+            repeat=repeat,
             class_index=class_index,
             answered_at=answered_at,
             active_seconds=seconds,
@@ -180,8 +225,8 @@ def _save_locked(participant_pk: int, item: StudySample, class_index: int, claim
     return SavedAnswer(
         answer=answer,
         changed=changed,
-        answered=participant.answers.count(),
-        total=participant.study.items.count(),
+        answered=Answer.readings.filter(participant=participant).count(),
+        total=participant.case_count(),
     )
 
 

@@ -1,14 +1,26 @@
-"""The coordinator's forms: a study's configuration, a new cohort, a batch of invitations."""
+"""The coordinator's forms (a study's configuration, its reading window and repeated cases, its
+background form, its cohorts and how each is prepared, a batch of invitations) and the participant's
+background form."""
 
 from __future__ import annotations
 
+import math
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms import formset_factory, modelformset_factory
+from django.utils import timezone
+from django.utils.text import slugify
 
-from annotator.models import Cohort, StudyConfig
+from annotator.models import BACKGROUND_KEY, BACKGROUND_KINDS, Answer, Cohort, StudyConfig, max_repeated_cases
 from annotator.operations import MAX_INVITATIONS_AT_ONCE
 from study.models import Study, name_validator
 from study.store import CHANNEL_MEANING, CHANNELS
+
+# A practice phase longer than this is a study of its own.
+MAX_PRACTICE_CASES = 200
+MOMENT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 def description_field(class_index: int) -> str:
@@ -32,6 +44,11 @@ class StudyConfigForm(forms.ModelForm):
         fields = ["instructions", "gallery_open", "answers_changeable"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 6, "cols": 80})}
         labels = {"gallery_open": "Gallery open (participants may browse the labelled training samples)"}
+        help_texts = {
+            "instructions": "Keep them neutral: a participant who reads that they are compared with a model or "
+            "take part in a competition may read differently. Every wording a participant was shown is "
+            "recorded with them."
+        }
 
     def __init__(self, *args, instance: StudyConfig, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
@@ -121,3 +138,241 @@ class InviteForm(forms.Form):
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cohort"].choices = [(name, name) for name in study.cohorts.values_list("name", flat=True)]
+
+
+def moment_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENT_FORMAT)
+
+
+class ReadingWindowForm(forms.ModelForm):
+    """When participants may answer, until when invitations work, and how many cases every participant
+    reads twice. Closing the study (a closing time now or past) while participants have answers they
+    have not submitted needs ``confirm_close``; the number of repeated cases is fixed once anyone has
+    answered, because it changes every participant's order."""
+
+    confirm_close = forms.BooleanField(
+        required=False,
+        label="Close the study although participants have answers they have not submitted (their saved "
+        "answers are kept)",
+    )
+
+    class Meta:
+        model = StudyConfig
+        fields = ["opens_at", "closes_at", "invitations_expire_at", "repeated_cases"]
+        widgets = {
+            "opens_at": moment_input(),
+            "closes_at": moment_input(),
+            "invitations_expire_at": moment_input(),
+            "repeated_cases": forms.NumberInput(attrs={"min": 0}),
+        }
+        labels = {
+            "opens_at": "Opens (UTC)",
+            "closes_at": "Closes (UTC)",
+            "invitations_expire_at": "Invitations expire (UTC)",
+            "repeated_cases": "Cases read twice",
+        }
+
+    def __init__(self, *args, instance: StudyConfig, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        self.was_closes_at = instance.closes_at
+        self.was_repeated = instance.repeated_cases
+        self.n_cases = instance.study.items.count()
+        most = max_repeated_cases(self.n_cases)
+        field = self.fields["repeated_cases"]
+        field.required = False
+        field.widget.attrs["max"] = most
+        field.help_text = (
+            f"Each participant's order then holds these cases a second time, unmarked, at least a third of the "
+            f"order after the first reading. At most {most} (a quarter of the study's {self.n_cases} cases); "
+            "fixed once a participant has answered."
+        )
+
+    def clean_repeated_cases(self) -> int:
+        value = self.cleaned_data.get("repeated_cases") or 0
+        most = max_repeated_cases(self.n_cases)
+        if value > most:
+            raise ValidationError(f"At most {most}: a quarter of the study's {self.n_cases} cases.")
+        if value != self.was_repeated and Answer.readings.filter(participant__study=self.instance.study).exists():
+            raise ValidationError(
+                f"Participants have answered already: changing the cases read twice ({self.was_repeated}) would "
+                "change their order."
+            )
+        return value
+
+    def unsubmitted(self) -> int:
+        """How many participants have answers and have not submitted."""
+        return (
+            self.instance.study.participants.filter(submitted_at__isnull=True, answers__isnull=False)
+            .distinct()
+            .count()
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        closes = cleaned.get("closes_at")
+        now = timezone.now()
+        was_open = self.was_closes_at is None or self.was_closes_at > now
+        if closes is not None and closes <= now and was_open and not cleaned.get("confirm_close"):
+            waiting = self.unsubmitted()
+            if waiting:
+                self.add_error(
+                    "closes_at",
+                    f"This closes the study now: {waiting} participant{'s have' if waiting != 1 else ' has'} "
+                    "answers not submitted yet. Tick the box to close it anyway (saved answers are kept), or "
+                    "choose a later time.",
+                )
+        return cleaned
+
+
+class CohortSettingsForm(forms.ModelForm):
+    """How one cohort is prepared: its training phase and what its gallery shows."""
+
+    practice_cases = forms.IntegerField(
+        label="Practice cases", min_value=0, max_value=MAX_PRACTICE_CASES,
+        widget=forms.NumberInput(attrs={"min": 0, "max": MAX_PRACTICE_CASES}),
+    )
+
+    class Meta:
+        model = Cohort
+        fields = ["training_required", "practice_cases", "gallery_scope"]
+        labels = {
+            "training_required": "Training phase before the study",
+            "gallery_scope": "Gallery shows",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.fields:
+            self.fields[name].widget.attrs["aria-label"] = f"{self.instance.name}: {self.fields[name].label}"
+
+
+CohortSettingsFormSet = modelformset_factory(Cohort, form=CohortSettingsForm, extra=0)
+
+
+def background_key(label: str) -> str:
+    """A column name made of a question's text, whole words up to 40 characters: "Years of experience
+    with fluorescence microscopy" -> years_of_experience_with_fluorescence."""
+    words = [word for word in re.split(r"[^a-z0-9]+", slugify(label).lower()) if word]
+    if not words or not words[0][0].isalpha():
+        words.insert(0, "q")
+    key = words[0][:40]
+    for word in words[1:]:
+        if len(key) + 1 + len(word) > 40:
+            break
+        key = f"{key}_{word}"
+    return key
+
+
+def parse_options(text: str) -> list[str]:
+    return [option.strip() for option in re.split(r"[;\n]", text or "") if option.strip()]
+
+
+class BackgroundQuestionForm(forms.Form):
+    """One question of the background form; a row without a question text is left out."""
+
+    key = forms.CharField(required=False, widget=forms.HiddenInput)
+    label = forms.CharField(
+        label="Question", required=False, max_length=200, widget=forms.TextInput(attrs={"size": 40})
+    )
+    kind = forms.ChoiceField(label="Kind", choices=[(kind, kind) for kind in BACKGROUND_KINDS], initial="number")
+    options = forms.CharField(
+        label="Options (for a choice, separated by ;)", required=False, max_length=1000,
+        widget=forms.TextInput(attrs={"size": 40}),
+    )
+    required = forms.BooleanField(label="Required", required=False)
+
+    def clean_key(self) -> str:
+        # The column name a saved question had; anything else is made afresh from the question.
+        key = self.cleaned_data.get("key") or ""
+        return key if BACKGROUND_KEY.match(key) else ""
+
+    def clean(self):
+        cleaned = super().clean()
+        label = (cleaned.get("label") or "").strip()
+        if label and cleaned.get("kind") == "choice" and len(parse_options(cleaned.get("options"))) < 2:
+            self.add_error("options", "A choice needs at least two options, separated by ;")
+        return cleaned
+
+
+class BaseBackgroundFormSet(forms.BaseFormSet):
+    def questions(self) -> list[dict]:
+        """The questions as ``StudyConfig.background_fields`` keeps them, each with a unique column name:
+        the one it had, so that renaming a question keeps its answers' column, or one made of its text."""
+        questions, taken = [], set()
+        for form in self.forms:
+            label = (form.cleaned_data.get("label") or "").strip()
+            if not label:
+                continue
+            key = form.cleaned_data.get("key") or background_key(label)
+            base, suffix = key, 2
+            while key in taken:
+                key, suffix = f"{base[:37]}_{suffix}", suffix + 1
+            taken.add(key)
+            kind = form.cleaned_data["kind"]
+            questions.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "kind": kind,
+                    "options": parse_options(form.cleaned_data.get("options")) if kind == "choice" else [],
+                    "required": bool(form.cleaned_data.get("required")),
+                }
+            )
+        return questions
+
+
+BackgroundFormSet = formset_factory(BackgroundQuestionForm, formset=BaseBackgroundFormSet, extra=2)
+
+
+def background_initial(config: StudyConfig) -> list[dict]:
+    return [
+        {
+            "key": field["key"],
+            "label": field["label"],
+            "kind": field["kind"],
+            "options": "; ".join(field["options"]),
+            "required": field["required"],
+        }
+        for field in config.background_fields or []
+    ]
+
+
+class BackgroundForm(forms.Form):
+    """The participant's answers to the study's background questions, one field per question."""
+
+    def __init__(self, *args, questions: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.questions = questions
+        for question in questions:
+            required, label = question["required"], question["label"]
+            if question["kind"] == "number":
+                field = forms.FloatField(
+                    label=label, required=required, widget=forms.NumberInput(attrs={"step": "any"})
+                )
+            elif question["kind"] == "choice":
+                choices = [("", "—")] + [(option, option) for option in question["options"]]
+                field = forms.ChoiceField(label=label, required=required, choices=choices)
+            else:
+                field = forms.CharField(label=label, required=required, max_length=500)
+            if required:
+                field.error_messages["required"] = "Please answer this question."
+            self.fields[question["key"]] = field
+
+    def clean(self):
+        cleaned = super().clean()
+        for question in self.questions:
+            value = cleaned.get(question["key"])
+            if question["kind"] == "number" and value is not None and not math.isfinite(value):
+                self.add_error(question["key"], "Enter a number.")
+        return cleaned
+
+    def values(self) -> dict:
+        """The answers by question name: numbers as numbers (whole ones as int), texts and choices as
+        text, an optional question left open as None."""
+        answers = {}
+        for question in self.questions:
+            value = self.cleaned_data.get(question["key"])
+            if question["kind"] == "number" and value is not None and float(value).is_integer():
+                value = int(value)
+            answers[question["key"]] = None if value in ("", None) else value
+        return answers

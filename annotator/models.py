@@ -1,14 +1,21 @@
 """A reading study in the browser: its configuration, cohorts, participants, invitations and answers.
 
 A participant's answer is one of the three kinds of truth (see ``study.models``); it never shares a
-table with reference labels or model predictions. One answer per participant and sample is a database
-constraint; every change of it is kept in ``AnswerHistory``.
+table with reference labels or model predictions. One answer per participant, sample and reading is a
+database constraint (a study may show some of its cases twice, ``StudyConfig.repeated_cases``: the
+second reading is a second answer, ``Answer.repeat`` 1); every change of an answer is kept in
+``AnswerHistory``. The answers to the practice cases of a cohort's training phase are kept apart, in
+``PracticeAnswer``, and never enter the study's answers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -21,6 +28,17 @@ from study.models import Sample, Study, StudySample, name_validator
 from study.store import CHANNELS
 
 DEFAULT_PERCENTILES = {channel: [0.5, 99.5] for channel in CHANNELS}
+
+# The kinds of question of a study's background form.
+BACKGROUND_KINDS = ("number", "text", "choice")
+BACKGROUND_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Repeated cases need room to stand a third of the order apart from their first reading.
+REPEATS_PER_CASE = 4  # at most one repeated case per this many cases of the study
+
+
+def max_repeated_cases(n_cases: int) -> int:
+    """How many of a study's ``n_cases`` cases may be shown twice: a quarter of them."""
+    return n_cases // REPEATS_PER_CASE
 
 
 def validate_percentiles(value) -> None:
@@ -37,8 +55,35 @@ def validate_percentiles(value) -> None:
             raise ValidationError(f"{channel}: expected [low, high] with 0 <= low < high <= 100, got {pair!r}")
 
 
+def validate_background_fields(value) -> None:
+    """``[{"key", "label", "kind", "options", "required"}, ...]``: the questions of a background form."""
+    if not isinstance(value, list):
+        raise ValidationError("expected a list of questions")
+    keys = set()
+    for number, field in enumerate(value, start=1):
+        if not isinstance(field, dict) or set(field) != {"key", "label", "kind", "options", "required"}:
+            raise ValidationError(f"question {number}: expected key, label, kind, options and required")
+        if not isinstance(field["key"], str) or not BACKGROUND_KEY.match(field["key"]):
+            raise ValidationError(f"question {number}: {field['key']!r} is not a column name (a-z, 0-9, _)")
+        if field["key"] in keys:
+            raise ValidationError(f"question {number}: the name {field['key']!r} is used twice")
+        keys.add(field["key"])
+        if not isinstance(field["label"], str) or not field["label"].strip():
+            raise ValidationError(f"question {number}: give the question's text")
+        if field["kind"] not in BACKGROUND_KINDS:
+            raise ValidationError(f"question {number}: the kind must be one of {', '.join(BACKGROUND_KINDS)}")
+        options = field["options"]
+        if not isinstance(options, list) or not all(isinstance(o, str) and o.strip() for o in options):
+            raise ValidationError(f"question {number}: the options must be a list of texts")
+        if field["kind"] == "choice" and len(options) < 2:
+            raise ValidationError(f"question {number}: a choice needs at least two options")
+        if not isinstance(field["required"], bool):
+            raise ValidationError(f"question {number}: required must be true or false")
+
+
 class StudyConfig(models.Model):
-    """How a study set is presented to its participants (one per study)."""
+    """How a study set is presented to its participants (one per study): what they read, when they may
+    answer, which cases they see twice and what they are asked about themselves."""
 
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="config")
     instructions = models.TextField(blank=True)
@@ -53,6 +98,26 @@ class StudyConfig(models.Model):
     gallery_open = models.BooleanField(default=True)
     answers_changeable = models.BooleanField(
         default=True, help_text="Whether participants may change answers before their final submission."
+    )
+    opens_at = models.DateTimeField(
+        null=True, blank=True, help_text="Participants may answer from then on; empty: at once."
+    )
+    closes_at = models.DateTimeField(
+        null=True, blank=True, help_text="Answers are refused from then on; empty: never. Saved answers stay."
+    )
+    invitations_expire_at = models.DateTimeField(
+        null=True, blank=True, help_text="Invitation links not used by then stop working; empty: never."
+    )
+    repeated_cases = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="How many of the study's cases every participant reads twice, a third of their order apart, "
+        "unmarked (for the consistency of each reader).",
+    )
+    background_fields = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_background_fields],
+        help_text="The questions participants answer about themselves on first sign-in.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,9 +134,42 @@ class StudyConfig(models.Model):
         for key in self.class_descriptions or {}:
             if not str(key).isdigit() or int(key) >= size:
                 raise ValidationError({"class_descriptions": f"{key!r} is not a class index of this study (0-{size - 1})"})
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": "The study must close after it opens."})
+        most = max_repeated_cases(self.study.items.count())
+        if self.repeated_cases > most:
+            raise ValidationError({"repeated_cases": f"At most {most} (a quarter of the study's cases)."})
 
     def description_of(self, class_index: int) -> str:
         return (self.class_descriptions or {}).get(str(class_index), "")
+
+    def window_state(self, now: datetime | None = None) -> str:
+        """``"not_open"`` before ``opens_at``, ``"closed"`` from ``closes_at`` on, else ``"open"``."""
+        now = now or timezone.now()
+        if self.opens_at and now < self.opens_at:
+            return "not_open"
+        if self.closes_at and now >= self.closes_at:
+            return "closed"
+        return "open"
+
+    def repeated_item_indices(self, n_items: int) -> list[int]:
+        """Which of the study's cases (indices into its samples in position order) every participant
+        reads twice: drawn from the study's seed, the same for every participant, so that each reader's
+        consistency is measured on the same cases. A larger number keeps the cases of a smaller one."""
+        count = min(self.repeated_cases, max_repeated_cases(n_items))
+        if not count:
+            return []
+        rng = np.random.default_rng([REPEAT_STREAM, abs(int(self.study.seed))])
+        return sorted(int(i) for i in rng.permutation(n_items)[:count])
+
+    def background_keys(self) -> list[str]:
+        return [field["key"] for field in self.background_fields or []]
+
+
+# Streams of the seeded draws besides the order itself, so that none shares its random numbers.
+REPEAT_STREAM = 0x5EED_0001
+REPEAT_PLACES_STREAM = 0x5EED_0002
+PRACTICE_STREAM = 0x5EED_0003
 
 
 def config_of(study: Study) -> StudyConfig:
@@ -86,8 +184,26 @@ def config_of(study: Study) -> StudyConfig:
 
 
 class Cohort(models.Model):
+    """A group of participants (e.g. expert, scholar), with how they are prepared for the study."""
+
+    class GalleryScope(models.TextChoices):
+        SINGLE = "single", "single-location examples only"
+        ALL = "all", "the whole training split (multi-location samples marked as such)"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cohorts")
     name = models.CharField(max_length=50, validators=[name_validator], help_text="e.g. expert, scholar")
+    training_required = models.BooleanField(
+        default=False,
+        help_text="Whether the cohort goes through the training phase (class descriptions with examples, then "
+        "practice cases with the answer shown) before the study's cases open.",
+    )
+    practice_cases = models.PositiveSmallIntegerField(
+        default=20, help_text="Practice cases of the training phase: single-location training samples."
+    )
+    gallery_scope = models.CharField(
+        max_length=10, choices=GalleryScope.choices, default=GalleryScope.SINGLE,
+        help_text="What the cohort's training gallery shows.",
+    )
 
     class Meta:
         ordering = ["study", "name"]
@@ -110,6 +226,13 @@ class Participant(models.Model):
     simulated = models.BooleanField(default=False, help_text="Answers made by a simulated reader, not a person.")
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="Final submission; read-only after.")
+    background = models.JSONField(
+        default=dict, blank=True, help_text="Their answers to the study's background form, by question name."
+    )
+    background_given_at = models.DateTimeField(null=True, blank=True)
+    training_finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="When they finished their cohort's training phase."
+    )
 
     class Meta:
         ordering = ["study", "pseudonym"]
@@ -133,20 +256,78 @@ class Participant(models.Model):
     def new_order_seed(cls) -> int:
         return secrets.randbits(62)
 
-    def order(self) -> list[StudySample]:
-        """The study's samples in this participant's presentation order: a permutation seeded by
-        ``order_seed``, so it is random per participant and the same every time they return."""
+    def cases(self) -> list[Case]:
+        """The participant's cases in presentation order: the study's samples in a permutation seeded
+        by ``order_seed`` (random per participant, the same every time they return), with the study's
+        repeated cases a second time (:meth:`case_plan`)."""
         items = list(self.study.items.select_related("sample").order_by("position"))
-        return [items[i] for i in self._permutation(len(items))]
+        return [Case(number, items[i], repeat) for number, (i, repeat) in enumerate(self.case_plan(len(items)), 1)]
 
-    def item_at(self, number: int, total: int) -> StudySample:
-        """Case ``number`` (1 to ``total``, the study's size) of :meth:`order`, fetched alone: an
-        answer is saved many times more often than the whole order is needed."""
-        index = int(self._permutation(total)[number - 1])
-        return self.study.items.select_related("sample").order_by("position")[index]
+    def order(self) -> list[StudySample]:
+        """The study's samples, each once, in the order of their first reading in :meth:`cases`."""
+        return [case.item for case in self.cases() if case.repeat == 0]
 
-    def _permutation(self, total: int) -> np.ndarray:
-        return np.random.default_rng(self.order_seed).permutation(total)
+    def case_count(self) -> int:
+        items = self.study.items.count()
+        return items + len(config_of(self.study).repeated_item_indices(items))
+
+    def case_at(self, number: int) -> Case | None:
+        """Case ``number`` (1-based) of :meth:`cases`, fetched alone: an answer is saved many times
+        more often than the whole order is needed. None past the last case."""
+        plan = self.case_plan(self.study.items.count())
+        if not 1 <= number <= len(plan):
+            return None
+        index, repeat = plan[number - 1]
+        return Case(number, self.study.items.select_related("sample").order_by("position")[index], repeat)
+
+    def case_plan(self, n_items: int) -> list[tuple[int, int]]:
+        """(index of the sample in position order, reading) per case, in presentation order.
+
+        Without repeats, a permutation of the samples seeded by ``order_seed``. With ``R`` repeated
+        samples (``StudyConfig.repeated_item_indices``) the order has ``T = n + R`` cases; a seeded
+        cut ``L`` puts every first reading of a repeated sample before it and every second reading at
+        least ``ceil(T / 3)`` places after it, so the two readings of a sample always stand more than
+        a third of the order apart; the other samples keep the permutation's order in the places left.
+        Nothing marks a second reading.
+        """
+        base = [int(i) for i in np.random.default_rng(self.order_seed).permutation(n_items)]
+        repeated = config_of(self.study).repeated_item_indices(n_items)
+        if not repeated:
+            return [(i, 0) for i in base]
+        count = len(repeated)
+        total = n_items + count
+        gap = math.ceil(total / 3)
+        rng = np.random.default_rng([REPEAT_PLACES_STREAM, self.order_seed])
+        cut = int(rng.integers(count, total - gap - count + 1))
+        firsts = np.sort(rng.choice(cut, count, replace=False))
+        seconds = cut + gap + rng.choice(total - cut - gap, count, replace=False)
+        plan: list[tuple[int, int] | None] = [None] * total
+        for index, first, second in zip(rng.permutation(repeated), firsts, seconds):
+            plan[int(first)] = (int(index), 0)
+            plan[int(second)] = (int(index), 1)
+        twice = set(repeated)
+        rest = iter(i for i in base if i not in twice)
+        return [place if place is not None else (next(rest), 0) for place in plan]
+
+    @property
+    def training_pending(self) -> bool:
+        """Whether their cohort's training phase still stands between them and the study's cases."""
+        return self.cohort.training_required and self.training_finished_at is None and not self.simulated
+
+    @property
+    def background_pending(self) -> bool:
+        """Whether they still have to fill in the study's background form."""
+        return bool(config_of(self.study).background_fields) and self.background_given_at is None and not self.simulated
+
+
+@dataclass(frozen=True)
+class Case:
+    """One place in a participant's order: a sample of the study and which reading of it (0 the
+    first; 1 the second, for a repeated case)."""
+
+    number: int  # 1-based place in the participant's order
+    item: StudySample
+    repeat: int
 
 
 def hash_token(token: str) -> str:
@@ -177,17 +358,28 @@ class Invitation(models.Model):
 
     @classmethod
     def find_usable(cls, token: str) -> Invitation | None:
-        return (
+        invitation = (
             cls.objects.select_related("participant__study", "participant__cohort")
             .filter(token_hash=hash_token(token), used_at__isnull=True, revoked_at__isnull=True)
             .first()
         )
+        return None if invitation is None or invitation.is_expired else invitation
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return config_of(self.participant.study).invitations_expire_at
+
+    @property
+    def is_expired(self) -> bool:
+        return self.used_at is None and self.expires_at is not None and timezone.now() >= self.expires_at
 
     @property
     def state(self) -> str:
         if self.revoked_at:
             return "revoked"
-        return "used" if self.used_at else "open"
+        if self.used_at:
+            return "used"
+        return "expired" if self.is_expired else "open"
 
     def revoke(self) -> None:
         if self.revoked_at is None and self.used_at is None:
@@ -195,26 +387,51 @@ class Invitation(models.Model):
             self.save(update_fields=["revoked_at"])
 
 
+class FirstReadings(models.Manager):
+    """The first reading of every case: what the study's comparison is made of. ``Answer.objects``
+    and ``participant.answers`` are this; ``Answer.readings`` has the second readings too."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(repeat=0)
+
+
 class Answer(models.Model):
-    """A participant's current class for one sample of their study."""
+    """A participant's current class for one reading of one sample of their study.
+
+    ``repeat`` tells the readings of a repeated case apart: 0 the first (every answered case has
+    one), 1 the second reading of a case the study shows twice. The managers keep code that
+    compares readers with the truth on first readings without a thought: ``Answer.objects`` (and a
+    participant's ``answers``) hold only those; ``Answer.readings`` holds both.
+    """
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="answers")
     item = models.ForeignKey(StudySample, on_delete=models.PROTECT, related_name="answers")
+    repeat = models.PositiveSmallIntegerField(
+        default=0, help_text="0: the first reading of the case; 1: its second reading (a repeated case)."
+    )
     class_index = models.PositiveSmallIntegerField()
     answered_at = models.DateTimeField(default=timezone.now)
     active_seconds = models.FloatField(default=0.0, help_text="Time on the case with the page visible and in use.")
     changes = models.PositiveIntegerField(default=0, help_text="How many times the answer was changed.")
     display_percentiles = models.JSONField(help_text="The display settings the answer was given under.")
 
+    objects = FirstReadings()
+    readings = models.Manager()
+
     class Meta:
-        ordering = ["participant", "item__position"]
+        ordering = ["participant", "item__position", "repeat"]
+        base_manager_name = "readings"
         constraints = [
-            models.UniqueConstraint(fields=["participant", "item"], name="answer_one_per_participant_and_sample"),
+            models.UniqueConstraint(
+                fields=["participant", "item", "repeat"], name="answer_one_per_participant_sample_and_reading"
+            ),
             models.CheckConstraint(condition=models.Q(active_seconds__gte=0), name="answer_active_time_not_negative"),
+            models.CheckConstraint(condition=models.Q(repeat__lte=1), name="answer_repeat_first_or_second"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.participant}: item {self.item_id}"
+        reading = " (second reading)" if self.repeat else ""
+        return f"{self.participant}: item {self.item_id}{reading}"
 
     def clean(self) -> None:
         if self.item.study_id != self.participant.study_id:
@@ -234,19 +451,22 @@ class CaseOpening(models.Model):
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="case_openings")
     item = models.ForeignKey(StudySample, on_delete=models.CASCADE, related_name="+")
+    repeat = models.PositiveSmallIntegerField(default=0, help_text="Which reading of the case (as Answer.repeat).")
     opened_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["participant", "item"], name="case_opening_one_per_case")]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "item", "repeat"], name="case_opening_one_per_reading")
+        ]
 
     def __str__(self) -> str:
         return f"{self.participant}: item {self.item_id} first opened {self.opened_at:%Y-%m-%d %H:%M:%S}"
 
     @classmethod
-    def record(cls, participant: Participant, item: StudySample, at=None) -> CaseOpening:
-        """The first opening of the case, recorded now (or ``at``) when there is none yet."""
+    def record(cls, participant: Participant, item: StudySample, at=None, repeat: int = 0) -> CaseOpening:
+        """The first opening of the case's reading, recorded now (or ``at``) when there is none yet."""
         opening, _ = cls.objects.get_or_create(
-            participant=participant, item=item, defaults={"opened_at": at or timezone.now()}
+            participant=participant, item=item, repeat=repeat, defaults={"opened_at": at or timezone.now()}
         )
         return opening
 
@@ -262,6 +482,65 @@ class AnswerHistory(models.Model):
     class Meta:
         ordering = ["answer", "answered_at", "id"]
         verbose_name_plural = "answer history"
+
+
+class PracticeAnswer(models.Model):
+    """An answer to a practice case of a cohort's training phase.
+
+    Practice cases are training samples, chosen per participant; their answers are kept here, apart
+    from the study's answers, and never enter the comparison or the answers export.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="practice_answers")
+    number = models.PositiveSmallIntegerField(help_text="The practice case's place (1-based) in the training.")
+    sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="+")
+    class_index = models.PositiveSmallIntegerField()
+    correct = models.BooleanField()
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "number"]
+        constraints = [models.UniqueConstraint(fields=["participant", "number"], name="practice_answer_one_per_case")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: practice case {self.number}"
+
+    def clean(self) -> None:
+        if self.sample.split != Sample.Split.TRAIN:
+            raise ValidationError({"sample": "Practice cases are training samples only."})
+
+
+def instructions_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class InstructionsSeen(models.Model):
+    """A version of the study's instructions that a participant was shown, kept whole, so that the
+    report can say who read which wording."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="instructions_seen")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the text.")
+    text = models.TextField(blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "first_seen_at"]
+        verbose_name_plural = "instructions seen"
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "digest"], name="instructions_seen_once_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: instructions {self.digest[:12]}"
+
+    @classmethod
+    def record(cls, participant: Participant, text: str, at=None) -> InstructionsSeen:
+        seen, _ = cls.objects.get_or_create(
+            participant=participant,
+            digest=instructions_digest(text),
+            defaults={"text": text, "first_seen_at": at or timezone.now()},
+        )
+        return seen
 
 
 class GalleryVisit(models.Model):

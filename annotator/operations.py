@@ -7,16 +7,16 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from annotator.models import Answer, Cohort, GalleryVisit, Invitation, Participant
+from annotator.models import Answer, Cohort, GalleryVisit, Invitation, Participant, config_of
 from study.models import Study, name_validator
 from study.operations import OperationError
 
@@ -118,12 +118,14 @@ def use_invitation(invitation: Invitation, user, password: str) -> bool:
 class ParticipantProgress:
     pseudonym: str
     cohort: str
-    answered: int
-    total: int
+    answered: int  # cases answered, each reading of a repeated case counting as a case
+    total: int  # the participant's cases: the study's samples and the second readings
     last_activity: datetime | None  # the latest answer, gallery visit or submission
     active_seconds: float
     submitted: bool
     simulated: bool
+    projected_finish: datetime | None = None  # at their pace so far, when they would answer the last case
+    at_risk: str = ""  # why they may not finish before the study closes; empty when on course
 
     @property
     def percent(self) -> float:
@@ -150,6 +152,18 @@ class StudyProgress:
     study: Study
     participants: list[ParticipantProgress]
     samples: list[SampleProgress]
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    window_state: str = "open"
+    elapsed_fraction: float | None = None  # of the reading window, when it has a closing time
+
+    @property
+    def elapsed_percent(self) -> float:
+        return 100.0 * (self.elapsed_fraction or 0.0)
+
+    @property
+    def at_risk(self) -> list[ParticipantProgress]:
+        return [person for person in self.participants if person.at_risk]
 
     @property
     def answered(self) -> int:
@@ -157,20 +171,65 @@ class StudyProgress:
 
     @property
     def expected(self) -> int:
-        return len(self.participants) * len(self.samples)
+        return sum(p.total for p in self.participants)
 
     @property
     def submitted(self) -> int:
         return sum(p.submitted for p in self.participants)
 
 
-def study_progress(study: Study) -> StudyProgress:
-    total = study.items.count()
+def window_start(study: Study) -> datetime:
+    """When the reading window began: its opening time, or the study's creation without one."""
+    return config_of(study).opens_at or study.created_at
+
+
+def elapsed_fraction(study: Study, now: datetime) -> float | None:
+    """How much of the reading window has gone by (0 to 1), or None for a study that never closes."""
+    config = config_of(study)
+    if config.closes_at is None:
+        return None
+    start = window_start(study)
+    length = (config.closes_at - start).total_seconds()
+    if length <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (now - start).total_seconds() / length))
+
+
+def risk_of_not_finishing(
+    answered: int, total: int, first_answer: datetime | None, closes_at: datetime | None, elapsed: float | None,
+    now: datetime,
+) -> tuple[datetime | None, str]:
+    """(the projected time of their last answer at their pace so far, why they may not finish or "").
+
+    At risk is a participant who has not finished while the study has a closing time and either
+    has answered a smaller share of their cases than the share of the window gone by, or, at the
+    pace from their first answer to now, would answer the last case after the close.
+    """
+    if closes_at is None or elapsed is None or answered >= total:
+        return None, ""
+    projected = None
+    if answered and first_answer is not None:
+        per_case = (now - first_answer).total_seconds() / answered
+        projected = now + timedelta(seconds=per_case * (total - answered))
+    share = answered / total if total else 1.0
+    if now >= closes_at:
+        return projected, f"the study closed with {total - answered} of their cases unanswered"
+    if share < elapsed:
+        return projected, f"behind: {share:.0%} answered with {elapsed:.0%} of the window gone"
+    if projected is not None and projected > closes_at:
+        return projected, "at their pace so far they finish after the close"
+    return projected, ""
+
+
+def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
+    now = now or timezone.now()
+    config = config_of(study)
+    n_items = study.items.count()
     answers = {
         row["participant"]: row
-        for row in Answer.objects.filter(participant__study=study)
+        for row in Answer.readings.filter(participant__study=study)
         .values("participant")
-        .annotate(answered=Count("id"), active=Sum("active_seconds"), last=Max("answered_at"))
+        .annotate(answered=Count("id"), active=Sum("active_seconds"), last=Max("answered_at"), first=Min("answered_at"))
     }
     visits = dict(
         GalleryVisit.objects.filter(participant__study=study)
@@ -178,27 +237,35 @@ def study_progress(study: Study) -> StudyProgress:
         .annotate(last=Max("visited_at"))
         .values_list("participant", "last")
     )
+    total = n_items + len(config.repeated_item_indices(n_items))
+    elapsed = elapsed_fraction(study, now)
     people = []
     for participant in study.participants.select_related("cohort").order_by("cohort__name", "pseudonym"):
         row = answers.get(participant.pk, {})
         moments = [row.get("last"), visits.get(participant.pk), participant.submitted_at]
+        answered = row.get("answered", 0)
+        projected, risk = (None, "")
+        if not participant.is_submitted:
+            projected, risk = risk_of_not_finishing(answered, total, row.get("first"), config.closes_at, elapsed, now)
         people.append(
             ParticipantProgress(
                 pseudonym=participant.pseudonym,
                 cohort=participant.cohort.name,
-                answered=row.get("answered", 0),
+                answered=answered,
                 total=total,
                 last_activity=max((m for m in moments if m is not None), default=None),
                 active_seconds=row.get("active") or 0.0,
                 submitted=participant.is_submitted,
                 simulated=participant.simulated,
+                projected_finish=projected,
+                at_risk=risk,
             )
         )
     label_set = study.label_set
     items = (
         study.items.select_related("sample")
         .prefetch_related("sample__reference_labels")
-        .annotate(answered=Count("answers"))
+        .annotate(answered=Count("answers", filter=Q(answers__repeat=0)))
         .order_by("position")
     )
     samples = [
@@ -210,7 +277,10 @@ def study_progress(study: Study) -> StudyProgress:
         )
         for item in items
     ]
-    return StudyProgress(study, people, samples)
+    return StudyProgress(
+        study, people, samples, opens_at=config.opens_at, closes_at=config.closes_at,
+        window_state=config.window_state(now), elapsed_fraction=elapsed,
+    )
 
 
 @dataclass(frozen=True)

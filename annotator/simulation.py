@@ -6,6 +6,12 @@ cases of Figures 10-15): the nuclear classes among themselves, cytosol, ER, vesi
 vesicles with the Golgi apparatus and centrosome, and the filament systems. Other label sets than the
 paper's get a uniform confusion model. Answers, active times and participants are drawn from the seed,
 so the same arguments give the same readers; readers already there are left as they are.
+
+A simulated reader answers in their own order (``Participant.cases``), so a study's repeated cases are
+read twice: the second reading repeats the first with probability ``REPEAT_CONSISTENCY`` and is drawn
+afresh otherwise (with the same skill and confusions, so it may still agree), each with its own time.
+When the study has a background form, each reader answers it: a number grows with the reader's skill
+(years of experience, say), a choice is drawn uniformly, a text names the simulated reader.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Cohort, Participant, config_of
+from annotator.models import Answer, AnswerHistory, Cohort, Participant, StudyConfig, config_of
 from study.labels import CYTO13, LabelSet
 from study.models import Study, name_validator
 
@@ -55,6 +61,8 @@ BACKGROUND_CONFUSION = 0.03
 MEDIAN_SECONDS = 25.0
 SECONDS_SPREAD = 0.6
 WRONG_ANSWER_SLOWDOWN = 1.4
+# How often a reader gives the second reading of a repeated case the answer of the first.
+REPEAT_CONSISTENCY = 0.8
 
 
 class SimulationError(ValueError):
@@ -99,9 +107,24 @@ def _reader_rng(seed: int, cohort: str, number: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(cohort.encode()), number])
 
 
+def simulated_background(config: StudyConfig, skill: float, name: str, rng: np.random.Generator) -> dict:
+    """A simulated reader's answers to the study's background form (see the module's docstring)."""
+    answers = {}
+    for question in config.background_fields or []:
+        if question["kind"] == "number":
+            answers[question["key"]] = max(0, int(round(rng.normal(2 + 16 * skill**2, 2.0))))
+        elif question["kind"] == "choice":
+            answers[question["key"]] = str(rng.choice(question["options"]))
+        else:
+            answers[question["key"]] = f"simulated reader {name}"
+    return answers
+
+
 def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, seed: int = 0) -> SimulationResult:
     """Create ``count`` simulated readers ``sim-<cohort>-01``... in the cohort (made if needed), each
-    answering every study sample; readers of those pseudonyms that already exist are kept unchanged."""
+    answering every case of their order (the study's samples and its repeated cases' second
+    readings) and the study's background form; readers of those pseudonyms that already exist are
+    kept unchanged."""
     try:
         name_validator(cohort_name)
     except ValidationError:
@@ -116,8 +139,10 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
     if not items:
         raise SimulationError(f"study {study.name}: has no samples to answer")
     truth = np.array([item.sample.reference_labels.all()[0].class_index for item in items])
+    column_of = {item.pk: column for column, item in enumerate(items)}
     confusion = confusion_model(study.label_set)
-    percentiles = config_of(study).display_percentiles
+    config = config_of(study)
+    percentiles = config.display_percentiles
     created, kept, n_answers = [], [], 0
     with transaction.atomic():
         cohort, _ = Cohort.objects.get_or_create(study=study, name=cohort_name)
@@ -132,25 +157,42 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
             answers = simulated_answers(truth, skill, confusion, rng)
             seconds = rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD, truth.size)
             seconds = np.where(answers == truth, seconds, seconds * WRONG_ANSWER_SLOWDOWN).round(1)
-            order = rng.permutation(truth.size)
             participant = Participant.objects.create(
                 study=study, cohort=cohort, user=None, pseudonym=name, simulated=True,
                 order_seed=int(rng.integers(0, 2**62)), submitted_at=start,
             )
+            background = simulated_background(config, skill, name, rng)
+            if background:
+                participant.background, participant.background_given_at = background, start
+                participant.save(update_fields=["background", "background_given_at"])
+            readings = []  # (case, class index, seconds) in the reader's order
+            for case in participant.cases():
+                column = column_of[case.item.pk]
+                if case.repeat == 0:
+                    readings.append((case, int(answers[column]), float(seconds[column])))
+                    continue
+                again = int(answers[column])
+                if rng.random() >= REPEAT_CONSISTENCY:
+                    again = int(simulated_answers(truth[column : column + 1], skill, confusion, rng)[0])
+                took = float(rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD))
+                if again != truth[column]:
+                    took *= WRONG_ANSWER_SLOWDOWN
+                readings.append((case, again, round(took, 1)))
             # Answered one after another in the reader's order, the last one now.
-            elapsed = np.cumsum(seconds[order])
+            elapsed = np.cumsum([took for _, _, took in readings])
             objects = [
                 Answer(
                     participant=participant,
-                    item=items[column],
-                    class_index=int(answers[column]),
-                    active_seconds=float(seconds[column]),
+                    item=case.item,
+                    repeat=case.repeat,
+                    class_index=class_index,
+                    active_seconds=took,
                     answered_at=start - timedelta(seconds=float(elapsed[-1] - elapsed[k])),
                     display_percentiles=percentiles,
                 )
-                for k, column in enumerate(order)
+                for k, (case, class_index, took) in enumerate(readings)
             ]
-            saved = Answer.objects.bulk_create(objects)
+            saved = Answer.readings.bulk_create(objects)
             AnswerHistory.objects.bulk_create(
                 AnswerHistory(
                     answer=answer, class_index=answer.class_index, answered_at=answer.answered_at,

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<str:study>/invitations/<int:pk>/revoke/", views.coordinator_revoke, name="coordinator_revoke"),
     path("<str:study>/progress/", views.coordinator_progress, name="coordinator_progress"),
     path("<str:study>/answers.csv", views.coordinator_export, name="coordinator_export"),
+    path("<str:study>/gallery-visits.csv", views.coordinator_gallery_visits, name="coordinator_gallery_visits"),
 ]

@@ -1,5 +1,6 @@
-"""The coordinator's pages: the studies, a study's configuration and cohorts, invitations, progress
-and the export of the answers. Every page needs the coordinator role."""
+"""The coordinator's pages: the studies, a study's configuration, reading window, background form and
+cohorts, invitations, progress and the exports (answers, gallery visits). Every page needs the
+coordinator role."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.access import role_required, study_for_role
-from annotator.forms import CohortForm, InviteForm, StudyConfigForm
+from annotator.forms import (
+    BackgroundFormSet,
+    CohortForm,
+    CohortSettingsFormSet,
+    InviteForm,
+    ReadingWindowForm,
+    StudyConfigForm,
+    background_initial,
+)
 from annotator.models import Invitation, config_of
-from annotator.answer_files import export_answers
+from annotator.answer_files import export_answers, export_gallery_visits
 from annotator.operations import ensure_cohort, invite, study_progress, study_summaries
 from study.roles import COORDINATOR
 
@@ -26,12 +35,21 @@ def coordinator_studies(request: HttpRequest):
 @role_required(COORDINATOR)
 @require_http_methods(["GET", "POST"])
 def coordinator_study(request: HttpRequest, study: str):
-    """The study's configuration and cohorts: two forms, told apart by the button that sent them."""
+    """The study's set-up, in forms told apart by the button that sent them: the cohorts and how each
+    is prepared (training phase, gallery), a new cohort, the reading window and repeated cases, the
+    background form, and the presentation (instructions, class descriptions, contrast)."""
     the_study = study_for_role(request, study, COORDINATOR)
     config = config_of(the_study)
     action = request.POST.get("action") if request.method == "POST" else None
-    config_form = StudyConfigForm(request.POST if action == "configure" else None, instance=config)
-    cohort_form = CohortForm(request.POST if action == "add_cohort" else None, study=the_study)
+    data = request.POST if request.method == "POST" else None
+    cohorts = the_study.cohorts.order_by("name")
+    config_form = StudyConfigForm(data if action == "configure" else None, instance=config)
+    cohort_form = CohortForm(data if action == "add_cohort" else None, study=the_study)
+    cohort_settings = CohortSettingsFormSet(data if action == "cohorts" else None, queryset=cohorts, prefix="cohort")
+    window_form = ReadingWindowForm(data if action == "window" else None, instance=config, prefix="window")
+    background_forms = BackgroundFormSet(
+        data if action == "background" else None, initial=background_initial(config), prefix="background"
+    )
     if action == "configure" and config_form.is_valid():
         config_form.save()
         messages.success(request, "The configuration is saved.")
@@ -40,11 +58,35 @@ def coordinator_study(request: HttpRequest, study: str):
         cohort = ensure_cohort(the_study, cohort_form.cleaned_data["name"])
         messages.success(request, f"Cohort {cohort.name} added.")
         return redirect("annotator:coordinator_study", the_study.name)
-    cohorts = the_study.cohorts.order_by("name").prefetch_related("participants")
+    if action == "cohorts" and cohort_settings.is_valid():
+        cohort_settings.save()
+        messages.success(request, "The cohorts' training and gallery are saved.")
+        return redirect("annotator:coordinator_study", the_study.name)
+    if action == "window" and window_form.is_valid():
+        window_form.save()
+        messages.success(request, "The reading window and the repeated cases are saved.")
+        return redirect("annotator:coordinator_study", the_study.name)
+    if action == "background" and background_forms.is_valid():
+        config.background_fields = background_forms.questions()
+        config.save(update_fields=["background_fields", "updated_at"])
+        messages.success(request, f"The background form is saved ({len(config.background_fields)} questions).")
+        return redirect("annotator:coordinator_study", the_study.name)
     return render(
         request,
         "annotator/coordinator/study.html",
-        {"study": the_study, "config_form": config_form, "cohort_form": cohort_form, "cohorts": cohorts},
+        {
+            "study": the_study,
+            "config": config,
+            "config_form": config_form,
+            "cohort_form": cohort_form,
+            "cohort_settings": cohort_settings,
+            "cohort_rows": [
+                (form, form.instance.participants.count()) for form in cohort_settings.forms
+            ],
+            "window_form": window_form,
+            "window_state": config.window_state(),
+            "background_forms": background_forms,
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -64,13 +106,22 @@ def coordinator_invite(request: HttpRequest, study: str):
             for item in invite(the_study, form.cleaned_data["cohort"], form.cleaned_data["count"])
         ]
         form = InviteForm(initial=form.cleaned_data, study=the_study)
-    invitations = Invitation.objects.filter(participant__study=the_study).select_related(
-        "participant__cohort", "participant__user"
+    invitations = list(
+        Invitation.objects.filter(participant__study=the_study).select_related("participant__cohort", "participant__user")
     )
+    for invitation in invitations:
+        # Each one's state asks the study's configuration (its expiry): ask it once.
+        invitation.participant.study = the_study
     return render(
         request,
         "annotator/coordinator/invite.html",
-        {"study": the_study, "form": form, "issued": issued, "invitations": invitations},
+        {
+            "study": the_study,
+            "form": form,
+            "issued": issued,
+            "invitations": invitations,
+            "expires_at": config_of(the_study).invitations_expire_at,
+        },
         status=400 if request.method == "POST" and form.errors else 200,
     )
 
@@ -106,4 +157,16 @@ def coordinator_export(request: HttpRequest, study: str):
     response["Content-Disposition"] = f'attachment; filename="{the_study.name}-answers.csv"'
     response["Cache-Control"] = "no-store"
     export_answers(the_study, response)
+    return response
+
+
+@role_required(COORDINATOR)
+@require_GET
+def coordinator_gallery_visits(request: HttpRequest, study: str):
+    """Every look participants took at the training gallery, as CSV (``export_gallery_visits``)."""
+    the_study = study_for_role(request, study, COORDINATOR)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{the_study.name}-gallery-visits.csv"'
+    response["Cache-Control"] = "no-store"
+    export_gallery_visits(the_study, response)
     return response

@@ -1,9 +1,11 @@
 """The training gallery: labelled examples of every class, from the training split only.
 
 The paper let its experts browse the training set at will and showed its scholars training samples
-of each class before they started (section 3.2). The gallery shows single-location training samples
-only: the study set holds single-location samples, and an example that mixes two locations would
-teach neither of them.
+of each class before they started (section 3.2). What a cohort's gallery shows is the coordinator's
+choice (``Cohort.gallery_scope``): single-location training samples only (the study set holds
+single-location samples, and an example that mixes two locations teaches neither as clearly), or the
+whole training split as the paper's experts had it, where a multi-location sample is an example of
+each of its classes and is marked with all of them. A coordinator sees either (``?scope=all``).
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from study.access import participant_for, study_for_role
-from annotator.models import GalleryVisit, Participant, config_of
+from annotator.models import Cohort, GalleryVisit, Participant, config_of
 from annotator.panel_cache import display_size
 from annotator.panel_composition import PANEL_TITLES, PANELS
 from annotator.panels import panel_urls
-from study.models import ReferenceLabel, Sample, Study
+from annotator.training import gallery_labels
+from study.models import Study
 from study.roles import COORDINATOR, has_role
 
 
@@ -31,26 +34,24 @@ class GalleryViewer:
 
     study: Study
     participant: Participant | None
+    scope: str  # a Cohort.GalleryScope
+
+    @property
+    def query(self) -> str:
+        """What a coordinator's gallery links carry to keep the scope they chose."""
+        return "?scope=all" if self.participant is None and self.scope == Cohort.GalleryScope.ALL else ""
 
 
 def gallery_viewer(request: HttpRequest, study_name: str) -> GalleryViewer:
-    """Coordinators may always look; a participant of the study only while its gallery is open."""
+    """Coordinators may always look, at either scope; a participant of the study only while its
+    gallery is open, at their cohort's scope."""
     if has_role(request.user, COORDINATOR):
-        return GalleryViewer(study_for_role(request, study_name, COORDINATOR), None)
+        scope = Cohort.GalleryScope.ALL if request.GET.get("scope") == "all" else Cohort.GalleryScope.SINGLE
+        return GalleryViewer(study_for_role(request, study_name, COORDINATOR), None, scope)
     participant = participant_for(request, study_name)
     if not config_of(participant.study).gallery_open:
         raise Http404("The gallery of this study is closed.")
-    return GalleryViewer(participant.study, participant)
-
-
-def single_location_training_labels(study: Study) -> QuerySet[ReferenceLabel]:
-    """The reference labels of the training samples of the study's data set that have exactly one."""
-    single = (
-        Sample.objects.filter(dataset_id=study.dataset_id, split=Sample.Split.TRAIN)
-        .annotate(locations=Count("reference_labels"))
-        .filter(locations=1)
-    )
-    return ReferenceLabel.objects.filter(sample__in=single)
+    return GalleryViewer(participant.study, participant, participant.cohort.gallery_scope)
 
 
 @require_GET
@@ -58,42 +59,57 @@ def single_location_training_labels(study: Study) -> QuerySet[ReferenceLabel]:
 def gallery(request: HttpRequest, study: str) -> HttpResponse:
     viewer = gallery_viewer(request, study)
     config = config_of(viewer.study)
-    counts = dict(
-        single_location_training_labels(viewer.study)
-        .values_list("class_index")
-        .annotate(examples=Count("id"))
-        .order_by()
-    )
+    labels = gallery_labels(viewer.study, viewer.scope)
+    counts = dict(labels.values_list("class_index").annotate(examples=Count("id")).order_by())
+    mixed = {}
+    if viewer.scope == Cohort.GalleryScope.ALL:
+        mixed = dict(
+            labels.annotate(locations=Count("sample__reference_labels"))
+            .filter(locations__gt=1)
+            .values_list("class_index")
+            .annotate(examples=Count("id"))
+            .order_by()
+        )
     classes = [
         {
             "index": label_class.index,
             "name": label_class.name,
             "description": config.description_of(label_class.index),
             "examples": counts.get(label_class.index, 0),
+            "multi_location": mixed.get(label_class.index, 0),
         }
         for label_class in viewer.study.label_set.classes
     ]
     return render(
         request,
         "annotator/gallery/index.html",
-        {"study": viewer.study, "classes": classes, "is_participant": viewer.participant is not None},
+        {
+            "study": viewer.study,
+            "classes": classes,
+            "is_participant": viewer.participant is not None,
+            "whole_split": viewer.scope == Cohort.GalleryScope.ALL,
+            "query": viewer.query,
+        },
     )
 
 
 @require_GET
 @login_required
 def gallery_sample(request: HttpRequest, study: str, class_index: int, number: int) -> HttpResponse:
-    """The ``number``-th (1-based, in import order) single-location training example of a class."""
+    """The ``number``-th (1-based, in import order) training example of a class in the viewer's scope;
+    a multi-location one names all its classes."""
     viewer = gallery_viewer(request, study)
+    label_set = viewer.study.label_set
     try:
-        label_class = viewer.study.label_set.by_index(class_index)
+        label_class = label_set.by_index(class_index)
     except KeyError:
         raise Http404("No such class.") from None
-    examples = single_location_training_labels(viewer.study).filter(class_index=class_index).order_by("sample_id")
+    examples = gallery_labels(viewer.study, viewer.scope).filter(class_index=class_index).order_by("sample_id")
     total = examples.count()
     if not 1 <= number <= total:
         raise Http404("No such example.")
     sample = examples.select_related("sample")[number - 1].sample
+    locations = [label_set.by_index(i).name for i in sample.class_indices]
     if viewer.participant is not None:
         GalleryVisit.objects.create(participant=viewer.participant, sample=sample, class_index=class_index)
     display_urls = panel_urls(viewer.study, sample, "display")
@@ -116,5 +132,7 @@ def gallery_sample(request: HttpRequest, study: str, class_index: int, number: i
             "next": number + 1 if number < total else None,
             "panels": panels,
             "is_participant": viewer.participant is not None,
+            "locations": locations if len(locations) > 1 else [],
+            "query": viewer.query,
         },
     )

@@ -17,8 +17,9 @@ from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET
 
 from annotator import panel_cache
-from annotator.models import PanelToken, config_of
+from annotator.models import PanelToken
 from annotator.panels import rendered_panel
+from annotator.training import training_sample_visible
 from study.access import may_see_sample
 
 # The URL of a panel never changes what it shows (the token fixes sample, panel, resolution and
@@ -41,7 +42,11 @@ def panel(request: HttpRequest, token: str) -> HttpResponse:
     # Unknown tokens, refused visitors and signed-out visitors all get the same 404, so that a
     # response never confirms that a token exists.
     entry = PanelToken.objects.select_related("study", "sample").filter(token=token).first()
-    if entry is None or not request.user.is_authenticated or not may_see_sample(request, entry.study, entry.sample, config_of(entry.study).gallery_open):
+    if (
+        entry is None
+        or not request.user.is_authenticated
+        or not may_see_sample(request, entry.study, entry.sample, training_sample_visible)
+    ):
         raise Http404("No such image.")
     etag = quote_etag(token)
     headers = {"ETag": etag, "Cache-Control": PANEL_CACHE_CONTROL}

@@ -1,7 +1,12 @@
-"""The participant's pages: accepting an invitation, the instructions, labelling, the final submission.
+"""The participant's pages: accepting an invitation, the background form, the instructions, the
+training phase, labelling, the final submission.
 
 A case is addressed by its place in the participant's own seeded order (1-based), never by anything
-that names the sample, so a URL tells nothing about the sample or about anyone else's order.
+that names the sample, so a URL tells nothing about the sample or about anyone else's order; a repeated
+case's second reading is a place like any other. Before the study's cases a participant fills in the
+study's background form (when it has one) and goes through their cohort's training phase (when it has
+one): the case pages lead there until both are done. Outside the study's reading window no answer is
+saved (``annotator.answers``), and every page says until when the study is open.
 """
 
 from __future__ import annotations
@@ -15,13 +20,23 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.access import participant_for
-from annotator.answers import AnswerRejected, parse_body, save_answer, submit
-from annotator.models import Answer, CaseOpening, Invitation, Participant, config_of, hash_token
+from annotator.answers import AnswerRejected, moment_text, parse_body, save_answer, submit
+from annotator.forms import BackgroundForm
+from annotator.models import (
+    Answer,
+    CaseOpening,
+    InstructionsSeen,
+    Invitation,
+    Participant,
+    config_of,
+    hash_token,
+)
 from annotator.operations import use_invitation
 from annotator.panel_composition import PANELS
 from annotator.panels import panel_urls
@@ -61,9 +76,10 @@ def class_choices(participant: Participant) -> list[ClassChoice]:
     ]
 
 
-def answers_by_number(participant: Participant, order) -> dict[int, Answer]:
-    by_item = {a.item_id: a for a in participant.answers.all()}
-    return {number: by_item[item.pk] for number, item in enumerate(order, start=1) if item.pk in by_item}
+def answers_by_number(participant: Participant, cases) -> dict[int, Answer]:
+    """The participant's answers by case number: each reading of a repeated case is its own case."""
+    by_reading = {(a.item_id, a.repeat): a for a in Answer.readings.filter(participant=participant)}
+    return {case.number: by_reading[key] for case in cases if (key := (case.item.pk, case.repeat)) in by_reading}
 
 
 def case_url(participant: Participant, number: int) -> str:
@@ -75,8 +91,41 @@ def queue_key(participant: Participant) -> str:
     return f"pending-answers:{participant.study.name}:{participant.user.get_username()}"
 
 
-def first_unanswered(order, answered: dict[int, Answer]) -> int | None:
-    return next((number for number in range(1, len(order) + 1) if number not in answered), None)
+def first_unanswered(cases, answered: dict[int, Answer]) -> int | None:
+    return next((number for number in range(1, len(cases) + 1) if number not in answered), None)
+
+
+def step_before_cases(participant: Participant) -> str | None:
+    """The page the participant has to go through before the study's cases (the background form,
+    then their cohort's training phase), or None when the cases are open to them."""
+    if participant.background_pending:
+        return reverse("annotator:participant_background", args=[participant.study.name])
+    if participant.training_pending:
+        return reverse("annotator:participant_training", args=[participant.study.name])
+    return None
+
+
+def window_context(participant: Participant) -> dict:
+    """What every participant page says about the reading window."""
+    config = config_of(participant.study)
+    state = config.window_state()
+    return {
+        "window_state": state,
+        "opens_at": config.opens_at,
+        "closes_at": config.closes_at,
+        "opens_text": moment_text(config.opens_at) if config.opens_at else "",
+        "closes_text": moment_text(config.closes_at) if config.closes_at else "",
+    }
+
+
+def continue_url(participant: Participant) -> str:
+    """Where a participant who may read the cases carries on: the first unanswered case, or the
+    submission page when every case is answered."""
+    cases = participant.cases()
+    number = first_unanswered(cases, answers_by_number(participant, cases))
+    if number is None:
+        return reverse("annotator:participant_submit", args=[participant.study.name])
+    return case_url(participant, number)
 
 
 @login_required
@@ -85,32 +134,70 @@ def participant_study(request: HttpRequest, study: str):
     participant = participant_for(request, study)
     if participant.is_submitted:
         return redirect("annotator:participant_done", study)
-    order = participant.order()
-    answered = answers_by_number(participant, order)
+    if participant.background_pending:
+        return redirect("annotator:participant_background", study)
+    cases = participant.cases()
+    answered = answers_by_number(participant, cases)
     if not answered:
         return redirect("annotator:participant_instructions", study)
-    number = first_unanswered(order, answered)
+    if participant.training_pending:
+        return redirect("annotator:participant_training", study)
+    number = first_unanswered(cases, answered)
     if number is None:
         return redirect("annotator:participant_submit", study)
     return redirect(case_url(participant, number))
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def participant_background(request: HttpRequest, study: str):
+    """The study's questions about the participant, asked once, on first sign-in, before anything
+    else; a form missing a required answer comes back with the question marked."""
+    participant = participant_for(request, study)
+    questions = config_of(participant.study).background_fields
+    if not questions or participant.is_submitted:
+        return redirect("annotator:participant_study", study)
+    form = BackgroundForm(
+        request.POST if request.method == "POST" else None, questions=questions, initial=participant.background
+    )
+    if request.method == "POST" and form.is_valid():
+        participant.background = form.values()
+        participant.background_given_at = timezone.now()
+        participant.save(update_fields=["background", "background_given_at"])
+        return redirect("annotator:participant_study", study)
+    return render(
+        request,
+        "annotator/participant/background.html",
+        {"participant": participant, "study": participant.study, "form": form, **window_context(participant)},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
 @require_GET
 def participant_instructions(request: HttpRequest, study: str):
     participant = participant_for(request, study)
-    order = participant.order()
-    start = first_unanswered(order, answers_by_number(participant, order)) or 1
+    if participant.background_pending:
+        return redirect("annotator:participant_background", study)
+    config = config_of(participant.study)
+    # The wording the participant is shown is kept with them (``InstructionsSeen``).
+    InstructionsSeen.record(participant, config.instructions)
+    cases = participant.cases()
+    start = first_unanswered(cases, answers_by_number(participant, cases)) or 1
+    training = participant.training_pending
+    start_url = reverse("annotator:participant_training", args=[study]) if training else case_url(participant, start)
     return render(
         request,
         "annotator/participant/instructions.html",
         {
             "participant": participant,
             "study": participant.study,
-            "config": config_of(participant.study),
+            "config": config,
             "classes": class_choices(participant),
-            "total": len(order),
-            "start_url": case_url(participant, start),
+            "total": len(cases),
+            "training": training,
+            "start_url": start_url,
+            **window_context(participant),
         },
     )
 
@@ -119,19 +206,27 @@ def participant_instructions(request: HttpRequest, study: str):
 @require_GET
 def participant_case(request: HttpRequest, study: str, number: int):
     participant = participant_for(request, study)
-    order = participant.order()
-    if not 1 <= number <= len(order):
+    if not participant.is_submitted:
+        step = step_before_cases(participant)
+        if step:
+            return redirect(step)
+    window = window_context(participant)
+    if window["window_state"] == "not_open" and not participant.is_submitted:
+        return redirect("annotator:participant_instructions", study)
+    cases = participant.cases()
+    if not 1 <= number <= len(cases):
         raise Http404("No such case.")
-    item = order[number - 1]
-    answered = answers_by_number(participant, order)
+    item = cases[number - 1].item
+    answered = answers_by_number(participant, cases)
     current = answered.get(number)
     config = config_of(participant.study)
-    read_only = participant.is_submitted or (current is not None and not config.answers_changeable)
+    closed = window["window_state"] == "closed"
+    read_only = participant.is_submitted or closed or (current is not None and not config.answers_changeable)
     if not read_only:
-        CaseOpening.record(participant, item)
+        CaseOpening.record(participant, item, repeat=cases[number - 1].repeat)
     display = panel_urls(participant.study, item.sample)
     full = panel_urls(participant.study, item.sample, resolution="full")
-    has_next = number < len(order)
+    has_next = number < len(cases)
     return render(
         request,
         "annotator/participant/case.html",
@@ -139,7 +234,7 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "participant": participant,
             "study": participant.study,
             "number": number,
-            "total": len(order),
+            "total": len(cases),
             "panels": [(name, PANEL_ALT[name], display[name], full[name]) for name in PANELS],
             "classes": class_choices(participant),
             "class_rows": math.ceil(len(participant.study.label_set) / CLASSES_PER_ROW),
@@ -147,12 +242,14 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "answered_numbers": sorted(answered),
             "read_only": read_only,
             "submitted": participant.is_submitted,
+            "closed": closed and not participant.is_submitted,
             "queue_key": queue_key(participant),
             "answer_url": reverse("annotator:participant_answer", args=[study, number]),
             "previous_url": case_url(participant, number - 1) if number > 1 else None,
             "next_url": case_url(participant, number + 1) if has_next else None,
-            "after_answer_url": _after(participant, number, len(order)),
-            "prefetch": list(panel_urls(participant.study, order[number].sample).values()) if has_next else [],
+            "after_answer_url": _after(participant, number, len(cases)),
+            "prefetch": list(panel_urls(participant.study, cases[number].item.sample).values()) if has_next else [],
+            **window,
         },
     )
 
@@ -164,8 +261,8 @@ def _after(participant: Participant, number: int, total: int) -> str:
     return reverse("annotator:participant_submit", args=[participant.study.name])
 
 
-def _json_error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def _json_error(message: str, status: int, **details) -> JsonResponse:
+    return JsonResponse({"error": message, **details}, status=status)
 
 
 @require_POST
@@ -175,7 +272,10 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if not request.user.is_authenticated:
         return _json_error("You are signed out. Sign in again; your answer is kept in this browser.", 401)
     participant = participant_for(request, study)
-    total = participant.study.items.count()
+    if step_before_cases(participant) and not participant.is_submitted:
+        what = "background questions" if participant.background_pending else "training"
+        return _json_error(f"Finish the {what} first; the study's cases open after it.", 409)
+    total = participant.case_count()
     if not 1 <= number <= total:
         return _json_error(f"There is no case {number}; this study has {total}.", 404)
     try:
@@ -187,12 +287,17 @@ def participant_answer(request: HttpRequest, study: str, number: int):
         return _json_error(f"The request body is larger than {MAX_ANSWER_BODY_BYTES} bytes.", 413)
     try:
         body = parse_body(request.body)
-        item = participant.item_at(number, total)
+        case = participant.case_at(number)
         saved = save_answer(
-            participant, item, body["class_index"], body.get("active_seconds"), body.get("answered_seconds_ago")
+            participant,
+            case.item,
+            body["class_index"],
+            body.get("active_seconds"),
+            body.get("answered_seconds_ago"),
+            repeat=case.repeat,
         )
     except AnswerRejected as rejected:
-        return _json_error(str(rejected), rejected.status)
+        return _json_error(str(rejected), rejected.status, **rejected.details)
     return JsonResponse(
         {
             "number": number,
@@ -213,9 +318,12 @@ def participant_submit(request: HttpRequest, study: str):
     participant = participant_for(request, study)
     if participant.is_submitted:
         return redirect("annotator:participant_done", study)
-    order = participant.order()
-    answered = answers_by_number(participant, order)
-    unanswered = [number for number in range(1, len(order) + 1) if number not in answered]
+    step = step_before_cases(participant)
+    if step:
+        return redirect(step)
+    cases = participant.cases()
+    answered = answers_by_number(participant, cases)
+    unanswered = [number for number in range(1, len(cases) + 1) if number not in answered]
     error = ""
     if request.method == "POST":
         if unanswered and request.POST.get("confirm_unanswered") != "yes":
@@ -228,11 +336,12 @@ def participant_submit(request: HttpRequest, study: str):
         "annotator/participant/submit.html",
         {
             "study": participant.study,
-            "total": len(order),
+            "total": len(cases),
             "answered": len(answered),
             "unanswered": [(number, case_url(participant, number)) for number in unanswered],
             "error": error,
             "queue_key": queue_key(participant),
+            **window_context(participant),
         },
         status=400 if error else 200,
     )
@@ -244,12 +353,12 @@ def participant_done(request: HttpRequest, study: str):
     participant = participant_for(request, study)
     if not participant.is_submitted:
         return redirect("annotator:participant_submit", study)
-    order = participant.order()
-    answered = answers_by_number(participant, order)
+    cases = participant.cases()
+    answered = answers_by_number(participant, cases)
     label_set = participant.study.label_set
     rows = [
         (number, case_url(participant, number), label_set.by_index(answered[number].class_index).name if number in answered else "")
-        for number in range(1, len(order) + 1)
+        for number in range(1, len(cases) + 1)
     ]
     return render(
         request,
@@ -298,5 +407,11 @@ def accept_invitation(request: HttpRequest, token: str):
     return render(
         request,
         "annotator/participant/welcome.html",
-        {"participant": participant, "study": participant.study, "username": user.get_username(), "form": form},
+        {
+            "participant": participant,
+            "study": participant.study,
+            "username": user.get_username(),
+            "form": form,
+            **window_context(participant),
+        },
     )

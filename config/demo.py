@@ -32,6 +32,17 @@ SPLIT_RATIOS = [0.7, 0.1, 0.2]
 
 # Readers of different skill, as in the paper: experts near 72% accuracy, scholars lower.
 SIMULATED_COHORTS = (("expert", 3, 0.72), ("scholar", 5, 0.55))
+# Cases every reader reads twice (for each reader's consistency), at most a quarter of the study.
+REPEATED_CASES = 10
+# Who the readers are: asked on first sign-in, exported with the answers.
+BACKGROUND_FORM = [
+    {"key": "microscopy_years", "label": "Years of experience with fluorescence microscopy", "kind": "number",
+     "options": [], "required": True},
+    {"key": "field", "label": "Your field", "kind": "choice",
+     "options": ["cell biology", "pathology", "bioinformatics", "other"], "required": True},
+    {"key": "image_frequency", "label": "How often do you look at images like these?", "kind": "choice",
+     "options": ["daily", "weekly", "monthly", "rarely"], "required": False},
+]
 
 
 @dataclass
@@ -96,7 +107,7 @@ def models(options: DemoOptions, say) -> None:
 
 
 def reading_study(options: DemoOptions, say) -> Study:
-    from annotator.models import config_of
+    from annotator.models import Answer, config_of, max_repeated_cases
     from annotator.operations import ensure_cohort
 
     if Study.objects.filter(name=STUDY).exists():
@@ -114,8 +125,19 @@ def reading_study(options: DemoOptions, say) -> Study:
         )
         config.class_descriptions = {str(i): text for i, text in CYTO13_LOOKS.items()}
         config.save()
+    if not config.background_fields:
+        config.background_fields = BACKGROUND_FORM
+        config.save()
+    # The repeats shape every reader's order: set only before anyone has answered.
+    if not Answer.readings.filter(participant__study=study).exists():
+        config.repeated_cases = min(REPEATED_CASES, max_repeated_cases(study.items.count()))
+        config.save()
     for cohort, _, _ in SIMULATED_COHORTS:
         ensure_cohort(study, cohort)
+    # As in the paper, the scholars are taught with training samples before they start.
+    study.cohorts.filter(name="scholar").update(training_required=True)
+    say("study", f"{config.repeated_cases} cases read twice, a background form of {len(config.background_fields)} "
+        "questions, a training phase for the scholars")
     return study
 
 

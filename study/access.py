@@ -64,13 +64,16 @@ def is_staff(request: HttpRequest) -> bool:
     return has_role(request.user, COORDINATOR) or has_role(request.user, ANALYST)
 
 
-def may_see_sample(request: HttpRequest, study: Study, sample: Sample, gallery_open: bool) -> bool:
+def may_see_sample(request: HttpRequest, study: Study, sample: Sample, training_open) -> bool:
     """Staff see any sample of the study's data set; a participant sees the samples of their study
-    set, and training samples while the study's gallery is open. Anyone else gets Http404 from
-    ``participant_for``."""
+    set, and a training sample when ``training_open`` says so: a bool (the study's gallery is open),
+    or a function of the participant and the sample (what their cohort's training phase and gallery
+    show them). Anyone else gets Http404 from ``participant_for``."""
     if is_staff(request):
         return True
-    participant_for(request, study.name)
+    participant = participant_for(request, study.name)
     if study.items.filter(sample_id=sample.pk).exists():
         return True
-    return sample.split == Sample.Split.TRAIN and gallery_open
+    if sample.split != Sample.Split.TRAIN:
+        return False
+    return bool(training_open(participant, sample) if callable(training_open) else training_open)

@@ -13,9 +13,11 @@ from annotator.models import (
     CaseOpening,
     Cohort,
     GalleryVisit,
+    InstructionsSeen,
     Invitation,
     PanelToken,
     Participant,
+    PracticeAnswer,
     StudyConfig,
     config_of,
 )
@@ -23,7 +25,10 @@ from annotator.operations import invite
 from annotator.panels import panel_urls
 from tests.factories import reading_study
 
-MODELS = [StudyConfig, Cohort, Participant, Invitation, Answer, AnswerHistory, CaseOpening, GalleryVisit, PanelToken]
+MODELS = [
+    StudyConfig, Cohort, Participant, Invitation, Answer, AnswerHistory, CaseOpening, GalleryVisit, PanelToken,
+    PracticeAnswer, InstructionsSeen,
+]
 
 
 @pytest.fixture
@@ -40,6 +45,11 @@ def admin_client(client, db):
         participant=reading.participant, sample=reading.study.dataset.samples.get(split="train"), class_index=0
     )
     panel_urls(reading.study, item.sample)
+    PracticeAnswer.objects.create(
+        participant=reading.participant, number=1, sample=reading.study.dataset.samples.get(split="train"),
+        class_index=0, correct=True,
+    )
+    InstructionsSeen.record(reading.participant, "Name where the protein is.")
     client.force_login(User.objects.create_superuser("root", password="a-long-admin-password-7"))
     return client
 
@@ -87,3 +97,13 @@ def test_an_answer_shows_its_history_and_cannot_be_edited(admin_client):
     answer.refresh_from_db()
     assert answer.class_index == 4
     assert admin_client.get(admin_url(Answer, "add")).status_code == 403
+
+
+def test_the_answers_list_shows_second_readings_too(admin_client):
+    first = Answer.objects.get()
+    second = Answer.readings.create(
+        participant=first.participant, item=first.item, repeat=1, class_index=7, display_percentiles={}
+    )
+    response = admin_client.get(admin_url(Answer, "changelist"))
+    assert response.context["cl"].result_count == 2
+    assert admin_client.get(admin_url(Answer, "change", second.pk)).status_code == 200

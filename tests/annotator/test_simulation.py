@@ -107,3 +107,55 @@ def test_bad_arguments_are_refused_by_name(study, arguments, message):
     with pytest.raises(CommandError, match=message):
         simulate(*arguments)
     assert not Participant.objects.exists()
+
+
+@pytest.fixture
+def study_with_repeats_and_questions(study):
+    from annotator.models import config_of
+
+    config = config_of(study)
+    config.repeated_cases = 10
+    config.background_fields = [
+        {"key": "years", "label": "Years of experience", "kind": "number", "options": [], "required": True},
+        {"key": "field", "label": "Field", "kind": "choice", "options": ["biology", "pathology"], "required": True},
+        {"key": "note", "label": "Anything else", "kind": "text", "options": [], "required": False},
+    ]
+    config.save()
+    return study
+
+
+def test_simulated_readers_read_the_repeated_cases_twice_mostly_alike(study_with_repeats_and_questions):
+    from annotator.reader_data import repeat_pairs
+
+    simulate("--cohort", "expert", "--count", "4", "--skill", "0.7", "--seed", "3")
+
+    assert Answer.readings.filter(participant__study=study_with_repeats_and_questions).count() == 4 * (N_SAMPLES + 10)
+    assert Answer.objects.count() == 4 * N_SAMPLES, "the comparison sees first readings only"
+    pairs = repeat_pairs(study_with_repeats_and_questions)
+    assert set(pairs) == {f"sim-expert-0{i}" for i in range(1, 5)} and all(len(p) == 10 for p in pairs.values())
+    agree = np.mean([first == second for reader in pairs.values() for first, second in reader])
+    assert 0.6 < agree < 1.0, "consistent, with some noise"
+    for participant in Participant.objects.filter(study=study_with_repeats_and_questions):
+        answers = list(Answer.readings.filter(participant=participant))
+        assert all(a.active_seconds > 0 for a in answers)
+        by_number = {case.number: case for case in participant.cases()}
+        times = {(a.item_id, a.repeat): a.answered_at for a in answers}
+        in_order = [times[(by_number[n].item.pk, by_number[n].repeat)] for n in sorted(by_number)]
+        assert in_order == sorted(in_order), "answered one after another in the reader's own order"
+
+
+def test_simulated_readers_answer_the_background_form(study_with_repeats_and_questions):
+    from annotator.reader_data import reader_covariates
+
+    simulate("--cohort", "expert", "--count", "2", "--skill", "0.9", "--seed", "3")
+    simulate("--cohort", "scholar", "--count", "2", "--skill", "0.4", "--seed", "3")
+
+    covariates = reader_covariates(study_with_repeats_and_questions)
+    assert len(covariates) == 4
+    for pseudonym, values in covariates.items():
+        assert isinstance(values["years"], int) and values["years"] >= 0
+        assert values["field"] in ("biology", "pathology")
+        assert values["note"] == f"simulated reader {pseudonym}"
+    experts = np.mean([v["years"] for p, v in covariates.items() if "expert" in p])
+    scholars = np.mean([v["years"] for p, v in covariates.items() if "scholar" in p])
+    assert experts > scholars

@@ -28,7 +28,11 @@ WHO_MAY = {
     "logout": EVERYONE,
     "annotator:accept_invitation": EVERYONE,
     "annotator:participant_study": PARTICIPANTS,
+    "annotator:participant_background": PARTICIPANTS,
     "annotator:participant_instructions": PARTICIPANTS,
+    "annotator:participant_training": PARTICIPANTS,
+    "annotator:participant_practice": PARTICIPANTS,
+    "annotator:participant_training_score": PARTICIPANTS,
     "annotator:participant_case": PARTICIPANTS,
     "annotator:participant_answer": PARTICIPANTS,
     "annotator:participant_submit": PARTICIPANTS,
@@ -42,6 +46,7 @@ WHO_MAY = {
     "annotator:coordinator_revoke": {"coordinator"},
     "annotator:coordinator_progress": {"coordinator"},
     "annotator:coordinator_export": {"coordinator"},
+    "annotator:coordinator_gallery_visits": {"coordinator"},
 }
 ANALYST_PAGES = {"analyst"}
 
@@ -78,6 +83,10 @@ def site(db):
     config = config_of(reading.study)
     config.gallery_open = True
     config.save()
+    # One cohort goes through a training phase, so that its pages are served to someone.
+    training = reading.other_participant.cohort
+    training.training_required = True
+    training.save()
     foreign = reading_study("foreign", test_samples=2, train_samples=1)
     invitation, token = Invitation.issue(reading.participant)
     for participant in (reading.participant, reading.other_participant):

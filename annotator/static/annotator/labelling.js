@@ -3,7 +3,9 @@
 // only once the server has acknowledged it, so a failed request, a reload or moving on to the next
 // sample keeps it and sends it later, in the order it was given. Each answer carries how long ago it
 // was given (by this browser's clock, which need not agree with the server's), so one sent an hour
-// late keeps the time it was given.
+// late keeps the time it was given. An answer refused because the study is closed (423) is not dropped
+// either: it stays queued, the page says when the study closed, and it is sent if the coordinator
+// extends the reading window.
 (function () {
   "use strict";
 
@@ -14,6 +16,8 @@
   const queueKey = queueHolder.dataset.queueKey;
   const page = document.getElementById("labelling");
   const statusLine = document.getElementById("save-status");
+  // A page served after the study closed says so from the start; an empty queue does not hide it.
+  const closedOnLoad = Boolean(statusLine && statusLine.dataset.state === "closed");
 
   // ---------------------------------------------------------------- the answer queue
   let memoryQueue = [];
@@ -45,15 +49,22 @@
   }
 
   const PERMANENT_FAILURES = [400, 404, 409, 413];
+  const OUTSIDE_THE_WINDOW = 423;
   const FIRST_RETRY_MS = 1000;
   const LONGEST_RETRY_MS = 30000;
+  // While the study is closed, ask again now and then: the coordinator may extend it.
+  const CLOSED_RETRY_MS = 60000;
+  let studyClosed = false;
   let flushing = null;
   let retryDelay = FIRST_RETRY_MS;
   let retryTimer = null;
   const failedIds = new Set();
   const listeners = [];
 
+  let lastMessage = "";
+
   function showStatus(text, kind) {
+    lastMessage = text;
     if (statusLine) {
       statusLine.textContent = text;
       statusLine.dataset.state = kind;
@@ -94,6 +105,9 @@
     if (response.ok) {
       return { state: "saved", result: await response.json() };
     }
+    if (response.status === OUTSIDE_THE_WINDOW) {
+      return { state: "closed", message: await errorText(response) };
+    }
     if (PERMANENT_FAILURES.indexOf(response.status) >= 0) {
       return { state: "refused", message: await errorText(response) };
     }
@@ -108,7 +122,7 @@
       const queue = loadQueue();
       if (!queue.length) {
         retryDelay = FIRST_RETRY_MS;
-        if (!failedIds.size) {
+        if (!failedIds.size && !closedOnLoad) {
           showStatus("All answers saved", "saved");
         }
         return;
@@ -116,9 +130,21 @@
       const entry = queue[0];
       showStatus("Saving…", "pending");
       const outcome = await sendOne(entry);
+      studyClosed = outcome.state === "closed";
       if (outcome.state === "saved") {
         dropEntry(entry.id);
         acknowledged(outcome.result);
+      } else if (outcome.state === "closed") {
+        // Kept in the queue, with everything after it: nothing is lost, and the order holds.
+        const waiting = loadQueue().length;
+        const deadline = document.getElementById("deadline");
+        if (deadline) {
+          deadline.hidden = true; // it said when the study would close; the status now says it has
+        }
+        showStatus(outcome.message + " (" + waiting + " answer" + (waiting === 1 ? "" : "s") + " waiting in this browser.)", "closed");
+        window.clearTimeout(retryTimer);
+        retryTimer = window.setTimeout(flush, CLOSED_RETRY_MS);
+        return;
       } else if (outcome.state === "refused") {
         dropEntry(entry.id);
         failedIds.add(entry.id);
@@ -176,7 +202,8 @@
       submitButton.disabled = waiting;
       const note = document.getElementById("queue-note");
       note.hidden = !waiting;
-      note.textContent = waiting ? "Saving answers from this browser first… (" + state + ")" : "";
+      note.textContent = !waiting ? "" : state === "closed" ? lastMessage
+        : "Saving answers from this browser first… (" + state + ")";
     });
   }
 
@@ -262,7 +289,7 @@
         // The next page would not load: stay, and let the queue send everything when the
         // connection returns.
         showStatus("You are offline. Your answers are kept in this browser and sent, in order, when the connection returns.", "retrying");
-      } else if (!failedIds.has(entry.id) && !(isLast && loadQueue().length)) {
+      } else if (!failedIds.has(entry.id) && !studyClosed && !(isLast && loadQueue().length)) {
         window.location.assign(page.dataset.afterUrl);
       }
     });

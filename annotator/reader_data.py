@@ -1,0 +1,105 @@
+"""What the report needs to know about the readers besides their answers, each by pseudonym.
+
+- ``reader_covariates``: the answers to the study's background form (reader covariates);
+- ``repeat_pairs``: the first and second reading of each repeated case (test-retest consistency);
+- ``instructions_seen``: the wording of the instructions each reader was shown (framing);
+- ``gallery_views``: every look at a training example, in time order (anchoring).
+
+The study's answers themselves are ``Answer.objects`` (first readings only; see ``annotator.models``).
+Practice answers of the training phase are not reader data of the study and appear nowhere here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from annotator.answer_files import opaque_sample_id
+from annotator.models import Answer, GalleryVisit, InstructionsSeen, config_of
+from study.models import Study
+
+
+def reader_covariates(study: Study) -> dict[str, dict[str, object]]:
+    """{pseudonym: {question name: answer}} for every participant of the study, over the questions
+    of its background form as they stand (``StudyConfig.background_fields``): a number (int or
+    float), a text, a chosen option, or None where the participant gave none (or was never asked)."""
+    keys = config_of(study).background_keys()
+    return {
+        pseudonym: {key: (background or {}).get(key) for key in keys}
+        for pseudonym, background in study.participants.order_by("pseudonym").values_list("pseudonym", "background")
+    }
+
+
+def repeat_pairs(study: Study) -> dict[str, list[tuple[int, int]]]:
+    """{pseudonym: [(first answer, second answer), ...]}: the class indices a participant gave at
+    the first and at the second reading of each repeated case they answered both times, in the
+    order of the study's samples. Participants with no such case are left out."""
+    readings: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    pseudonyms = {}
+    rows = Answer.readings.filter(participant__study=study).values_list(
+        "participant_id", "participant__pseudonym", "item_id", "item__position", "repeat", "class_index"
+    )
+    positions = {}
+    for participant_id, pseudonym, item_id, position, repeat, class_index in rows:
+        readings[(participant_id, item_id)][repeat] = class_index
+        pseudonyms[participant_id] = pseudonym
+        positions[item_id] = position
+    pairs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    for (participant_id, item_id), by_repeat in readings.items():
+        if 0 in by_repeat and 1 in by_repeat:
+            pairs[pseudonyms[participant_id]].append((positions[item_id], by_repeat[0], by_repeat[1]))
+    return {
+        pseudonym: [(first, second) for _, first, second in sorted(found)] for pseudonym, found in sorted(pairs.items())
+    }
+
+
+@dataclass(frozen=True)
+class InstructionsVersion:
+    digest: str  # SHA-256 of the text
+    text: str
+    first_seen_at: datetime
+
+
+def instructions_seen(study: Study) -> dict[str, list[InstructionsVersion]]:
+    """{pseudonym: [each wording of the instructions they were shown, oldest first]}; a participant
+    who never opened the instructions page has an empty list."""
+    seen: dict[str, list[InstructionsVersion]] = {
+        pseudonym: [] for pseudonym in study.participants.order_by("pseudonym").values_list("pseudonym", flat=True)
+    }
+    for row in InstructionsSeen.objects.filter(participant__study=study).select_related("participant").order_by(
+        "first_seen_at", "id"
+    ):
+        seen[row.participant.pseudonym].append(InstructionsVersion(row.digest, row.text, row.first_seen_at))
+    return seen
+
+
+@dataclass(frozen=True)
+class GalleryView:
+    participant: str  # pseudonym
+    cohort: str
+    simulated: bool
+    class_index: int  # the class whose examples the page showed
+    class_name: str
+    sample: str  # the example's opaque id (``annotator.answer_files.opaque_sample_id``)
+    viewed_at: datetime
+
+
+def gallery_views(study: Study) -> list[GalleryView]:
+    """Every gallery example the study's participants looked at, oldest first (the rows of the
+    coordinator's gallery-visits CSV)."""
+    label_set = study.label_set
+    return [
+        GalleryView(
+            participant=visit.participant.pseudonym,
+            cohort=visit.participant.cohort.name,
+            simulated=visit.participant.simulated,
+            class_index=visit.class_index,
+            class_name=label_set.by_index(visit.class_index).name,
+            sample=opaque_sample_id(visit.sample),
+            viewed_at=visit.visited_at,
+        )
+        for visit in GalleryVisit.objects.filter(participant__study=study)
+        .select_related("participant__cohort", "sample__dataset")
+        .order_by("visited_at", "id")
+    ]
