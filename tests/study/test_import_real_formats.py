@@ -222,3 +222,17 @@ def test_a_quality_limit_out_of_range_is_refused_naming_it(tmp_path, settings):
     with pytest.raises(CommandError, match="saturated"):
         run_import(folder, "--name", "lab", "--qc-saturated", "2")
     assert nothing_written(settings)
+
+
+def test_a_long_import_into_a_log_prints_its_progress_with_samples_per_second(tmp_path, monkeypatch):
+    monkeypatch.setattr("study.management.commands.import_dataset.PLAIN_PROGRESS_SECONDS", 0)
+    folder = tmp_path / "in"
+    for number in range(3):
+        write_channels(folder, f"s{number}", channel_pixels(number))
+    (folder / "labels.txt").write_text("".join(f"s{number}, Nucleus\n" for number in range(3)))
+    errors = StringIO()
+
+    call_command("import_dataset", str(folder), "--name", "lab", stdout=StringIO(), stderr=errors)
+
+    lines = errors.getvalue().splitlines()
+    assert lines[-1].startswith("samples: 3/3 (100%), ") and "samples/s, about 0 s left" in lines[-1]

@@ -19,6 +19,9 @@ from study.quality import QualityThresholds
 from study.store import CHANNELS, TrainingStore
 
 
+PLAIN_PROGRESS_SECONDS = 5
+
+
 class Command(DatabaseCommand):
     help = (
         "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the training store."
@@ -144,15 +147,18 @@ class Command(DatabaseCommand):
         self.stdout.write(f"Data set {name!r} now holds {dataset.samples.count()} samples.")
 
     def progress(self, results, total: int):
-        """A bar with samples/s and the time left on a terminal; in a log, a line every tenth of the import."""
+        """A bar with samples/s and the time left on a terminal; in a log, a line every tenth of the
+        import, at most one every few seconds (a short import prints none)."""
         if sys.stderr.isatty():
             yield from tqdm(results, total=total, desc="samples", unit="sample")
             return
-        started, step = time.monotonic(), max(1, total // 10)
+        started = last = time.monotonic()
+        step = max(1, total // 10)
         for done, result in enumerate(results, start=1):
             yield result
-            if done % step == 0 or done == total:
-                rate = done / max(time.monotonic() - started, 1e-9)
+            now = time.monotonic()
+            if done % step == 0 and now - last >= PLAIN_PROGRESS_SECONDS:
+                last, rate = now, done / (now - started)
                 self.stderr.write(
                     f"samples: {done}/{total} ({done / total:.0%}), {rate:.2f} samples/s, "
                     f"about {(total - done) / rate:.0f} s left"
