@@ -2,7 +2,8 @@
 
 For each model: parameters, multiply-accumulates per sample, training samples/s (forward,
 backward and an SGD step on random crops) and inference samples/s at ``--crop``; then GapNet-PL
-whole-image predictions/s at ``--whole-image`` px (1024 tiles, probabilities averaged).
+whole-image predictions/s at ``--whole-image`` px (1024 tiles, probabilities averaged), and what the
+tiling of a 3072 px image costs besides the network.
 
     python benchmarks/bench_models.py [--crop 256] [--batch-size 2] [--device cuda] [--iterations 3]
 
@@ -24,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models_zoo.complexity import count_macs, count_parameters  # noqa: E402
-from models_zoo.registry import create_model, list_models  # noqa: E402
+from models_zoo.registry import LocalizationModel, create_model, list_models  # noqa: E402
 from models_zoo.tiling import predict_whole_image  # noqa: E402
 
 
@@ -88,6 +89,31 @@ def bench_whole_image(args: argparse.Namespace, device: torch.device) -> None:
     print(f"GapNet-PL whole-image predictions/s at {size}x{size} (1024 tiles): {per_second:.2f}")
 
 
+class Averages(LocalizationModel):
+    """A model that only averages its input: what whole-image prediction costs besides the network."""
+
+    def __init__(self):
+        super().__init__(num_classes=13, in_channels=4)
+        self.classifier = self.make_classifier(13)
+
+    def make_classifier(self, num_classes: int) -> torch.nn.Module:
+        return torch.nn.Linear(4, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+def bench_tiling(args: argparse.Namespace, device: torch.device) -> None:
+    """Milliseconds of tiling per 3072 px image (one transfer, tiles cut on the device, one read back)."""
+    model = Averages().to(device)
+    image = torch.randn(4, 3072, 3072)
+    per_second = rate(
+        lambda: predict_whole_image(model, image, batch_size=args.tile_batch_size, device=device), 1,
+        args.iterations, device,
+    )
+    print(f"tiling alone (a model that only averages), 3072x3072 image, 9 tiles: {1000 / per_second:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crop", type=int, default=256, help="crop size in px (default 256)")
@@ -115,6 +141,7 @@ def main() -> None:
     for name in names:
         bench_model(name, args, device)
     bench_whole_image(args, device)
+    bench_tiling(args, device)
 
 
 if __name__ == "__main__":

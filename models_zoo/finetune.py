@@ -71,4 +71,8 @@ def finetune(parent: ModelRun, name: str, **overrides) -> tuple[ModelRun, TrainO
     config = config.replace(init_checkpoint=str(init_path))
     run.config = config.to_dict()
     run.save(update_fields=["config"])
-    return run, train(config, run)
+    try:
+        return run, train(config, run)
+    except Exception:
+        ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
+        raise

@@ -5,7 +5,24 @@ Each sample is z-scored over its whole image and predicted as the mean of its ti
 probabilities are first averaged over its 8 flips and quarter turns. The predicted classes: the argmax for a
 single-class run; otherwise every class at or over its threshold (0.5, or the run's tuned
 thresholds), or the argmax where none is, so that every sample has at least one class.
-Predicting again replaces the run's predictions of those samples.
+
+Prediction streams, so that a whole split of large images takes bounded memory and survives being
+stopped: one image is read and predicted at a time, and every ``chunk_size`` (64) predictions are
+stored in a transaction of their own. What an exception interrupts (Ctrl-C, or in the ``predict``
+command the SIGTERM with which torchrun stops the other processes when one fails) is stored before it
+propagates; a process killed outright loses at most the predictions of its last, unstored chunk.
+Samples the run has predicted already are skipped, so predicting again after an interruption
+predicts what is left; ``replace`` predicts them again.
+
+Under ``torchrun --nproc_per_node N`` the N processes share the samples out (process r predicts every
+N-th sample from the r-th, of those left to predict), each on the GPU of its ``LOCAL_RANK`` with
+``device="cuda"``, and each stores its own chunks. The processes meet twice only, through gloo
+(their collectives carry Python objects, never tensors): the first process decides which samples are
+left to predict and hands the list to the others, and at the end the counts are added up. So no
+process waits for another while predicting, a collective never waits out a slow image, and what one
+process has stored survives another's failure; the database takes the concurrent writers (PostgreSQL,
+or SQLite, which makes a writer wait up to 30 s for another's short transaction, each of which starts
+with its write).
 
 A run predicts the samples of any data set with its own data set's label set (the classes its
 outputs mean), not only its own data set's: the released weights, imported once, predict the
@@ -20,20 +37,32 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from django.conf import settings
 from django.db import transaction
+from tqdm import tqdm
 
 from models_zoo.models import ModelRun, Prediction
 from models_zoo.runs import RunError, load_run_model
 from models_zoo.tiling import predict_whole_image
 from models_zoo.training.data import SplitSamples, WholeImageDataset, whole_image_loader
 from models_zoo.training.metrics import predicted_classes
+from models_zoo.training.processes import (
+    Processes,
+    current_processes,
+    decided_by_writer,
+    join_process_group,
+)
+from models_zoo.training.progress import plain_interval
 from study.models import Dataset, Sample
 
 SAMPLE_COLUMN = "sample"
@@ -41,12 +70,31 @@ SAMPLE_COLUMN = "sample"
 NAMED_UNKNOWN = 5
 # Ids looked up per query (SQLite limits the parameters of one query).
 LOOKUP_CHUNK = 500
+# Predictions stored per transaction.
+CHUNK_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class PredictionPlan:
+    """What a prediction is about to do, as the first process decided it."""
+
+    samples: int  # asked for
+    to_predict: int
+    skipped: int  # predicted by the run already, left as they are
+    processes: int
 
 
 @dataclass(frozen=True)
 class PredictionSummary:
-    predicted: int
+    predicted: int  # by every process together
     replaced: int  # of those, samples that had a prediction of this run before
+    skipped: int = 0  # samples the run had predicted already, left as they were
+    seconds: float = 0.0  # from the first prediction to the last process's last stored chunk
+    processes: int = 1
+
+    @property
+    def per_second(self) -> float:
+        return self.predicted / self.seconds if self.seconds > 0 else 0.0
 
 
 def predict_samples(
@@ -57,35 +105,182 @@ def predict_samples(
     workers: int = 0,
     amp: bool = False,
     tta: bool = False,
-    progress: Callable[[Iterable], Iterable] = iter,
+    replace: bool = False,
+    chunk_size: int = CHUNK_SAMPLES,
+    progress: bool = False,
+    announce: Callable[[PredictionPlan], None] | None = None,
 ) -> PredictionSummary:
-    """Predict every sample of ``samples`` (of data sets with the run's label set) and store the predictions."""
+    """Predict the samples of ``samples`` (of data sets with the run's label set) that the run has not
+    predicted yet (every one with ``replace``), and store the predictions ``chunk_size`` at a time.
+
+    Under torchrun every process calls this with the same ``samples``; each predicts its share, and
+    each gets the summary of all. ``announce`` is called in the first process once it is known what is
+    left to predict; ``progress`` shows the first process's progress on standard error (tqdm's bar on
+    a terminal, a plain line every 10% or 50 samples elsewhere).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     for dataset in Dataset.objects.filter(pk__in={s.dataset_id for s in samples} - {run.dataset_id}):
         check_same_label_set(run, dataset, "the samples to predict")
+    processes = current_processes()
+    placed = process_device(device, processes)
+    # gloo whatever the device: the processes exchange Python objects only. Where they are connected
+    # already (the command's process_group, a training script) this changes nothing.
+    join_process_group(processes, "cpu")
     model, tile = load_run_model(run)
+    model.to(placed)
+    todo = decided_by_writer(processes, lambda: samples_to_predict(run, samples, replace))
+    plan = PredictionPlan(len(samples), len(todo), len(samples) - len(todo), processes.world_size)
+    if announce is not None and processes.is_writer:
+        announce(plan)
+    by_pk = {sample.pk: sample for sample in samples}
+    share = [by_pk[pk] for pk in todo[processes.rank :: processes.world_size]]
+    started = time.perf_counter()
+    stored = _predict_share(
+        run, share, model, tile, placed, batch_size, workers, amp, tta, chunk_size,
+        PredictionProgress(len(share), processes, enabled=progress and processes.is_writer),
+    )
+    shares = [stored]
+    if processes.world_size > 1:
+        shares = [None] * processes.world_size
+        dist.all_gather_object(shares, stored)
+    seconds = time.perf_counter() - started
+    return PredictionSummary(
+        predicted=sum(predicted for predicted, _ in shares), replaced=sum(replaced for _, replaced in shares),
+        skipped=plan.skipped, seconds=seconds, processes=processes.world_size,
+    )
+
+
+def samples_to_predict(run: ModelRun, samples: list[Sample], replace: bool) -> list[int]:
+    """The primary keys of ``samples`` to predict, in their order: those without a prediction of ``run``
+    (all of them with ``replace``)."""
+    if replace:
+        return [sample.pk for sample in samples]
+    predicted = set(Prediction.objects.filter(run=run).values_list("sample_id", flat=True))
+    return [sample.pk for sample in samples if sample.pk not in predicted]
+
+
+def process_device(device: str, processes: Processes) -> torch.device:
+    """The device this process predicts on: with CUDA, the GPU of its ``LOCAL_RANK`` under torchrun
+    (made the current one, before the processes meet)."""
+    placed = torch.device(device)
+    if placed.type != "cuda":
+        return placed
+    if processes.world_size > 1:
+        count = torch.cuda.device_count()
+        if processes.local_rank >= count:
+            raise RunError(
+                f"process {processes.rank} (LOCAL_RANK {processes.local_rank}) has no GPU of its own: this machine "
+                f"has {count}; start at most {count} processes per machine (torchrun --nproc_per_node {count})"
+            )
+        placed = torch.device("cuda", processes.local_rank)
+    elif placed.index is None:
+        placed = torch.device("cuda", torch.cuda.current_device())
+    torch.cuda.set_device(placed)
+    return placed
+
+
+def _predict_share(
+    run: ModelRun,
+    share: list[Sample],
+    model: torch.nn.Module,
+    tile: int,
+    device: torch.device,
+    batch_size: int,
+    workers: int,
+    amp: bool,
+    tta: bool,
+    chunk_size: int,
+    progress: PredictionProgress,
+) -> tuple[int, int]:
+    """Predict ``share`` one image at a time, storing every ``chunk_size`` predictions; ``(stored, replaced)``."""
     images = whole_image_loader(
         WholeImageDataset(
             settings.STORE_DIR,
-            SplitSamples([s.pk for s in samples], [s.store_key for s in samples], np.zeros(len(samples))),
+            SplitSamples([s.pk for s in share], [s.store_key for s in share], np.zeros(len(share))),
         ),
-        list(range(len(samples))),
+        list(range(len(share))),
         workers,
-        pin_memory=device.startswith("cuda"),
+        pin_memory=device.type == "cuda",
     )
-    probabilities = np.zeros((len(samples), model.num_classes))
-    for index, image in progress(images):
-        probabilities[index] = predict_whole_image(model, image, tile, batch_size, torch.device(device), amp, tta)
+    stored = replaced = 0
+    pending: list[tuple[Sample, np.ndarray]] = []
+    try:
+        for index, image in images:
+            pending.append((share[index], predict_whole_image(model, image, tile, batch_size, device, amp, tta)))
+            progress.update()
+            if len(pending) >= chunk_size:
+                chunk, pending = pending, []
+                replaced += store_predictions(run, chunk)
+                stored += len(chunk)
+    finally:
+        # Interrupted (an exception, Ctrl-C): keep what is predicted; predicting again does the rest.
+        if pending:
+            chunk, pending = pending, []
+            replaced += store_predictions(run, chunk)
+            stored += len(chunk)
+        progress.close()
+    return stored, replaced
+
+
+def store_predictions(run: ModelRun, predicted: list[tuple[Sample, np.ndarray]]) -> int:
+    """Store ``(sample, probabilities)`` pairs as ``run``'s predictions in one transaction, replacing the
+    run's earlier predictions of those samples; how many it replaced.
+
+    The transaction starts with its write (a delete of the run's earlier predictions of these samples,
+    none unless replacing), so that an SQLite writer waits its turn rather than failing."""
+    probabilities = np.array([row for _, row in predicted])
     chosen = predicted_classes(probabilities, run.single_class, run.thresholds)
-    predictions = [
+    rows = [
         Prediction(
-            run=run, sample=sample, probabilities=[float(p) for p in row], classes=np.flatnonzero(picked).tolist()
+            run_id=run.pk, sample_id=sample.pk, probabilities=[float(p) for p in row],
+            classes=np.flatnonzero(picked).tolist(),
         )
-        for sample, row, picked in zip(samples, probabilities, chosen)
+        for (sample, _), row, picked in zip(predicted, probabilities, chosen)
     ]
     with transaction.atomic():
-        replaced, _ = Prediction.objects.filter(run=run, sample__in=samples).delete()
-        Prediction.objects.bulk_create(predictions)
-    return PredictionSummary(predicted=len(predictions), replaced=replaced)
+        replaced, _ = Prediction.objects.filter(run=run, sample__in=[sample.pk for sample, _ in predicted]).delete()
+        Prediction.objects.bulk_create(rows)
+    return replaced
+
+
+class PredictionProgress:
+    """Progress through one process's share: tqdm's bar where standard error is a terminal, elsewhere
+    (CI, a pipe, a log file) a plain line every 10% or 50 samples, whichever comes first, and at the end:
+
+        predicting: 128/1000 samples (13%), 2.31 samples/s, 00:55 elapsed, about 06:17 left
+    """
+
+    def __init__(self, total: int, processes: Processes, enabled: bool, stream: TextIO | None = None):
+        self.total = total
+        self.label = "predicting" if processes.world_size == 1 else (
+            f"predicting (process 1 of {processes.world_size}, its share)"
+        )
+        self.stream = sys.stderr if stream is None else stream
+        self.bar = tqdm(
+            total=total, desc=self.label, unit="sample", disable=None if enabled else True, file=self.stream
+        )
+        self.plain = enabled and self.bar.disable and total > 0
+        self.every = plain_interval(total)
+        self.done = 0
+        self.started = time.perf_counter()
+
+    def update(self) -> None:
+        self.done += 1
+        self.bar.update(1)
+        if self.plain and (self.done % self.every == 0 or self.done == self.total):
+            elapsed = time.perf_counter() - self.started
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            left = elapsed / self.done * (self.total - self.done)
+            remaining = f", about {tqdm.format_interval(left)} left" if self.done < self.total else ""
+            self.stream.write(
+                f"{self.label}: {self.done}/{self.total} samples ({self.done / self.total:.0%}), {rate:.2f} samples/s, "
+                f"{tqdm.format_interval(elapsed)} elapsed{remaining}\n"
+            )
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def check_same_label_set(run: ModelRun, dataset: Dataset, what: str) -> None:

@@ -10,15 +10,24 @@ image: zero is the mean of an image z-scored over its whole area.
 Test-time augmentation (``tta=True``, beyond the paper) makes each tile's probabilities the mean
 over the tile's 8 dihedral transforms (the identity, three quarter turns, and the flip of each);
 the transformed tiles go through the model together in the same batches as plain tiles would.
+
+The image goes to the model's device once; tiles are cut, turned and stacked there (channels_last on
+a GPU), and their probabilities summed there, read back once per image. Under bfloat16 autocast
+(``amp``) every model's last layer (``classifier``) runs in float32, so that its logits, and the
+sigmoid or softmax that makes them probabilities, are float32: bfloat16 probabilities take only 129
+values between 0.5 and 1, which would tie AUCs, thresholds and stored predictions.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from models_zoo.registry import LocalizationModel
 
@@ -49,6 +58,35 @@ def dihedral(tile: torch.Tensor, index: int) -> torch.Tensor:
     return torch.rot90(tile, index % 4, dims=(-2, -1)) if index % 4 else tile
 
 
+@contextmanager
+def float32_classifiers(model: nn.Module, device_type: str) -> Iterator[None]:
+    """Inside bfloat16 autocast, the ``classifier`` of every :class:`LocalizationModel` in ``model``
+    runs in float32, on float32 inputs: logits and the probabilities made from them stay float32."""
+    handles = []
+    for module in model.modules():
+        if not isinstance(module, LocalizationModel):
+            continue
+        contexts: list[torch.autocast] = []
+
+        def enter(head, args, contexts=contexts):
+            context = torch.autocast(device_type, enabled=False)
+            context.__enter__()
+            contexts.append(context)
+            return tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
+        def leave(head, args, output, contexts=contexts):
+            if contexts:
+                contexts.pop().__exit__(None, None, None)
+
+        handles.append(module.classifier.register_forward_pre_hook(enter))
+        handles.append(module.classifier.register_forward_hook(leave, always_call=True))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def predict_whole_image(
     model: LocalizationModel,
     image: torch.Tensor | np.ndarray,
@@ -63,13 +101,14 @@ def predict_whole_image(
     ``image`` is ``(C, H, W)``, already z-scored over the whole image. The model runs in
     evaluation mode (its previous mode is restored afterwards) on ``device``, by default the one
     its parameters are on; a different ``device`` moves the model there. ``amp`` runs it under
-    bfloat16 autocast. Probabilities come from ``model.probabilities``, so a model that computes
-    probabilities itself (``outputs_probabilities``) is not passed through a sigmoid again.
+    bfloat16 autocast, its last layer in float32. Probabilities come from ``model.probabilities``,
+    so a model that computes probabilities itself (``outputs_probabilities``) is not passed through
+    a sigmoid again.
 
     ``tta`` averages each tile's probabilities over its 8 dihedral transforms; ``batch_size`` then
     counts transformed tiles, so a forward pass holds no more inputs than without it.
     """
-    image = torch.as_tensor(image, dtype=torch.float32)
+    image = torch.as_tensor(image)
     if image.ndim != 3 or image.shape[0] != model.in_channels:
         raise ValueError(
             f"image must be (channels, height, width) with {model.in_channels} channels, "
@@ -79,25 +118,35 @@ def predict_whole_image(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     _, height, width = image.shape
     origins = tile_origins(height, width, tile)
-    image = F.pad(image, (0, max(0, tile - width), 0, max(0, tile - height)))
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
+    # The image crosses to the device once; tiles are cut from it there.
+    image = image.to(device, dtype=torch.float32, non_blocking=True)
+    if height < tile or width < tile:
+        image = F.pad(image, (0, max(0, tile - width), 0, max(0, tile - height)))
+    channels_last = device.type == "cuda"
     was_training = model.training
     model.eval()
     # Every (tile, transform) pair weighs the same, so the mean over tiles of each tile's mean over
     # its transforms is the mean over all pairs, whichever batches they fall into.
     transforms = DIHEDRAL_TRANSFORMS if tta else 1
     views = [(top, left, transform) for top, left in origins for transform in range(transforms)]
-    total = torch.zeros(model.num_classes, dtype=torch.float64)
+    total = torch.zeros(model.num_classes, dtype=torch.float64, device=device)
     try:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp),
+            float32_classifiers(model, device.type) if amp else nullcontext(),
+        ):
             for start in range(0, len(views), batch_size):
                 batch = torch.stack(
                     [dihedral(image[:, top : top + tile, left : left + tile], transform)
                      for top, left, transform in views[start : start + batch_size]]
-                ).to(device, non_blocking=True)
-                total += model.probabilities(batch).double().sum(dim=0).cpu()
+                )
+                if channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                total += model.probabilities(batch).double().sum(dim=0)
     finally:
         model.train(was_training)
-    return (total / len(views)).numpy()
+    return (total / len(views)).cpu().numpy()

@@ -46,6 +46,7 @@ class TrainConfig:
     architecture: str = "gapnet_pl"
     dataset: str = ""
     epochs: int = 300
+    # The global batch: under torchrun each of N processes takes batch_size / N (training.processes).
     batch_size: int = 40
     crop: int = 1024
     learning_rate: float = 0.01

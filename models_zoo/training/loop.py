@@ -2,9 +2,15 @@
 
 One process trains on the CPU or one GPU; ``torchrun --nproc-per-node N manage.py train ...``
 starts N processes that train together through DistributedDataParallel: each reads its share of
-every epoch's samples (``DistributedSampler``), gradients are averaged, validation images are
-shared out and their probabilities gathered, and only rank 0 writes files and the database. The
-single-process path runs the same code with a world of one.
+every epoch's samples (``DistributedSampler``) in its share of the global batch, gradients are
+averaged, validation images are shared out and their probabilities gathered, and only rank 0 writes
+files and the database. The single-process path runs the same code with a world of one.
+
+Each epoch starts torch's generators from ``(seed, epoch, rank)``: every process draws its own
+dropout masks, and a resumed run draws the same ones as an uninterrupted run, with or without loader
+workers. The loader hands over raw crops, z-scored on the device; each epoch's line says how fast
+the loader read crops beside how fast the model trained, so that it shows which of the two bounds
+training.
 
 Two options go beyond the paper (both off by default; see ``models_zoo.training.config``):
 ``average_weights`` keeps an exponential moving average of the weights (``AveragedModel``, batch-norm
@@ -44,19 +50,28 @@ from models_zoo.training.checkpoint import (
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
+    seed_epoch,
 )
 from models_zoo.training.config import TrainConfig
 from models_zoo.training.data import (
     CropDataset,
     EpochSampler,
     WholeImageDataset,
+    device_crops,
     split_samples,
     train_loader,
     whole_image_loader,
 )
 from models_zoo.training.metrics import ValidationMetrics, fit_thresholds, validation_metrics
-from models_zoo.training.processes import current_processes, join_process_group
-from models_zoo.training.progress import PlainProgress
+from models_zoo.training.processes import (
+    Processes,
+    broadcast_buffers,
+    current_processes,
+    join_process_group,
+    leave_process_group,
+    per_process_batch,
+)
+from models_zoo.training.progress import PlainProgress, Throughput, epoch_throughput
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -71,9 +86,22 @@ class TrainOutcome:
 
 
 def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutcome:
-    """Train ``run`` with ``config`` up to ``config.epochs``, continuing from ``last.pt`` if ``resume``."""
-    # -- processes and device: torchrun sets WORLD_SIZE, RANK and LOCAL_RANK
+    """Train ``run`` with ``config`` up to ``config.epochs``, continuing from ``last.pt`` if ``resume``.
+
+    Under torchrun the processes connect here unless the caller has connected them (the train
+    command does, before it creates the run); whoever connects them disconnects them.
+    """
     processes = current_processes()
+    joined = join_process_group(processes, config.device)
+    try:
+        return _train(config, run, resume, processes)
+    finally:
+        if joined:
+            leave_process_group()
+
+
+def _train(config: TrainConfig, run: ModelRun, resume: bool, processes: Processes) -> TrainOutcome:
+    # -- processes and device: torchrun sets WORLD_SIZE, RANK and LOCAL_RANK
     world_size, rank, local_rank = processes.world_size, processes.rank, processes.local_rank
     on_cuda = config.device.startswith("cuda")
     device = torch.device("cuda", local_rank) if on_cuda else torch.device("cpu")
@@ -82,13 +110,14 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    join_process_group(processes, config.device)
     is_writer = processes.is_writer
     directory = run.directory
     if is_writer:
         directory.mkdir(parents=True, exist_ok=True)
+    # --batch-size is the global batch, shared out; the rate stays the configured one (processes.py)
+    batch_size = per_process_batch(config.batch_size, world_size)
 
-    # -- seeds: everything random below starts from config.seed
+    # -- seeds: the model starts the same in every process; each epoch reseeds per process (below)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
@@ -100,7 +129,7 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
     val_samples = split_samples(run.dataset, "val", config.single_class)
     crops = CropDataset(settings.STORE_DIR, train_samples, config.crop, config.seed, config.augment)
     sampler = EpochSampler(crops, config.seed, rank, world_size)
-    batches = train_loader(crops, sampler, config.batch_size, config.workers, pin_memory=on_cuda)
+    batches = train_loader(crops, sampler, batch_size, config.workers, pin_memory=on_cuda)
     val_images = whole_image_loader(
         WholeImageDataset(settings.STORE_DIR, val_samples),
         list(range(rank, len(val_samples), world_size)),
@@ -135,7 +164,7 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
     )
 
-    # -- resume: weights, optimizer, schedule, best so far and every random generator's state
+    # -- resume: weights, optimizer, schedule, best so far and the random generators' state
     start_epoch, best_epoch, best_f1 = 1, None, -math.inf
     if resume:
         state = load_checkpoint(directory / LAST)
@@ -144,11 +173,17 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
             averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        restore_rng_state(state["rng"])
+        restore_rng_state(state["rng"], device)
         start_epoch = state["epoch"] + 1
         best_epoch, best_f1 = state["best_epoch"], state["best_val_macro_f1"]
         if is_writer:
             forget_epochs_after(run, state["epoch"])
+    if is_writer:
+        tqdm.write(
+            f"{world_size} process{'es' if world_size > 1 else ''}, global batch {config.batch_size}"
+            + (f" ({batch_size} per process)" if world_size > 1 else "")
+            + f", learning rate {optimizer.param_groups[0]['lr']:g}"
+        )
 
     # -- the model that trains: DDP across processes, optionally compiled
     stepped = DistributedDataParallel(model, device_ids=[local_rank] if on_cuda else None) if world_size > 1 else model
@@ -156,8 +191,9 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
         stepped = torch.compile(stepped)
 
     for epoch in range(start_epoch, config.epochs + 1):
-        # -- train one epoch on one random crop per sample
+        # -- train one epoch on one random crop per sample (the last, smaller batch left out)
         sampler.set_epoch(epoch)
+        seed_epoch(config.seed, epoch, rank)
         model.train()
         if config.last_layer_only:
             # The frozen layers compute their features as at inference (no dropout, fixed batch-norm
@@ -165,16 +201,17 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
             model.eval()
             model.classifier.train()
         learning_rate = optimizer.param_groups[0]["lr"]
-        loss_sum, seen, started = torch.zeros((), device=device), 0, time.perf_counter()
+        loss_sum, seen, read_seconds, waited = torch.zeros((), device=device), 0, 0.0, 0.0
         label = f"epoch {epoch}/{config.epochs}"
         progress = tqdm(batches, desc=label, unit="batch", leave=False, disable=None if is_writer else True)
         # tqdm draws nothing where standard error is not a terminal; plain lines there instead.
         plain = PlainProgress(label, len(batches), world_size) if is_writer and progress.disable else None
-        for step, (images, targets) in enumerate(progress):
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            if on_cuda:
-                images = images.contiguous(memory_format=torch.channels_last)
+        started = step_ended = time.perf_counter()
+        for step, batch in enumerate(progress):
+            waited += time.perf_counter() - step_ended
+            read_seconds += batch.read_seconds
+            images = device_crops(batch.images, device, channels_last=on_cuda)
+            targets = batch.targets.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp):
                 logits = stepped(images).float()
             if config.single_class:
@@ -198,17 +235,25 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
                 progress.set_postfix(loss=f"{loss.item():.4f}")
             elif plain is not None and plain.due(step + 1):
                 plain.report(step + 1, seen, loss.item())
+            step_ended = time.perf_counter()
         progress.close()
         if on_cuda:
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - started
-        totals = torch.tensor([loss_sum.item(), seen], dtype=torch.float64, device=device)
+        totals = torch.tensor([loss_sum.item(), seen, read_seconds, waited], dtype=torch.float64, device=device)
         if world_size > 1:
             dist.all_reduce(totals)
         train_loss = float(totals[0] / totals[1])
-        samples_per_second = float(totals[1]) / train_seconds
+        throughput = epoch_throughput(
+            samples=float(totals[1]), seconds=train_seconds, read_seconds=float(totals[2]),
+            waited=float(totals[3]) / world_size, readers=max(config.workers, 1) * world_size,
+        )
 
-        # -- validate on whole images: tiles' probabilities averaged, gathered from every process
+        # -- validate on whole images: tiles' probabilities averaged, gathered from every process.
+        # Each process updated batch-norm statistics from its own share: rank 0's count for all.
+        broadcast_buffers(model, processes)
+        if averaged is not None:  # its module: its count of steps is the same everywhere, and on the CPU
+            broadcast_buffers(averaged.module, processes)
         probabilities = np.zeros((len(val_samples), model.num_classes))
         mine = [
             (index, predict_whole_image(
@@ -231,7 +276,10 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
 
         # -- record and checkpoint (rank 0): metrics first, so a resumed epoch overwrites its row
         if is_writer:
-            record_epoch(run, epoch, train_loss, metrics, learning_rate, samples_per_second, best_epoch, best_f1)
+            record_epoch(
+                run, epoch, train_loss, metrics, learning_rate, throughput, best_epoch, best_f1,
+                processes=world_size, batch_per_process=batch_size,
+            )
             if improved:  # the weights just validated: the averaged ones when averaging
                 save_run_model(run, model_checkpoint(
                     validated, config.architecture, config.tile, config.single_class, config=config.to_dict(),
@@ -240,28 +288,30 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
             save_checkpoint(directory / LAST, {
                 "config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "best_epoch": best_epoch,
-                "best_val_macro_f1": best_f1, "rng": capture_rng_state(),
+                "best_val_macro_f1": best_f1, "rng": capture_rng_state(device),
                 "sampler": {"seed": config.seed, "epoch": epoch},
                 "averaged": None if averaged is None else averaged.state_dict(),
             })
             tqdm.write(
                 f"epoch {epoch}: loss {train_loss:.4f}, val macro-F1 {metrics.macro_f1:.4f}, "
-                f"lr {learning_rate:g}, {samples_per_second:.1f} samples/s"
+                f"lr {learning_rate:g}, {throughput.describe(config.workers)}"
             )
             sys.stdout.flush()  # a pipe buffers standard output: show each epoch as it ends
 
-    # -- finish: per-class thresholds tuned on the best epoch's validation probabilities, if asked
+    # -- finish: every process has come through every epoch before the run is marked finished
+    if world_size > 1:
+        dist.barrier()
+    # per-class thresholds tuned on the best epoch's validation probabilities, if asked
     thresholds = None
     if is_writer:
         if config.tune_thresholds and not config.single_class and best_epoch is not None:
             best_probabilities = load_checkpoint(directory / BEST)["val_probabilities"].numpy()
             thresholds = fit_thresholds(best_probabilities, val_samples.targets).tolist()
-        run.thresholds = thresholds
-        run.status = ModelRun.Status.FINISHED
-        run.finished_at = timezone.now()
-        run.save(update_fields=["thresholds", "status", "finished_at"])
-    if world_size > 1:
-        dist.barrier()
+        # Only a run still running finishes: a process that failed has marked it failed.
+        ModelRun.objects.filter(pk=run.pk, status=ModelRun.Status.RUNNING).update(
+            thresholds=thresholds, status=ModelRun.Status.FINISHED, finished_at=timezone.now()
+        )
+        run.refresh_from_db(fields=["thresholds", "status", "finished_at"])
     return TrainOutcome(
         epochs_trained=max(0, config.epochs - start_epoch + 1),
         last_epoch=config.epochs,
@@ -273,9 +323,13 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
 
 def record_epoch(
     run: ModelRun, epoch: int, train_loss: float, metrics: ValidationMetrics, learning_rate: float,
-    samples_per_second: float, best_epoch: int | None, best_f1: float,
+    throughput: Throughput, best_epoch: int | None, best_f1: float, processes: int = 1, batch_per_process: int = 0,
 ) -> None:
-    """One line of ``metrics.jsonl``, one ``EpochMetric`` row, and the run's best so far."""
+    """One line of ``metrics.jsonl``, one ``EpochMetric`` row, and the run's best so far.
+
+    The line also says what bounded the epoch (the loader's crops/s beside the model's samples/s) and
+    how the global batch was shared out among processes; the database row keeps its own fields.
+    """
     record = {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -283,11 +337,17 @@ def record_epoch(
         "val_per_class_f1": metrics.per_class_f1,
         "val_macro_auc": metrics.macro_auc,
         "learning_rate": learning_rate,
-        "samples_per_second": samples_per_second,
+        "samples_per_second": throughput.samples_per_second,
+        "model_samples_per_second": throughput.model_samples_per_second,
+        "loader_crops_per_second": throughput.loader_crops_per_second,
+        "data_wait_fraction": throughput.data_wait_fraction,
+        "processes": processes,
+        "batch_per_process": batch_per_process,
     }
     with open(run.directory / METRICS_FILE, "a") as handle:
         handle.write(json.dumps(record) + "\n")
-    EpochMetric.objects.update_or_create(run=run, epoch=epoch, defaults={k: v for k, v in record.items() if k != "epoch"})
+    stored = ("train_loss", "val_macro_f1", "val_per_class_f1", "val_macro_auc", "learning_rate", "samples_per_second")
+    EpochMetric.objects.update_or_create(run=run, epoch=epoch, defaults={key: record[key] for key in stored})
     run.best_epoch, run.best_val_macro_f1 = best_epoch, best_f1
     run.save(update_fields=["best_epoch", "best_val_macro_f1"])
 

@@ -10,6 +10,9 @@ the epoch or every 50 batches, whichever comes first, and after the last batch:
     epoch 3/10: batch 263/263 (100%), 41.0 samples/s, 00:51 elapsed, loss 0.1984
 
 The loss is the last batch's, as on tqdm's bar.
+
+``Throughput`` is what an epoch's summary line says about speed: the epoch's samples/s, and beside it the
+model's rate and the loader's, so that a user sees which of the two bounds training.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 from tqdm import tqdm
@@ -60,3 +64,39 @@ class PlainProgress:
             f"{tqdm.format_interval(elapsed)} elapsed{remaining}, loss {loss:.4f}\n"
         )
         self.stream.flush()
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast one epoch trained, and what bounded it, summed over every process.
+
+    ``samples_per_second`` is the epoch's: samples over its wall-clock time. The loader's rate is
+    what its processes could deliver: crops over the seconds they spent reading them, times their
+    number (the workers of every process, or the training processes themselves without workers).
+    The model's rate leaves out the time a process waited for its next batch (on a GPU it is the
+    rate at which the process queued work; the GPU runs behind it by a bounded queue).
+    """
+
+    samples_per_second: float
+    model_samples_per_second: float
+    loader_crops_per_second: float
+    data_wait_fraction: float
+
+    def describe(self, workers: int) -> str:
+        readers = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "no workers"
+        return (
+            f"{self.samples_per_second:.1f} samples/s: the model {self.model_samples_per_second:.1f} samples/s, "
+            f"the loader {self.loader_crops_per_second:.1f} crops/s ({readers}), "
+            f"{self.data_wait_fraction:.0%} of the time waiting for data"
+        )
+
+
+def epoch_throughput(samples: float, seconds: float, read_seconds: float, waited: float, readers: int) -> Throughput:
+    """:class:`Throughput` from an epoch's totals (``waited``: one process's time waiting for data)."""
+    computing = max(seconds - waited, 1e-9)
+    return Throughput(
+        samples_per_second=samples / seconds,
+        model_samples_per_second=samples / computing,
+        loader_crops_per_second=samples / max(read_seconds, 1e-9) * readers,
+        data_wait_fraction=min(1.0, waited / seconds),
+    )

@@ -124,7 +124,7 @@ def test_applying_the_best_order_makes_predict_feed_the_channels_in_it(scrambled
     run.refresh_from_db()
     assert run.channel_order == list(UNSCRAMBLE)
 
-    call_command("predict", "scrambled", dataset="field", stdout=StringIO())
+    call_command("predict", "scrambled", dataset="field", replace=True, stdout=StringIO())
     after = np.array([p.probabilities for p in Prediction.objects.filter(run=run).order_by("sample__source_id")])
     assert not np.allclose(after, before, rtol=0, atol=1e-6)
     # The same as the network fed the permuted image by hand, and so as the unscrambled network.

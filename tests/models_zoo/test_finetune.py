@@ -55,3 +55,10 @@ def test_the_fine_tune_needs_the_single_class_flag_and_a_known_run(trained_run):
         call_command("finetune", "parent")
     with pytest.raises(CommandError, match="RUN: no model run named 'ghost'"):
         call_command("finetune", "ghost", single_class=True)
+
+
+def test_a_fine_tune_that_fails_is_marked_failed(trained_run):
+    # 12 single-location training samples cannot fill one batch of 16.
+    with pytest.raises(CommandError, match=r"--batch-size: batch_size 16 \(per process\) is more than the 12"):
+        call_command("finetune", "parent", single_class=True, name="single", epochs=1, batch_size=16)
+    assert ModelRun.objects.get(name="single").status == ModelRun.Status.FAILED

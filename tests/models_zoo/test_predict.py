@@ -1,3 +1,4 @@
+import re
 from io import StringIO
 
 import numpy as np
@@ -7,11 +8,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from models_zoo import prediction
 from models_zoo.models import ModelRun, Prediction
+from models_zoo.prediction import process_device
 from models_zoo.registry import create_model
-from models_zoo.runs import create_run, load_run_model, model_checkpoint, save_run_model
+from models_zoo.runs import RunError, create_run, load_run_model, model_checkpoint, save_run_model
 from models_zoo.tiling import predict_whole_image
 from models_zoo.training.metrics import predicted_classes
+from models_zoo.training.processes import Processes
 from study.models import Sample, Study, StudySample
 from study.store import TrainingStore, zscore
 from tests.factories import pixel_dataset
@@ -54,14 +58,127 @@ def test_predicting_a_study_stores_one_prediction_per_study_sample(trained_run):
         assert len(prediction.probabilities) == 13 and len(prediction.classes) >= 1
 
 
-def test_predicting_again_replaces_the_runs_predictions(trained_run):
-    call_command("predict", "model", study="reading")
-    first = dict(Prediction.objects.values_list("sample_id", "probabilities"))
-    call_command("predict", "model", study="reading")
-    call_command("predict", "model", split="test", dataset="tiny")
-    assert Prediction.objects.filter(run=trained_run).count() == 6
-    again = dict(Prediction.objects.values_list("sample_id", "probabilities"))
-    assert all(np.allclose(first[sample], again[sample]) for sample in first)
+@pytest.fixture
+def random_run():
+    """The 20 samples of ``tiny`` (64 x 80 px), a study of four of its test samples, and a finished run of a
+    randomly initialised GapNet-PL evaluated with 32 px tiles (six per image), without training."""
+    dataset = pixel_dataset("tiny", CLASSES, SPLITS)
+    study = Study.objects.create(name="reading", dataset=dataset, seed=0)
+    tests = dataset.samples.filter(split="test").order_by("source_id")[:4]
+    StudySample.objects.bulk_create(StudySample(study=study, sample=s, position=i) for i, s in enumerate(tests))
+    return finished_random_run("model", dataset, seed=1, tile=32)
+
+
+def stored(run):
+    """``{source id: (probabilities, classes, primary key)}`` of the run's predictions."""
+    rows = Prediction.objects.filter(run=run).values_list("sample__source_id", "probabilities", "classes", "pk")
+    return {source: (probabilities, classes, pk) for source, probabilities, classes, pk in rows}
+
+
+def test_predicting_again_skips_what_the_run_has_predicted_unless_replace(random_run):
+    call_command("predict", "model", study="reading", stdout=StringIO())
+    first = stored(random_run)
+    assert len(first) == 4
+
+    out = StringIO()
+    call_command("predict", "model", split="test", dataset="tiny", stdout=out)
+    text = out.getvalue()
+    assert "Predicting 2 of the 6 samples of the test split of 'tiny' with run 'model'; it has predicted the other 4 " \
+        "already." in text
+    assert "Stored 2 predictions (0 replaced earlier ones)" in text
+    assert "Skipped 4 samples run 'model' had predicted already; --replace predicts them again (as needed after " \
+        "calibrate_channels --apply, or to change --tta)." in text
+    after = stored(random_run)
+    assert len(after) == 6
+    assert all(after[source] == first[source] for source in first)  # left as they were, the same rows
+
+    out = StringIO()
+    call_command("predict", "model", split="test", dataset="tiny", stdout=out)
+    assert "Nothing to predict: run 'model' has predicted all 6 samples of the test split of 'tiny' already." \
+        in out.getvalue()
+    assert "Stored" not in out.getvalue() and stored(random_run) == after
+
+    out = StringIO()
+    call_command("predict", "model", split="test", dataset="tiny", replace=True, stdout=out)
+    assert "Predicting 6 samples of the test split of 'tiny'" in out.getvalue()
+    assert "Stored 6 predictions (6 replaced earlier ones)" in out.getvalue() and "Skipped" not in out.getvalue()
+    again = stored(random_run)
+    assert again.keys() == after.keys()
+    for source, (probabilities, classes, pk) in after.items():
+        np.testing.assert_allclose(again[source][0], probabilities, rtol=0, atol=1e-7)
+        assert again[source][1] == classes and again[source][2] != pk  # predicted and stored anew
+
+
+def test_predictions_are_stored_a_chunk_at_a_time_in_a_transaction_each(random_run, monkeypatch):
+    chunks = []
+    store = prediction.store_predictions
+
+    def counted(run, predicted):
+        chunks.append(len(predicted))
+        return store(run, predicted)
+
+    monkeypatch.setattr(prediction, "store_predictions", counted)
+    call_command("predict", "model", dataset="tiny", chunk_size=8, stdout=StringIO())
+    assert chunks == [8, 8, 4]
+    assert Prediction.objects.filter(run=random_run).count() == 20
+    with pytest.raises(CommandError, match="--chunk-size must be at least 1"):
+        call_command("predict", "model", dataset="tiny", chunk_size=0)
+
+
+def test_an_interrupted_prediction_resumes_with_what_is_left_and_ends_as_an_uninterrupted_one(
+    random_run, monkeypatch
+):
+    call_command("predict", "model", dataset="tiny", chunk_size=3, stdout=StringIO())
+    uninterrupted = stored(random_run)
+    interrupted_run = finished_random_run("interrupted", random_run.dataset, seed=1, tile=32)  # the same weights
+
+    calls = []
+    predict = prediction.predict_whole_image
+
+    def interrupted_after_seven(*args, **kwargs):
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(prediction, "predict_whole_image", interrupted_after_seven)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("predict", "interrupted", dataset="tiny", chunk_size=3, stdout=StringIO())
+    # Two chunks of three were stored as they came; the seventh prediction, on the way out.
+    assert len(stored(interrupted_run)) == 7
+    monkeypatch.undo()
+
+    out = StringIO()
+    call_command("predict", "interrupted", dataset="tiny", chunk_size=3, stdout=out)
+    assert "Predicting 13 of the 20 samples of data set 'tiny' with run 'interrupted'" in out.getvalue()
+    assert "Skipped 7 samples" in out.getvalue()
+    resumed = stored(interrupted_run)
+    assert resumed.keys() == uninterrupted.keys()
+    for source, (probabilities, classes, _) in uninterrupted.items():
+        np.testing.assert_allclose(resumed[source][0], probabilities, rtol=0, atol=1e-7)
+        assert resumed[source][1] == classes
+
+
+def test_progress_shows_as_plain_lines_where_standard_error_is_no_terminal(random_run, capsys):
+    call_command("predict", "model", dataset="tiny")
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("predicting: ")]
+    assert [line.split()[1] for line in lines] == ["2/20", "4/20", "6/20", "8/20", "10/20", "12/20", "14/20",
+                                                   "16/20", "18/20", "20/20"]
+    assert re.fullmatch(r"predicting: 20/20 samples \(100%\), [0-9.]+ samples/s, 00:\d\d elapsed", lines[-1])
+    assert "about" in lines[0] and "left" in lines[0]
+    assert re.search(r"Stored 20 predictions \(0 replaced earlier ones\) in [0-9.]+ s: [0-9.]+ samples/s\.",
+                     captured.out)
+
+
+def test_a_process_under_torchrun_takes_the_gpu_of_its_local_rank():
+    assert process_device("cpu", Processes(world_size=2, rank=1, local_rank=1)) == torch.device("cpu")
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(RunError, match=r"process 9 \(LOCAL_RANK 8\) has no GPU of its own: this machine has"):
+            process_device("cuda", Processes(world_size=16, rank=9, local_rank=8))
+    if torch.cuda.device_count() >= 1:
+        assert process_device("cuda", Processes(world_size=2, rank=0, local_rank=0)) == torch.device("cuda", 0)
+        assert torch.cuda.current_device() == 0
 
 
 def test_a_multi_label_run_predicts_every_class_over_threshold_or_else_the_top_one():
@@ -104,7 +221,7 @@ def test_bad_predict_arguments_are_named(trained_run):
 def test_predicting_with_tta_stores_the_mean_over_each_tiles_flips_and_turns(trained_run):
     call_command("predict", "model", study="reading")
     plain = dict(Prediction.objects.values_list("sample_id", "probabilities"))
-    call_command("predict", "model", study="reading", tta=True)
+    call_command("predict", "model", study="reading", tta=True, replace=True)
     augmented = dict(Prediction.objects.values_list("sample_id", "probabilities"))
     assert augmented.keys() == plain.keys()
     model, tile = load_run_model(trained_run)

@@ -156,3 +156,23 @@ def test_without_tta_the_prediction_is_unchanged():
     default = predict_whole_image(model, image, tile=TILE)
     np.testing.assert_array_equal(predict_whole_image(model, image, tile=TILE, tta=False), default)
     np.testing.assert_allclose(default, manual_mean(model, image, TILE), atol=1e-6)
+
+
+def on_the_bfloat16_grid(probabilities: np.ndarray) -> np.ndarray:
+    as_float32 = torch.from_numpy(probabilities).float()
+    return (as_float32.bfloat16().double() == torch.from_numpy(probabilities)).numpy()
+
+
+@pytest.mark.parametrize("name", ["gapnet_pl", "conv_mil", "fcn_seg", "softmax"])
+def test_under_bfloat16_autocast_the_probabilities_are_float32(name):
+    # bfloat16 probabilities take 129 values between 0.5 and 1, which tie AUCs and thresholds.
+    from models_zoo.runs import SoftmaxOutputs
+
+    torch.manual_seed(0)
+    model = SoftmaxOutputs(create_model("gapnet_pl")) if name == "softmax" else create_model(name)
+    image = torch.randn(4, TILE, TILE)  # one tile: the prediction is that tile's probabilities
+    amp = predict_whole_image(model, image, tile=TILE, amp=True)
+    plain = predict_whole_image(model, image, tile=TILE)
+    assert not on_the_bfloat16_grid(amp).any()
+    np.testing.assert_allclose(amp, plain, atol=5e-3)  # the network itself ran in bfloat16
+    assert np.abs(amp - plain).max() > 0

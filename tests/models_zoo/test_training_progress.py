@@ -54,3 +54,23 @@ def test_on_a_terminal_the_bar_shows_progress_and_no_plain_line_is_printed(monke
     assert "epoch 1/1:" in terminal.getvalue() and "/14 [" in terminal.getvalue()  # tqdm's bar
     assert not any(PLAIN_LINE.match(line) for line in terminal.getvalue().splitlines())
     assert "batch 2/14" not in terminal.getvalue()
+
+
+def test_each_epoch_says_and_logs_the_loaders_crops_per_second_beside_the_models_rate(capsys):
+    import json
+
+    from models_zoo.models import ModelRun
+
+    pixel_dataset("tiny", CLASSES, SPLITS)
+    call_command("train", "gapnet_pl", dataset="tiny", name="rates", **dict(TINY, batch_size=2, workers=1))
+    printed = capsys.readouterr().out
+    record = json.loads((ModelRun.objects.get(name="rates").directory / "metrics.jsonl").read_text())
+    assert record["loader_crops_per_second"] > 0 and record["model_samples_per_second"] >= record["samples_per_second"]
+    assert 0 <= record["data_wait_fraction"] <= 1
+    assert record["processes"] == 1 and record["batch_per_process"] == 2
+    line = re.search(
+        r"epoch 1: .* samples/s: the model (\S+) samples/s, the loader (\S+) crops/s \(1 worker\), (\d+)% of the time "
+        r"waiting for data", printed,
+    )
+    assert line, printed
+    assert float(line.group(2)) == pytest.approx(record["loader_crops_per_second"], rel=1e-3)

@@ -16,13 +16,18 @@ TINY = dict(crop=32, batch_size=4, lr=0.01, seed=3, workers=0)
 
 
 @pytest.mark.parametrize(
-    "recipe", [{}, {"average_weights": True, "average_decay": 0.8, "tta": True}], ids=["paper", "averaged-tta"]
+    "recipe",
+    [{}, {"average_weights": True, "average_decay": 0.8, "tta": True}, {"workers": 1}],
+    ids=["paper", "averaged-tta", "loader-worker"],
 )
 def test_training_two_epochs_equals_one_epoch_then_a_resume_bit_for_bit(recipe):
+    # With a loader worker too: a resumed run starts its workers one epoch later than an uninterrupted
+    # one, which must not change a crop or a dropout mask (it once did, by 0.0045 in a weight).
     pixel_dataset("tiny", CLASSES, SPLITS)
-    call_command("train", "gapnet_pl", dataset="tiny", name="straight", epochs=2, **TINY, **recipe)
-    call_command("train", "gapnet_pl", dataset="tiny", name="stopped", epochs=1, **TINY, **recipe)
-    call_command("train", "gapnet_pl", resume="stopped", epochs=2)
+    settings = {**TINY, **recipe}
+    call_command("train", "gapnet_pl", dataset="tiny", name="straight", epochs=2, **settings)
+    call_command("train", "gapnet_pl", dataset="tiny", name="stopped", epochs=1, **settings)
+    call_command("train", "gapnet_pl", resume="stopped", epochs=2, workers=settings["workers"])
 
     straight = load_checkpoint(ModelRun.objects.get(name="straight").directory / "last.pt")
     resumed = load_checkpoint(ModelRun.objects.get(name="stopped").directory / "last.pt")
@@ -32,12 +37,13 @@ def test_training_two_epochs_equals_one_epoch_then_a_resume_bit_for_bit(recipe):
     for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
         assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
     assert straight["best_val_macro_f1"] == resumed["best_val_macro_f1"]
-    if recipe:
+    if "average_weights" in recipe:
         # The average (weights, batch-norm statistics and its count of steps) continued exactly too.
         assert straight["averaged"].keys() == resumed["averaged"].keys()
         for name, value in straight["averaged"].items():
             assert torch.equal(value, resumed["averaged"][name]), name
-        assert int(straight["averaged"]["n_averaged"]) == 2 * 4  # 14 samples in batches of 4, 2 epochs
+        # 14 samples in 3 full batches of 4 (the last 2 are left out), 2 epochs
+        assert int(straight["averaged"]["n_averaged"]) == 2 * 3
     else:
         assert straight["averaged"] is None
 

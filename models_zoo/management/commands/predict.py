@@ -1,9 +1,10 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
-from tqdm import tqdm
 
 from models_zoo.prediction import (
+    CHUNK_SAMPLES,
+    PredictionPlan,
     SampleListError,
     UnknownSamplesError,
     check_same_label_set,
@@ -11,6 +12,7 @@ from models_zoo.prediction import (
     predict_samples,
 )
 from models_zoo.runs import RunError, get_run
+from models_zoo.training.processes import current_processes, process_group
 from study.commands import DatabaseCommand
 from study.lookups import get_dataset, get_study
 from study.models import Sample
@@ -24,8 +26,11 @@ class Command(DatabaseCommand):
     help = (
         "Predict whole samples with a run (mean of 1024 tiles' probabilities) into Prediction rows: a study's "
         "samples (--study), every sample of a data set (--dataset), a split of it (--split), or the samples a file "
-        "lists (--samples). A data set other than the run's must have the run's label set. Predicting again "
-        "replaces them."
+        "lists (--samples). A data set other than the run's must have the run's label set. Samples the run has "
+        "predicted already are skipped (so predicting again after an interruption does what is left) unless "
+        "--replace. Predictions are stored as they come, --chunk-size at a time. Under torchrun (torchrun "
+        "--nproc_per_node N manage.py predict ...) the N processes share the samples out, one GPU each with "
+        "--device cuda."
     )
 
     def add_arguments(self, parser):
@@ -52,6 +57,16 @@ class Command(DatabaseCommand):
             "and quarter turns; 8 times the forward passes. A run's tuned thresholds fit the probabilities its "
             "validation used (train --tta or not).",
         )
+        parser.add_argument(
+            "--replace", action="store_true",
+            help="Predict again the samples the run has predicted already, replacing those predictions (after "
+            "calibrate_channels --apply, or to change --tta); by default they are skipped.",
+        )
+        parser.add_argument(
+            "--chunk-size", type=int, default=CHUNK_SAMPLES, metavar="N",
+            help=f"Predictions stored per transaction (default {CHUNK_SAMPLES}); a killed prediction loses at most "
+            "its last chunk (per process).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -63,12 +78,60 @@ class Command(DatabaseCommand):
             raise CommandError("--batch-size must be at least 1")
         if options["workers"] < 0:
             raise CommandError("--workers must be 0 or more")
+        if options["chunk_size"] < 1:
+            raise CommandError("--chunk-size must be at least 1")
         samples, what = self.samples(run, options)
         if not samples:
             hint = "; without --split, every sample of the data set" if options["split"] else ""
             raise CommandError(f"{what} has no samples to predict{hint}")
+        processes = current_processes()
+
+        def announce(plan: PredictionPlan) -> None:
+            self.announce(run, samples, what, options, plan)
+
+        # Under torchrun: connected through gloo (the processes exchange Python objects only, whatever
+        # the device), and a process that torchrun stops (SIGTERM, when another fails) stores what it
+        # has predicted on the way out.
+        try:
+            with process_group(processes, "cpu"):
+                summary = predict_samples(
+                    run, samples, device=options["device"], batch_size=options["batch_size"],
+                    workers=options["workers"], amp=options["amp"], tta=options["tta"], replace=options["replace"],
+                    chunk_size=options["chunk_size"], progress=True, announce=announce,
+                )
+        except RunError as error:
+            raise CommandError(str(error)) from None
+        if not processes.is_writer:
+            return
+        if summary.predicted:
+            by = f" by {summary.processes} processes" if summary.processes > 1 else ""
+            self.stdout.write(self.style.SUCCESS(
+                f"Stored {summary.predicted} predictions ({summary.replaced} replaced earlier ones) in "
+                f"{summary.seconds:.1f} s{by}: {summary.per_second:.2f} samples/s."
+            ))
+        if summary.skipped:
+            self.stdout.write(
+                f"Skipped {summary.skipped} samples run {run.name!r} had predicted already; --replace predicts them "
+                "again (as needed after calibrate_channels --apply, or to change --tta)."
+            )
+
+    def announce(self, run, samples, what: str, options, plan: PredictionPlan) -> None:
         augmented = " with test-time augmentation" if options["tta"] else ""
-        self.stdout.write(f"Predicting {len(samples)} samples of {what} with run {run.name!r}{augmented}.")
+        processes = f" in {plan.processes} processes" if plan.processes > 1 else ""
+        if not plan.to_predict:
+            self.stdout.write(
+                f"Nothing to predict: run {run.name!r} has predicted all {plan.samples} samples of {what} already."
+            )
+            return
+        if plan.skipped:
+            self.stdout.write(
+                f"Predicting {plan.to_predict} of the {plan.samples} samples of {what} with run {run.name!r}"
+                f"{augmented}{processes}; it has predicted the other {plan.skipped} already."
+            )
+        else:
+            self.stdout.write(
+                f"Predicting {plan.samples} samples of {what} with run {run.name!r}{augmented}{processes}."
+            )
         foreign = sorted({s.dataset.name for s in samples if s.dataset_id != run.dataset_id})
         if foreign:
             self.stdout.write(
@@ -77,17 +140,7 @@ class Command(DatabaseCommand):
             )
         if run.channel_order:
             self.stdout.write(f"Channel order (network input 1-4): {','.join(run.channel_order)}.")
-        try:
-            summary = predict_samples(
-                run, samples, device=options["device"], batch_size=options["batch_size"],
-                workers=options["workers"], amp=options["amp"], tta=options["tta"],
-                progress=lambda items: tqdm(items, total=len(samples), desc="predicting", unit="sample", disable=None),
-            )
-        except RunError as error:
-            raise CommandError(str(error)) from None
-        self.stdout.write(
-            self.style.SUCCESS(f"Stored {summary.predicted} predictions ({summary.replaced} replaced earlier ones).")
-        )
+        self.stdout.flush()
 
     @staticmethod
     def samples(run, options) -> tuple[list[Sample], str]:

@@ -7,7 +7,7 @@ from models_zoo.runs import RunError, create_run, get_run
 from models_zoo.training.checkpoint import LAST, CheckpointError, load_checkpoint
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.loop import train
-from models_zoo.training.processes import current_processes, decided_by_writer, join_process_group
+from models_zoo.training.processes import current_processes, decided_by_writer, per_process_batch, process_group
 from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
@@ -33,14 +33,29 @@ def check_device(device: str) -> None:
         raise CommandError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
 
 
+def check_batch(config: TrainConfig, world_size: int) -> None:
+    """--batch-size is the global batch: it must share out evenly among the processes."""
+    try:
+        per_process_batch(config.batch_size, world_size)
+    except ConfigError as error:
+        raise config_error(error) from None
+
+
 def run_training(command: BaseCommand, run: ModelRun, config: TrainConfig, resume: bool = False) -> None:
-    """Train, marking the run failed if training stops on an error (an interrupt leaves it resumable)."""
+    """Train, marking the run failed if training stops on an error (an interrupt leaves it resumable).
+
+    Under torchrun every process marks the run failed when it fails itself, whichever its rank: the
+    others may be waiting for it, or stopped by torchrun, and never know why.
+    """
     processes = current_processes()
     try:
         outcome = train(config, run, resume=resume)
     except FloatingPointError as error:
         ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
         raise CommandError(f"run {run.name!r}: {error}; try a lower --lr") from None
+    except ConfigError as error:
+        ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
+        raise config_error(error) from None
     except Exception:
         ModelRun.objects.filter(pk=run.pk).update(status=ModelRun.Status.FAILED)
         raise
@@ -55,7 +70,8 @@ class Command(DatabaseCommand):
     help = (
         "Train a model on a data set's training split, validating on whole validation images every epoch. "
         "The defaults are the paper's recipe for the model. Run under torchrun to train on several GPUs "
-        "(--batch-size is then per process). Two options go beyond the paper and are off by default: "
+        "(--batch-size stays the global batch, shared out among the processes; the rate is unchanged). "
+        "Two options go beyond the paper and are off by default: "
         "--average-weights (validate and keep an exponential moving average of the weights) and --tta "
         "(validate each tile as the mean over its 8 flips and quarter turns)."
     )
@@ -65,7 +81,11 @@ class Command(DatabaseCommand):
         parser.add_argument("--dataset", help="The data set to train on (it must be split).")
         parser.add_argument("--name", help="The run's name (default: MODEL-DATASET-N).")
         parser.add_argument("--epochs", type=int)
-        parser.add_argument("--batch-size", type=int, help="Default: the paper's for the model (GapNet-PL: 40).")
+        parser.add_argument(
+            "--batch-size", type=int,
+            help="The global batch, shared out among torchrun's processes (a multiple of their number). "
+            "Default: the paper's for the model (GapNet-PL: 40).",
+        )
         parser.add_argument("--crop", type=int, help="Training crop and evaluation tile size (default 1024).")
         parser.add_argument("--lr", type=float, help="Initial learning rate (default: the paper's for the model).")
         parser.add_argument("--device", choices=["cpu", "cuda"])
@@ -122,8 +142,11 @@ class Command(DatabaseCommand):
             raise config_error(error) from None
         check_device(config.device)
         processes = current_processes()
-        join_process_group(processes, config.device)
+        check_batch(config, processes.world_size)
+        with process_group(processes, config.device):
+            self.train_new(options, model, dataset, config, processes)
 
+    def train_new(self, options, model, dataset, config: TrainConfig, processes) -> None:
         def new_run() -> int:
             name = options["name"] or self.default_name(model, dataset.name)
             try:
@@ -161,8 +184,11 @@ class Command(DatabaseCommand):
             raise CommandError(f"--resume: run {run.name!r} has trained {done} of {config.epochs} epochs; raise --epochs")
         check_device(config.device)
         processes = current_processes()
-        join_process_group(processes, config.device)
+        check_batch(config, processes.world_size)
+        with process_group(processes, config.device):
+            self.continue_run(run, config, done, processes)
 
+    def continue_run(self, run: ModelRun, config: TrainConfig, done: int, processes) -> None:
         def reopen() -> None:
             run.config, run.status, run.finished_at = config.to_dict(), ModelRun.Status.RUNNING, None
             run.save(update_fields=["config", "status", "finished_at"])
