@@ -6,6 +6,7 @@ results; they import neither Django nor the study's models, so they can be used 
 
 The report builds on them, each module importing only those before it: ``report_inputs`` (what a
 report is computed from; ``study_arrays`` fills it from the database), ``report_content`` (what it
-holds), ``report`` (the computation), ``report_tables`` (CSV and page tables), ``report_files`` (the
-files on disk) and ``report_cache`` (the analyst page's built reports).
+holds), ``report_readers`` (its sections on the readers: background, anchoring, test-retest, reading
+time and instructions, from ``biases``), ``report`` (the computation), ``report_tables`` (CSV and page
+tables), ``report_files`` (the files on disk) and ``report_cache`` (the analyst page's built reports).
 """

@@ -21,6 +21,9 @@ Conventions:
 - Agreement: Fleiss' kappa of every cohort of two or more readers, Cohen's kappa of every pair of
   readers (people and models; only the pairs with a model when there are more than
   ``MAX_PAIRWISE_PEOPLE`` people), and each cohort's and model's accuracy per true class.
+- The readers (people only, ``analysis.report_readers``): each one's accuracy beside their background
+  answers; anchoring on the gallery per reader, per cohort and over all readers; test-retest kappa per
+  reader and cohort; accuracy per quartile of reading time per cohort; the instructions each saw.
 - Without missing answers an unanswered sample cannot occur. With ``allow_missing`` each reader is
   scored on the samples they answered (``unanswered="exclude"``), McNemar's test on the samples both
   answered.
@@ -50,6 +53,7 @@ from analysis.report_content import (
     Table7,
 )
 from analysis.report_inputs import MissingAnswersError, Person, ReportError, StudyAnswers, TestSplit
+from analysis.report_readers import reader_sections
 from analysis.significance import mcnemar_each, paired_table, wilcoxon_best_against_others
 from models_zoo.metrics import NO_ANSWER, MetricInputError, model_performance, multilabel_metrics
 
@@ -544,6 +548,7 @@ def _compute(
         )
     mrmc = _mrmc_rows(data, people, answers, margin, notes)
     agreement = _agreement(data, people, answers, scorer.unanswered, notes)
+    sections = reader_sections(data, people_with_answers, cohorts, notes)
 
     confusions = []
     single_readers = [(m.name, "model", m.answers) for m in data.models]
@@ -585,4 +590,9 @@ def _compute(
         agreement=agreement,
         margin=None if margin is None else float(margin),
         notes=tuple(notes),
+        readers=sections.readers,
+        anchoring=sections.anchoring,
+        test_retest=sections.test_retest,
+        reading_time=sections.reading_time,
+        instructions=sections.instructions,
     )

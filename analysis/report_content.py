@@ -1,7 +1,8 @@
 """What a report holds: the rows of the paper's Tables 1, 2, 3 and 7, Figure 4's confusion matrices and
 the appendix's cases, each model against the population of readers of each cohort (multi-reader
-multi-case), the agreement between readers, as named values, and the report's JSON form
-(``report.json``).
+multi-case), the agreement between readers, the readers with their background, and the biases the
+paper worried about (anchoring on the gallery, test-retest consistency, reading time; the instructions
+each reader saw), as named values, and the report's JSON form (``report.json``).
 
 ``analysis.report`` computes them; ``analysis.report_tables`` lays them out as CSV and page tables.
 """
@@ -195,6 +196,206 @@ class Agreement:
         }
 
 
+@dataclass(frozen=True)
+class ReaderRow:
+    """A person of the study: their accuracy on the first readings they gave (None without any), the
+    median of their active seconds on a case (None when untimed) and their answers to the study's
+    background form (``background``, by question key; None where not given)."""
+
+    reader: str
+    cohort: str
+    simulated: bool
+    n_answered: int
+    accuracy: float | None
+    median_seconds: float | None
+    background: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClassLookupRow:
+    """A class whose gallery page a reader opened: when first, how many examples, and how many of the
+    reader's cases of that class they answered after that first look (``n_cases_looked_up``)."""
+
+    class_name: str
+    first_viewed_at: str
+    n_views: int
+    n_cases_looked_up: int
+
+
+@dataclass(frozen=True)
+class AnchoringReaderRow:
+    """A reader's accuracy on the cases whose true class they had looked up in the gallery before
+    answering, and on the others; ``difference`` looked up minus not (None unless both kinds)."""
+
+    reader: str
+    cohort: str
+    simulated: bool
+    n_looked_up: int
+    n_not_looked_up: int
+    accuracy_looked_up: float | None
+    accuracy_not_looked_up: float | None
+    difference: float | None
+    classes_looked_up: tuple[ClassLookupRow, ...]
+
+
+@dataclass(frozen=True)
+class AnchoringEffectRow:
+    """The mean over readers of their difference (looked up minus not), with its t interval and the
+    p-value of the one-sample t-test, over the readers of a cohort (``cohort``) or over all readers
+    (``cohort`` None); ``n_readers`` counts those with cases of both kinds. ``summary`` says it in words."""
+
+    cohort: str | None
+    simulated: bool
+    n_readers: int
+    mean_difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    statistic: float | None
+    p_value: float | None
+    level: float
+    summary: str
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    readers: tuple[AnchoringReaderRow, ...] = ()
+    effects: tuple[AnchoringEffectRow, ...] = ()
+    n_gallery_views: int = 0
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        readers = []
+        for row in self.readers:
+            values = asdict(row)
+            values["classes_looked_up"] = [
+                {("class" if key == "class_name" else key): value for key, value in asdict(lookup).items()}
+                for lookup in row.classes_looked_up
+            ]
+            readers.append(values)
+        return {
+            "readers": readers,
+            "effects": [{key: _finite_or_none(value) for key, value in asdict(row).items()} for row in self.effects],
+            "n_gallery_views": self.n_gallery_views,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class RetestReaderRow:
+    """A reader's two readings of the repeated cases they answered twice (``n_repeats``): Cohen's kappa
+    between the readings, and each reading's accuracy and Cohen's kappa with the truth."""
+
+    reader: str
+    cohort: str
+    simulated: bool
+    n_repeats: int
+    kappa: float | None
+    accuracy_first: float | None
+    accuracy_second: float | None
+    kappa_first_truth: float | None
+    kappa_second_truth: float | None
+
+
+@dataclass(frozen=True)
+class RetestCohortRow:
+    """A cohort's consistency: the mean of its readers' kappas (``mean_kappa``, over the readers who have
+    one) and the kappa of all its pairs of readings pooled (``pooled_kappa``), with the pooled accuracy
+    and kappa with the truth of each reading; ``n_pairs`` the pairs of readings."""
+
+    cohort: str
+    simulated: bool
+    n_readers: int
+    n_pairs: int
+    mean_kappa: float | None
+    pooled_kappa: float | None
+    accuracy_first: float | None
+    accuracy_second: float | None
+    kappa_first_truth: float | None
+    kappa_second_truth: float | None
+
+
+@dataclass(frozen=True)
+class Retest:
+    n_repeated_cases: int = 0
+    readers: tuple[RetestReaderRow, ...] = ()
+    cohorts: tuple[RetestCohortRow, ...] = ()
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_repeated_cases": self.n_repeated_cases,
+            "cohorts": [asdict(row) for row in self.cohorts],
+            "readers": [asdict(row) for row in self.readers],
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class TimeQuartileRow:
+    quartile: int  # 1: the fastest quarter of the cohort's answers
+    n_cases: int
+    median_seconds: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class ReadingTimeRow:
+    """A cohort's active seconds per case against correctness (first readings): accuracy per quartile
+    of time and Spearman's rho of time with correctness; ``n_untimed`` answers had no time."""
+
+    cohort: str
+    simulated: bool
+    n_readers: int
+    n_cases: int
+    n_untimed: int
+    spearman_rho: float | None
+    p_value: float | None
+    quartiles: tuple[TimeQuartileRow, ...]
+    summary: str
+
+
+@dataclass(frozen=True)
+class InstructionsVersionRow:
+    """A wording of the instructions: its SHA-256, when some participant first saw it, by how many."""
+
+    digest: str
+    first_seen_at: str
+    n_participants: int
+    text: str
+
+
+@dataclass(frozen=True)
+class InstructionsSeenRow:
+    """The versions of the instructions one participant saw, oldest first: (digest, first seen)."""
+
+    reader: str
+    cohort: str
+    simulated: bool
+    seen: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Instructions:
+    versions: tuple[InstructionsVersionRow, ...] = ()
+    participants: tuple[InstructionsSeenRow, ...] = ()
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "versions": [asdict(row) for row in self.versions],
+            "participants": [
+                {
+                    "reader": row.reader,
+                    "cohort": row.cohort,
+                    "simulated": row.simulated,
+                    "seen": [{"digest": digest, "first_seen_at": when} for digest, when in row.seen],
+                }
+                for row in self.participants
+            ],
+            "note": self.note,
+        }
+
+
 def _finite_or_none(value: Any) -> Any:
     # JSON has neither infinity nor NaN: an infinite df (the normal reference) is null, as NaN is.
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -232,6 +433,11 @@ class Report:
     agreement: Agreement = field(default_factory=Agreement)
     margin: float | None = None
     notes: tuple[str, ...] = field(default=())
+    readers: tuple[ReaderRow, ...] = ()
+    anchoring: Anchoring = field(default_factory=Anchoring)
+    test_retest: Retest = field(default_factory=Retest)
+    reading_time: tuple[ReadingTimeRow, ...] = ()
+    instructions: Instructions = field(default_factory=Instructions)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -266,5 +472,10 @@ class Report:
                 "cases": [asdict(case) for case in self.cases],
                 "mrmc": [mrmc_row_dict(row, self.margin is not None) for row in self.mrmc],
                 "agreement": self.agreement.to_dict(),
+                "readers": [asdict(row) for row in self.readers],
+                "anchoring": self.anchoring.to_dict(),
+                "test_retest": self.test_retest.to_dict(),
+                "reading_time": [asdict(row) for row in self.reading_time],
+                "instructions": self.instructions.to_dict(),
             }
         )

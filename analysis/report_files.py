@@ -1,6 +1,7 @@
 """The report as files: CSV tables (``table1/2/3/7.csv``, ``mrmc.csv``, ``agreement.csv``, one per
-confusion matrix), ``report.json``, Figure 4 as PNG and SVG, the cases' panels and an
-``index.html`` that opens offline (figures inline as data: URIs, no external request).
+confusion matrix, ``readers.csv``, ``anchoring.csv``, ``test_retest.csv``, ``reading_time.csv``),
+``report.json``, Figure 4 and accuracy by reading time (``reading_time``) as PNG and SVG, the cases'
+panels and an ``index.html`` that opens offline (figures inline as data: URIs, no external request).
 
 ``write_report`` is what the ``report`` command calls, and ``analysis.report_cache`` for the analyst
 page.
@@ -21,14 +22,19 @@ from PIL import Image
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from analysis.figures import confusion_figure, render
+from analysis.figures import confusion_figure, reading_time_figure, render
 from analysis.report import DEFAULT_REPETITIONS, DEFAULT_SEED, compute_report
 from analysis.report_content import Case, Report
 from analysis.report_tables import (
+    READING_TIME_FIGURE,
     agreement_csv,
+    anchoring_csv,
     confusion_csv,
     display_tables,
     mrmc_csv,
+    readers_csv,
+    reading_time_csv,
+    retest_csv,
     table1_csv,
     table2_csv,
     table3_csv,
@@ -165,6 +171,16 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
     if report.table1:
         _write(directory, "table1.csv", table1_csv(report.table1), written)
         _write(directory, "table7.csv", table7_csv(report), written)
+    _write(directory, "readers.csv", readers_csv(report), written)
+    _write(directory, "anchoring.csv", anchoring_csv(report), written)
+    _write(directory, "test_retest.csv", retest_csv(report), written)
+    _write(directory, "reading_time.csv", reading_time_csv(report), written)
+    inline_figures = {}
+    if any(row.quartiles for row in report.reading_time):
+        figure = render(reading_time_figure(report.reading_time))
+        _write(directory, READING_TIME_FIGURE, figure["png"], written)
+        _write(directory, READING_TIME_FIGURE.replace(".png", ".svg"), figure["svg"], written)
+        inline_figures[READING_TIME_FIGURE] = _data_uri(figure["png"], "image/png")
 
     confusion_files, taken = [], set()
     for confusion in report.confusions:
@@ -196,7 +212,10 @@ def write_report(study: Study, directory: Path, options: ReportOptions) -> Writt
         "analysis/report_offline.html",
         {
             "document": document,
-            "tables": display_tables(document),
+            "tables": [
+                replace(table, figure=inline_figures[table.figure]) if table.figure else table
+                for table in display_tables(document)
+            ],
             "confusions": [{"reader": c["reader"], "uri": _data_uri(c["png"], "image/png")} for c in confusion_files],
             "cases": cases,
         },

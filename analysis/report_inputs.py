@@ -7,7 +7,7 @@ Nothing here touches Django.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,12 +69,59 @@ class TestSplit:
     incomplete: dict[str, int]
 
 
+@dataclass(frozen=True)
+class ClassLookup:
+    """A reader's visits to the gallery page of one class: how many examples they opened there and
+    when first (ISO 8601, UTC), whether before or after any answer."""
+
+    pseudonym: str
+    class_index: int
+    first_viewed_at: str
+    n_views: int
+
+
+@dataclass(frozen=True, eq=False)
+class Repeats:
+    """The study's repeated cases as read twice: ``columns`` are the study sample columns of the cases
+    some reader answered both times, ``first`` and ``second`` ``(n_people, n_columns)`` the class given
+    at each reading (-1 where that reader did not answer the case both times); ``n_configured`` how
+    many cases the study shows twice."""
+
+    n_configured: int
+    columns: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+
+@dataclass(frozen=True)
+class InstructionsRecord:
+    """A version of the instructions a reader was shown (its SHA-256 ``digest``), first when (ISO 8601, UTC)."""
+
+    pseudonym: str
+    digest: str
+    first_seen_at: str
+
+
 @dataclass(frozen=True, eq=False)
 class StudyAnswers:
     """Everything the report needs, as arrays in the study's sample order.
 
     ``answers`` is ``(n_people, n_samples)`` with -1 for a missing answer; ``truth`` the single class of
-    each study sample; ``models`` in the order asked for (the first is "the model").
+    each study sample; ``models`` in the order asked for (the first is "the model"). The first readings
+    only: a repeated case's second reading is in ``repeats``.
+
+    What the report's sections on the readers need, each optional (None or empty: the section says
+    there is nothing to show):
+
+    - ``seconds``: ``(n_people, n_samples)`` active seconds on each answered case, NaN where unanswered
+      or untimed (an answer with no active time, as an imported one without it);
+    - ``looked_up``: ``(n_people, n_samples)``, whether the reader had opened the gallery page of the
+      sample's true class before their answer to it; ``gallery``: each reader's looks per class;
+    - ``repeats``: the second readings of the repeated cases (``Repeats``);
+    - ``covariate_keys`` and ``covariates``: the questions of the study's background form and each
+      reader's answers to them ({pseudonym: {key: value or None}});
+    - ``instructions``: every version of the instructions each reader was shown, and
+      ``instructions_texts`` the text of each version by digest.
     """
 
     study: str
@@ -87,6 +134,14 @@ class StudyAnswers:
     answers: np.ndarray
     models: tuple[ModelAnswers, ...]
     test_split: TestSplit | None = None
+    seconds: np.ndarray | None = None
+    looked_up: np.ndarray | None = None
+    gallery: tuple[ClassLookup, ...] = ()
+    repeats: Repeats | None = None
+    covariate_keys: tuple[str, ...] = ()
+    covariates: dict[str, dict[str, object]] = field(default_factory=dict)
+    instructions: tuple[InstructionsRecord, ...] = ()
+    instructions_texts: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:

@@ -1,6 +1,8 @@
 """The report's tables laid out for reading: CSV files of Tables 1, 2, 3, 7, each confusion matrix, the
-model against the population of readers (``mrmc.csv``) and the agreement (``agreement.csv``), and the
-tables of the report's pages (the analyst page and the offline ``index.html``).
+model against the population of readers (``mrmc.csv``), the agreement (``agreement.csv``), the readers
+with their background (``readers.csv``), anchoring (``anchoring.csv``), test-retest consistency
+(``test_retest.csv``) and reading time (``reading_time.csv``), and the tables of the report's pages
+(the analyst page and the offline ``index.html``).
 
 CSV cells are exact (``repr`` of a float, empty for none) so that the same report writes the same bytes;
 page cells are rounded for the eye. The page tables are made from ``report.json``'s document, so a
@@ -10,7 +12,7 @@ cached report is shown without computing it again.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -34,8 +36,26 @@ MRMC_COLUMNS = [
 NONINFERIORITY_COLUMNS = ["margin", "p_noninferiority"]
 # agreement.csv, one tidy layout for the three kinds of rows (see ``agreement_csv``).
 AGREEMENT_COLUMNS = ["kind", "cohort_a", "reader_a", "cohort_b", "reader_b", "class", "value", "n_samples", "simulated"]
+# The sections on the readers (``analysis.report_readers``).
+READER_COLUMNS = ["reader", "cohort", "simulated", "n_answered", "accuracy", "median_seconds"]
+ANCHORING_COLUMNS = [
+    "kind", "cohort", "reader", "simulated", "n_looked_up", "n_not_looked_up", "accuracy_looked_up",
+    "accuracy_not_looked_up", "difference", "n_readers", "ci_low", "ci_high", "p_value", "classes_looked_up",
+]
+TEST_RETEST_COLUMNS = [
+    "kind", "cohort", "reader", "simulated", "n_readers", "n_repeats", "kappa", "pooled_kappa", "accuracy_first",
+    "accuracy_second", "kappa_first_truth", "kappa_second_truth",
+]
+READING_TIME_COLUMNS = [
+    "cohort", "simulated", "n_readers", "quartile", "n_cases", "median_seconds", "accuracy", "spearman_rho", "p_value",
+    "n_untimed",
+]
+READING_TIME_FIGURE = "reading_time.png"
 PVALUE_COLUMNS = {"p_value", "p_value_exact", "p_noninferiority"}
-COUNT_COLUMNS = {"n_answered", "n_readers", "n_samples", "n_cases", "n_cases_dropped", "n_excluded"}
+COUNT_COLUMNS = {
+    "n_answered", "n_readers", "n_samples", "n_cases", "n_cases_dropped", "n_excluded", "n_looked_up",
+    "n_not_looked_up", "n_repeats", "n_pairs", "n_untimed", "n_participants", "quartile",
+}
 VARIANT_WORDS = {
     RANDOM_READERS_RANDOM_CASES: "random readers, random cases",
     FIXED_READERS_RANDOM_CASES: "fixed readers, random cases",
@@ -132,6 +152,83 @@ def confusion_csv(counts: np.ndarray, normalized: np.ndarray, unanswered: np.nda
     return _csv(header, rows)
 
 
+def _background_columns(keys) -> list[str]:
+    """A background question's column in ``readers.csv``: its key, prefixed ``background_`` should the
+    key be one of the columns before it."""
+    return [f"background_{key}" if key in READER_COLUMNS else key for key in keys]
+
+
+def _background_keys(readers) -> list[str]:
+    return list(readers[0].background) if readers else []
+
+
+def readers_csv(report: Report) -> bytes:
+    """A row per person: accuracy on their first readings, median active seconds per case, then one
+    column per question of the study's background form."""
+    keys = _background_keys(report.readers)
+    rows = [
+        [getattr(row, name) for name in READER_COLUMNS] + [row.background.get(key) for key in keys]
+        for row in report.readers
+    ]
+    return _csv(READER_COLUMNS + _background_columns(keys), rows)
+
+
+def anchoring_csv(report: Report) -> bytes:
+    """``kind`` ``reader``: a reader's accuracy on cases of classes looked up before answering and on the
+    others, and the classes looked up (``;``-separated); ``kind`` ``effect``: the mean difference over the
+    readers of a cohort (``cohort`` empty: over all readers), its interval and p-value."""
+    rows = [
+        [
+            "reader", r.cohort, r.reader, r.simulated, r.n_looked_up, r.n_not_looked_up, r.accuracy_looked_up,
+            r.accuracy_not_looked_up, r.difference, 1, None, None, None,
+            "; ".join(lookup.class_name for lookup in r.classes_looked_up),
+        ]
+        for r in report.anchoring.readers
+    ]
+    rows += [
+        [
+            "effect", e.cohort, "", e.simulated, None, None, None, None, e.mean_difference, e.n_readers, e.ci_low,
+            e.ci_high, e.p_value, "",
+        ]
+        for e in report.anchoring.effects
+    ]
+    return _csv(ANCHORING_COLUMNS, rows)
+
+
+def retest_csv(report: Report) -> bytes:
+    """``kind`` ``cohort``: the mean of its readers' kappas (``kappa``) and the pooled kappa, ``n_repeats``
+    its pairs of readings; ``kind`` ``reader``: a reader's kappa between first and second reading. Both
+    with the accuracy and the kappa with the truth of each reading."""
+    rows = [
+        [
+            "cohort", c.cohort, "", c.simulated, c.n_readers, c.n_pairs, c.mean_kappa, c.pooled_kappa, c.accuracy_first,
+            c.accuracy_second, c.kappa_first_truth, c.kappa_second_truth,
+        ]
+        for c in report.test_retest.cohorts
+    ]
+    rows += [
+        [
+            "reader", r.cohort, r.reader, r.simulated, 1, r.n_repeats, r.kappa, None, r.accuracy_first,
+            r.accuracy_second, r.kappa_first_truth, r.kappa_second_truth,
+        ]
+        for r in report.test_retest.readers
+    ]
+    return _csv(TEST_RETEST_COLUMNS, rows)
+
+
+def reading_time_csv(report: Report) -> bytes:
+    """A row per cohort and quartile of time (1 the fastest); a cohort without timed answers has one
+    row without a quartile. Spearman's rho and its p-value repeat on each row of the cohort."""
+    rows = []
+    for r in report.reading_time:
+        common = [r.cohort, r.simulated, r.n_readers]
+        tail = [r.spearman_rho, r.p_value, r.n_untimed]
+        rows += [common + [q.quartile, q.n_cases, q.median_seconds, q.accuracy] + tail for q in r.quartiles]
+        if not r.quartiles:
+            rows.append(common + [None, 0, None, None] + tail)
+    return _csv(READING_TIME_COLUMNS, rows)
+
+
 def _shown(column: str, value) -> str:
     """A cell as the page shows it: p-values in two significant digits, figures in three decimals."""
     if value is None:
@@ -156,6 +253,7 @@ class DisplayTable:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     lead: tuple[str, ...] = ()
+    figure: str = ""  # a figure shown with the table: a file of the report, or a data: URI offline
 
 
 def _display(
@@ -280,9 +378,158 @@ def _agreement_tables(document: dict) -> list[DisplayTable]:
     return tables
 
 
+def _when(moment: str | None) -> str:
+    """An ISO 8601 UTC moment as the page shows it, to the minute."""
+    return "" if not moment else moment.replace("T", " ")[:16] + " UTC"
+
+
+def _reader_tables(document: dict) -> list[DisplayTable]:
+    """The readers with their background, anchoring, test-retest, reading time and instructions."""
+    tables = []
+    readers = document.get("readers") or []
+    keys = list(readers[0]["background"]) if readers else []
+    tables.append(
+        _display(
+            "readers", "The readers: accuracy beside their background", "readers.csv",
+            [{**row, **{f"background {key}": value for key, value in row["background"].items()}} for row in readers],
+            READER_COLUMNS + [f"background {key}" for key in keys],
+            (
+                "Every person of the study (each cohort's readers one by one, not only the experts of Table 2): their "
+                "accuracy on the first readings they gave, the median of their active seconds per case, and their "
+                "answers to the study's background form, to relate accuracy to experience.",
+            ),
+        )
+    )
+
+    anchoring = document.get("anchoring") or {"readers": [], "effects": [], "note": None}
+    lead = [
+        "Whether readers answered better the cases of classes they had looked up in the gallery before answering: "
+        "a case counts as looked up when the reader had opened the gallery page of its true class before their "
+        "(last) answer to it. Each reader's accuracy on those cases and on the others, and the difference; across "
+        "the readers with cases of both kinds, the mean difference with its t interval (readers random)."
+    ]
+    lead += [row["summary"] for row in anchoring["effects"]]
+    lead += [anchoring["note"]] if anchoring.get("note") else []
+    effects = [{**row, "cohort": row["cohort"] or "all readers"} for row in anchoring["effects"]]
+    tables.append(
+        _display(
+            "anchoring_effects", "Anchoring on the gallery: across readers", "anchoring.csv", effects,
+            ["cohort", "simulated", "n_readers", "mean_difference", "ci_low", "ci_high", "p_value"], tuple(lead),
+        )
+    )
+    records = [
+        {
+            **row,
+            "classes_looked_up": "; ".join(
+                f"{lookup['class']} (first {_when(lookup['first_viewed_at'])}, {lookup['n_views']} views, "
+                f"{lookup['n_cases_looked_up']} cases after)"
+                for lookup in row["classes_looked_up"]
+            ),
+        }
+        for row in anchoring["readers"]
+    ]
+    tables.append(
+        _display(
+            "anchoring", "Anchoring on the gallery: each reader", "anchoring.csv", records,
+            [
+                "reader", "cohort", "simulated", "n_looked_up", "n_not_looked_up", "accuracy_looked_up",
+                "accuracy_not_looked_up", "difference", "classes_looked_up",
+            ],
+            (
+                "Each class a reader looked at, when first, how many of its examples, and how many of the reader's "
+                "cases of that class they answered after that first look.",
+            ),
+        )
+    )
+
+    retest = document.get("test_retest") or {"cohorts": [], "readers": [], "note": None}
+    lead = [
+        "Cases shown twice to every reader, far apart in their order and unmarked "
+        f"({retest.get('n_repeated_cases', 0)} in this study): Cohen's kappa between a reader's first and second reading (1: the same answer both "
+        "times; 0: what chance gives), beside their agreement with the truth at each reading (accuracy and "
+        "Cohen's kappa with the true class). Per cohort, the mean of its readers' kappas and the kappa of all "
+        "its pairs of readings pooled."
+    ]
+    lead += [retest["note"]] if retest.get("note") else []
+    tables.append(
+        _display(
+            "test_retest_cohorts", "Test-retest consistency per cohort", "test_retest.csv", retest["cohorts"],
+            [
+                "cohort", "simulated", "n_readers", "n_pairs", "mean_kappa", "pooled_kappa", "accuracy_first",
+                "accuracy_second", "kappa_first_truth", "kappa_second_truth",
+            ],
+            tuple(lead),
+        )
+    )
+    tables.append(
+        _display(
+            "test_retest", "Test-retest consistency of each reader", "test_retest.csv", retest["readers"],
+            [
+                "reader", "cohort", "simulated", "n_repeats", "kappa", "accuracy_first", "accuracy_second",
+                "kappa_first_truth", "kappa_second_truth",
+            ],
+        )
+    )
+
+    timing = document.get("reading_time") or []
+    lead = [
+        "Active seconds on a case (the page visible and in use) against whether the first reading was right, per "
+        "cohort: its answers split into quarters by time (1: the fastest), the accuracy and median seconds of each, "
+        "and Spearman's rank correlation of time with correctness. Models have no reading time."
+    ]
+    lead += [row["summary"] for row in timing]
+    untimed = [f"{row['cohort']}: {row['n_untimed']}" for row in timing if row["n_untimed"]]
+    if untimed:
+        lead.append("Answers without a time (left out): " + ", ".join(untimed) + ".")
+    if not timing:
+        lead.append("None: the report was given no reading times.")
+    records = [
+        {"cohort": row["cohort"], "simulated": row["simulated"], **quartile}
+        for row in timing
+        for quartile in row["quartiles"]
+    ]
+    tables.append(
+        _display(
+            "reading_time", "Reading time against correctness", "reading_time.csv", records,
+            ["cohort", "simulated", "quartile", "n_cases", "median_seconds", "accuracy"], tuple(lead),
+        )
+    )
+    if READING_TIME_FIGURE in document.get("files", []):
+        tables[-1] = replace(tables[-1], figure=READING_TIME_FIGURE)
+
+    instructions = document.get("instructions") or {"versions": [], "participants": [], "note": None}
+    lead = ["Every wording of the study's instructions that a participant was shown, by its SHA-256 (its first 12 "
+            "characters here; all of it in report.json)."]
+    lead += [instructions["note"]] if instructions.get("note") else []
+    versions = [
+        {**row, "digest": row["digest"][:12], "first_seen_at": _when(row["first_seen_at"])}
+        for row in instructions["versions"]
+    ]
+    tables.append(
+        _display(
+            "instructions_versions", "Instructions: the versions participants saw", "report.json", versions,
+            ["digest", "first_seen_at", "n_participants", "text"], tuple(lead),
+        )
+    )
+    seen = [
+        {
+            **row,
+            "seen": "; ".join(f"{v['digest'][:12]} (first {_when(v['first_seen_at'])})" for v in row["seen"]) or "none",
+        }
+        for row in instructions["participants"]
+    ]
+    tables.append(
+        _display(
+            "instructions", "Instructions each participant saw", "report.json", seen,
+            ["reader", "cohort", "simulated", "seen"],
+        )
+    )
+    return tables
+
+
 def display_tables(document: dict) -> list[DisplayTable]:
-    """Tables 2 and 3, the model against the population of readers, the agreement, and Tables 1 and 7
-    of a ``report.json`` document, formatted for a page."""
+    """Tables 2 and 3, the model against the population of readers, the agreement, Tables 1 and 7, and
+    the sections on the readers of a ``report.json`` document, formatted for a page."""
     tables = [
         _display(
             "table2", "Table 2: accuracy, and F1, precision and recall averaged over classes", "table2.csv",
@@ -310,4 +557,4 @@ def display_tables(document: dict) -> list[DisplayTable]:
             for i, name in enumerate(document["table7"]["class_names"])
         ]
         tables.append(_display("table7", "Table 7: F1 per class", "table7.csv", records, ["class", *per_class]))
-    return tables
+    return tables + _reader_tables(document)

@@ -1,6 +1,9 @@
 """From the database to the arrays a report is computed from (``analysis.report_inputs``): the study's
 truth, its people's answers (by pseudonym, cohort and whether simulated), the models' predictions in the
-study's sample order, and the data set's test split with the runs that predicted all of it.
+study's sample order, and the data set's test split with the runs that predicted all of it; and what the
+sections on the readers need (``annotator.reader_data``): each answer's active seconds, whether its
+class had been looked up in the gallery before it, the second readings of repeated cases, the answers
+to the background form and the instructions each reader was shown.
 
 A missing answer or prediction is -1 (``models_zoo.metrics.NO_ANSWER``), so it is counted, never lost.
 """
@@ -8,11 +11,24 @@ A missing answer or prediction is -1 (``models_zoo.metrics.NO_ANSWER``), so it i
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime, timezone
 
 import numpy as np
+from django.db.models import Count, Min
 
-from analysis.report_inputs import ModelAnswers, Person, ReportError, StudyAnswers, TestSplit, TestSplitRun
-from annotator.models import Answer, Participant
+from analysis.report_inputs import (
+    ClassLookup,
+    InstructionsRecord,
+    ModelAnswers,
+    Person,
+    Repeats,
+    ReportError,
+    StudyAnswers,
+    TestSplit,
+    TestSplitRun,
+)
+from annotator.models import Answer, GalleryVisit, Participant, config_of
+from annotator.reader_data import instructions_seen, reader_covariates, repeat_readings
 from models_zoo.metrics import NO_ANSWER
 from models_zoo.models import ModelRun, Prediction
 from study.models import ReferenceLabel, Sample, Study
@@ -127,10 +143,18 @@ def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> Stu
     )
     row_of = {p.pk: row for row, p in enumerate(participants)}
     answers = np.full((len(participants), len(items)), NO_ANSWER, dtype=np.int16)
-    for participant_id, item_id, class_index in Answer.objects.filter(participant__study=study).values_list(
-        "participant_id", "item_id", "class_index"
-    ):
-        answers[row_of[participant_id], column_of_item[item_id]] = class_index
+    seconds = np.full(answers.shape, np.nan)
+    looked_up = np.zeros(answers.shape, dtype=bool)
+    first_look, gallery = _gallery_lookups(study, participants)
+    for participant_id, item_id, class_index, active_seconds, answered_at in Answer.objects.filter(
+        participant__study=study
+    ).values_list("participant_id", "item_id", "class_index", "active_seconds", "answered_at"):
+        row, column = row_of[participant_id], column_of_item[item_id]
+        answers[row, column] = class_index
+        if active_seconds > 0:
+            seconds[row, column] = active_seconds
+        looked = first_look.get((participant_id, int(truth[column])))
+        looked_up[row, column] = looked is not None and looked < answered_at
 
     if model_runs is None:
         model_runs = default_model_runs(study)
@@ -138,6 +162,15 @@ def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> Stu
         ModelAnswers(name=run.name, kind=run.kind, answers=_top_classes(run, column_of_sample, len(items)))
         for run in model_runs
     )
+    config = config_of(study)
+    covariates = reader_covariates(study)
+    seen = instructions_seen(study)
+    instructions = tuple(
+        InstructionsRecord(p.pseudonym, version.digest, _utc(version.first_seen_at))
+        for p in participants
+        for version in seen.get(p.pseudonym, [])
+    )
+    texts = {version.digest: version.text for versions in seen.values() for version in versions}
     return StudyAnswers(
         study=study.name,
         dataset=study.dataset.name,
@@ -149,4 +182,54 @@ def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> Stu
         answers=answers,
         models=models,
         test_split=_test_split(study, len(label_set)),
+        seconds=seconds,
+        looked_up=looked_up,
+        gallery=gallery,
+        repeats=_repeats(study, participants, positions),
+        covariate_keys=tuple(config.background_keys()),
+        covariates={p.pseudonym: covariates.get(p.pseudonym, {}) for p in participants},
+        instructions=instructions,
+        instructions_texts=dict(sorted(texts.items())),
     )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _gallery_lookups(study: Study, participants: list[Participant]):
+    """{(participant id, class index): first visit} and the ``ClassLookup`` of every reader and class
+    they looked at, readers in the report's order and classes by index."""
+    first_look, by_participant = {}, defaultdict(list)
+    visits = (
+        GalleryVisit.objects.filter(participant__study=study)
+        .values("participant_id", "class_index")
+        .annotate(first=Min("visited_at"), n=Count("id"))
+        .order_by("participant_id", "class_index")
+    )
+    for visit in visits:
+        first_look[(visit["participant_id"], visit["class_index"])] = visit["first"]
+        by_participant[visit["participant_id"]].append(visit)
+    lookups = tuple(
+        ClassLookup(p.pseudonym, visit["class_index"], _utc(visit["first"]), visit["n"])
+        for p in participants
+        for visit in by_participant[p.pk]
+    )
+    return first_look, lookups
+
+
+def _repeats(study: Study, participants: list[Participant], positions: list[int]) -> Repeats:
+    """The second readings of the repeated cases, in columns of the cases someone read twice."""
+    readings = repeat_readings(study)
+    column_of_position = {position: column for column, position in enumerate(positions)}
+    read_twice = sorted({pair.position for pairs in readings.values() for pair in pairs})
+    columns = np.array([column_of_position[position] for position in read_twice], dtype=np.int64)
+    place = {position: k for k, position in enumerate(read_twice)}
+    first = np.full((len(participants), len(read_twice)), NO_ANSWER, dtype=np.int16)
+    second = first.copy()
+    for row, participant in enumerate(participants):
+        for pair in readings.get(participant.pseudonym, []):
+            first[row, place[pair.position]] = pair.first
+            second[row, place[pair.position]] = pair.second
+    n_configured = len(config_of(study).repeated_item_indices(len(positions)))
+    return Repeats(n_configured=n_configured, columns=columns, first=first, second=second)

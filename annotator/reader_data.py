@@ -1,7 +1,8 @@
 """What the report needs to know about the readers besides their answers, each by pseudonym.
 
 - ``reader_covariates``: the answers to the study's background form (reader covariates);
-- ``repeat_pairs``: the first and second reading of each repeated case (test-retest consistency);
+- ``repeat_readings`` (``repeat_pairs`` without the case): the first and second reading of each
+  repeated case (test-retest consistency);
 - ``instructions_seen``: the wording of the instructions each reader was shown (framing);
 - ``gallery_views``: every look at a training example, in time order (anchoring).
 
@@ -31,10 +32,19 @@ def reader_covariates(study: Study) -> dict[str, dict[str, object]]:
     }
 
 
-def repeat_pairs(study: Study) -> dict[str, list[tuple[int, int]]]:
-    """{pseudonym: [(first answer, second answer), ...]}: the class indices a participant gave at
-    the first and at the second reading of each repeated case they answered both times, in the
-    order of the study's samples. Participants with no such case are left out."""
+@dataclass(frozen=True)
+class RepeatReading:
+    """A repeated case a participant answered both times: the case's place among the study's samples
+    (``StudySample.position``) and the class index given at each reading."""
+
+    position: int
+    first: int
+    second: int
+
+
+def repeat_readings(study: Study) -> dict[str, list[RepeatReading]]:
+    """{pseudonym: [each repeated case they answered both times, in the order of the study's
+    samples]}. Participants with no such case are left out."""
     readings: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
     pseudonyms = {}
     rows = Answer.readings.filter(participant__study=study).values_list(
@@ -45,12 +55,20 @@ def repeat_pairs(study: Study) -> dict[str, list[tuple[int, int]]]:
         readings[(participant_id, item_id)][repeat] = class_index
         pseudonyms[participant_id] = pseudonym
         positions[item_id] = position
-    pairs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    pairs: dict[str, list[RepeatReading]] = defaultdict(list)
     for (participant_id, item_id), by_repeat in readings.items():
         if 0 in by_repeat and 1 in by_repeat:
-            pairs[pseudonyms[participant_id]].append((positions[item_id], by_repeat[0], by_repeat[1]))
+            pairs[pseudonyms[participant_id]].append(RepeatReading(positions[item_id], by_repeat[0], by_repeat[1]))
+    return {pseudonym: sorted(found, key=lambda pair: pair.position) for pseudonym, found in sorted(pairs.items())}
+
+
+def repeat_pairs(study: Study) -> dict[str, list[tuple[int, int]]]:
+    """{pseudonym: [(first answer, second answer), ...]}: the class indices a participant gave at
+    the first and at the second reading of each repeated case they answered both times, in the
+    order of the study's samples (``repeat_readings`` says which case each is). Participants with
+    no such case are left out."""
     return {
-        pseudonym: [(first, second) for _, first, second in sorted(found)] for pseudonym, found in sorted(pairs.items())
+        pseudonym: [(pair.first, pair.second) for pair in pairs] for pseudonym, pairs in repeat_readings(study).items()
     }
 
 

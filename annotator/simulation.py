@@ -12,13 +12,17 @@ read twice: the second reading repeats the first with probability ``REPEAT_CONSI
 afresh otherwise (with the same skill and confusions, so it may still agree), each with its own time.
 When the study has a background form, each reader answers it: a number grows with the reader's skill
 (years of experience, say), a choice is drawn uniformly, a text names the simulated reader.
+While the gallery is open, each reader looks up about ``LOOKUP_PROBABILITY`` of the classes, each at a
+moment drawn over their reading (so before some of their answers and after others), opening one to
+three of the examples their cohort's gallery shows; the looks do not change their answers (drawn from
+a stream of their own, so the answers are those the same seed gives without them).
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -26,7 +30,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Cohort, Participant, StudyConfig, config_of
+from annotator.models import Answer, AnswerHistory, Cohort, GalleryVisit, Participant, StudyConfig, config_of
+from annotator.training import gallery_labels
 from study.labels import CYTO13, LabelSet
 from study.models import Study, name_validator
 
@@ -63,6 +68,10 @@ SECONDS_SPREAD = 0.6
 WRONG_ANSWER_SLOWDOWN = 1.4
 # How often a reader gives the second reading of a repeated case the answer of the first.
 REPEAT_CONSISTENCY = 0.8
+# The share of the classes a reader looks up in the gallery, and the examples opened per look.
+LOOKUP_PROBABILITY = 0.4
+EXAMPLES_PER_LOOKUP = (1, 3)
+GALLERY_STREAM = 0x6A11_E41
 
 
 class SimulationError(ValueError):
@@ -120,6 +129,36 @@ def simulated_background(config: StudyConfig, skill: float, name: str, rng: np.r
     return answers
 
 
+def simulated_gallery_visits(
+    participant: Participant, examples: dict[int, list[int]], first: datetime, last: datetime, rng: np.random.Generator
+) -> list[GalleryVisit]:
+    """A simulated reader's looks at the gallery (see the module's docstring), between a little before
+    their first answer (``first``) and their last (``last``); ``examples`` the sample ids the cohort's
+    gallery shows per class."""
+    span = max((last - first).total_seconds(), 1.0)
+    visits = []
+    for class_index, samples in sorted(examples.items()):
+        if not samples or rng.random() >= LOOKUP_PROBABILITY:
+            continue
+        at = first + timedelta(seconds=float(rng.uniform(-0.1, 1.0) * span))
+        count = int(rng.integers(EXAMPLES_PER_LOOKUP[0], EXAMPLES_PER_LOOKUP[1] + 1))
+        for k in range(min(count, len(samples))):
+            visits.append(GalleryVisit(
+                participant=participant, sample_id=samples[k], class_index=class_index,
+                visited_at=at + timedelta(seconds=10 * k),
+            ))
+    return visits
+
+
+def _gallery_examples(study: Study, cohort: Cohort) -> dict[int, list[int]]:
+    """{class index: the sample ids of its examples in the cohort's gallery, in the gallery's order}."""
+    examples: dict[int, list[int]] = {}
+    labels = gallery_labels(study, cohort.gallery_scope).order_by("class_index", "sample_id")
+    for class_index, sample_id in labels.values_list("class_index", "sample_id"):
+        examples.setdefault(class_index, []).append(sample_id)
+    return examples
+
+
 def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, seed: int = 0) -> SimulationResult:
     """Create ``count`` simulated readers ``sim-<cohort>-01``... in the cohort (made if needed), each
     answering every case of their order (the study's samples and its repeated cases' second
@@ -146,6 +185,7 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
     created, kept, n_answers = [], [], 0
     with transaction.atomic():
         cohort, _ = Cohort.objects.get_or_create(study=study, name=cohort_name)
+        examples = _gallery_examples(study, cohort) if config.gallery_open else {}
         existing = set(Participant.objects.filter(study=study).values_list("pseudonym", flat=True))
         start = timezone.now()
         for number in range(1, count + 1):
@@ -200,6 +240,17 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
                 )
                 for answer in saved
             )
+            looks = simulated_gallery_visits(
+                participant, examples, min(a.answered_at for a in saved), start,
+                np.random.default_rng([seed, zlib.crc32(cohort_name.encode()), number, GALLERY_STREAM]),
+            )
+            if looks:
+                # ``visited_at`` is set on creation; the simulated moments are written after.
+                moments = [look.visited_at for look in looks]
+                looks = GalleryVisit.objects.bulk_create(looks)
+                for look, moment in zip(looks, moments):
+                    look.visited_at = moment
+                GalleryVisit.objects.bulk_update(looks, ["visited_at"])
             created.append(name)
             n_answers += len(saved)
     return SimulationResult(created=tuple(created), kept=tuple(kept), n_answers=n_answers)

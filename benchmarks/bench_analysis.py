@@ -6,7 +6,8 @@
    time and the peak memory.
 3. A plain Python-loop majority-vote ensemble beside the vectorised one, on the study of case 1.
 4. The whole report without figures (``analysis.report.compute_report``: Tables 2 and 3 with
-   bootstrap intervals, every reader's confusion matrix, the cases; then its CSV and JSON text) for
+   bootstrap intervals, every reader's confusion matrix, the cases, the readers with their background,
+   anchoring, test-retest on 10 repeated cases and reading time; then its CSV and JSON text) for
    28 readers x 200 samples and for 10,000 readers x 2,000 samples, with the peak memory.
 
 Run: ``.venv/bin/python benchmarks/bench_analysis.py``
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
 from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
 from analysis.report import compute_report  # noqa: E402
-from analysis.report_inputs import ModelAnswers, Person, StudyAnswers  # noqa: E402
+from analysis.report_inputs import ModelAnswers, Person, Repeats, StudyAnswers  # noqa: E402
 from analysis.report_tables import table2_csv  # noqa: E402
 from analysis.significance import mcnemar_each, paired_table  # noqa: E402
 from models_zoo.metrics import NO_ANSWER  # noqa: E402
@@ -164,6 +165,13 @@ def study_answers(n_scholars: int, n_samples: int, seed: int) -> StudyAnswers:
     answers[0][answers[0] == NO_ANSWER] = truth[answers[0] == NO_ANSWER]  # a model predicts every sample
     people = [Person(f"expert-{i + 1:02d}", "expert", False) for i in range(3)]
     people += [Person(f"scholar-{i + 1:05d}", "scholar", i % 2 == 0) for i in range(n_scholars)]
+    # What the sections on the readers need: seconds per answer, looked-up classes, 10 cases read twice.
+    rng = np.random.default_rng(seed + 1)
+    readers = answers[1:]
+    repeated = np.sort(rng.choice(n_samples, 10, replace=False))
+    first = readers[:, repeated]
+    second = np.where(rng.random(first.shape) < 0.8, first, rng.integers(0, N_CLASSES, first.shape))
+    second = np.where(first == NO_ANSWER, NO_ANSWER, second).astype(first.dtype)
     return StudyAnswers(
         study="benchmark",
         dataset="synthetic",
@@ -172,8 +180,13 @@ def study_answers(n_scholars: int, n_samples: int, seed: int) -> StudyAnswers:
         positions=np.arange(n_samples),
         truth=truth.astype(np.int64),
         people=tuple(people),
-        answers=answers[1:],
+        answers=readers,
         models=(ModelAnswers("model", "finetuned", answers[0].astype(np.int64)),),
+        seconds=rng.lognormal(np.log(25.0), 0.6, readers.shape).round(1),
+        looked_up=rng.random(readers.shape) < 0.3,
+        repeats=Repeats(n_configured=10, columns=repeated, first=first, second=second),
+        covariate_keys=("years",),
+        covariates={p.pseudonym: {"years": int(y)} for p, y in zip(people, rng.integers(0, 30, len(people)))},
     )
 
 

@@ -11,6 +11,7 @@ def test_the_numerical_modules_and_the_report_computation_import_without_django(
         "import analysis, analysis.metrics, analysis.ensembles, analysis.significance\n"
         "import analysis.agreement, analysis.intervals\n"
         "import analysis.report_inputs, analysis.report_content, analysis.report, analysis.report_tables\n"
+        "import analysis.biases, analysis.report_readers\n"
         "assert 'django' not in sys.modules, 'django was imported'\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY)

@@ -22,6 +22,7 @@ from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_be
 from analysis.study_arrays import study_answers
 from annotator.models import Answer
 from models_zoo.metrics import model_performance, multilabel_metrics
+from tests.analysis.reader_data import add_reader_data
 from tests.analysis.test_study_arrays import N_CLASSES, answered_study
 
 
@@ -68,7 +69,10 @@ def test_it_writes_every_file_of_the_report(built):
     out = built.out
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
 
-    tables = ("table1.csv", "table2.csv", "table3.csv", "table7.csv", "mrmc.csv", "agreement.csv")
+    tables = (
+        "table1.csv", "table2.csv", "table3.csv", "table7.csv", "mrmc.csv", "agreement.csv", "readers.csv",
+        "anchoring.csv", "test_retest.csv", "reading_time.csv",
+    )
     for table in (*tables, "report.json", "index.html"):
         assert table in names
     for reader in ("gapnet", "expert-01", "expert-02", "expert-03", "scholar-01", "scholar-04"):
@@ -170,7 +174,8 @@ def test_index_html_opens_offline_with_its_figures_inline(built):
 
 
 def test_the_same_study_and_seed_give_byte_identical_tables_and_json(tmp_path):
-    answered_study("twice", n_samples=26)
+    reading, truth = answered_study("twice", n_samples=26)
+    add_reader_data(reading.study, truth)
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
         call_command(
@@ -180,9 +185,12 @@ def test_the_same_study_and_seed_give_byte_identical_tables_and_json(tmp_path):
 
     assert len(read_csv(first / "mrmc.csv")) == 2 * 2 * 2 * 2, "two models x two cohorts x two FOMs x two variants"
     assert read_csv(first / "agreement.csv")
+    for section in ("readers.csv", "anchoring.csv", "test_retest.csv", "reading_time.csv"):
+        assert read_csv(first / section), section
     files = (
         "table1.csv", "table2.csv", "table3.csv", "table7.csv", "mrmc.csv", "agreement.csv", "report.json",
-        "confusion_gapnet.csv", "confusion_gapnet.svg",
+        "confusion_gapnet.csv", "confusion_gapnet.svg", "readers.csv", "anchoring.csv", "test_retest.csv",
+        "reading_time.csv", "reading_time.svg", "reading_time.png",
     )
     for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name

@@ -72,6 +72,25 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
         "Mean of scholar", "Ensemble of expert", "Ensemble of scholar"
     }
     assert (report / f"confusion_{SINGLE_CLASS_RUN}.png").stat().st_size > 0
+    # The biases the paper worried about: the simulated readers look classes up in the gallery, read the
+    # repeated cases twice, take their time and answered the background form.
+    anchoring = summary["anchoring"]
+    assert anchoring["n_gallery_views"] > 0 and sum(row["n_looked_up"] for row in anchoring["readers"]) > 0
+    assert len(anchoring["readers"]) == 8
+    assert {row["cohort"] for row in anchoring["effects"]} == {"expert", "scholar", None}
+    retest = summary["test_retest"]
+    assert retest["n_repeated_cases"] == 2 and len(retest["readers"]) == 8
+    assert {row["cohort"] for row in retest["cohorts"]} == {"expert", "scholar"}
+    assert all(row["n_repeats"] == 2 for row in retest["readers"])
+    timing = {row["cohort"]: row for row in summary["reading_time"]}
+    assert set(timing) == {"expert", "scholar"} and all(len(row["quartiles"]) == 4 for row in timing.values())
+    assert timing["scholar"]["n_cases"] == 5 * 10 and timing["scholar"]["spearman_rho"] is not None
+    assert all(row["background"]["microscopy_years"] is not None for row in summary["readers"])
+    assert summary["instructions"]["note"] == (
+        "No participant has opened the instructions page (simulated readers do not)."
+    )
+    assert (report / "reading_time.png").stat().st_size > 0 and len(rows(report / "reading_time.csv")) == 8
+    assert len(rows(report / "anchoring.csv")) == 8 + 3 and len(rows(report / "readers.csv")) == 8
     assert "<img" in (report / "index.html").read_text()
 
     access = json.loads((isolated_data_dir / "demo-access.json").read_text())
@@ -88,6 +107,8 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     )
     assert "Table 2" in landed.text and "Answers are missing" not in landed.text
     assert "Model against the population of readers" in landed.text and "Accuracy per true class" in landed.text
+    assert "Anchoring on the gallery" in landed.text and "Test-retest consistency per cohort" in landed.text
+    assert "Reading time against correctness" in landed.text and "reading_time.png" in landed.text
 
     second = run_demo()
 

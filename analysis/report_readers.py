@@ -1,0 +1,370 @@
+"""The report's sections on the readers themselves, computed from arrays (``analysis.biases``): who they
+are (each reader's accuracy beside their background answers), anchoring on the gallery, test-retest
+consistency, reading time against correctness, and the instructions each reader was shown.
+
+``analysis.report`` calls ``reader_sections`` with the people who have answered; nothing here touches
+Django. Models are readers of the study but have no gallery, no second reading and no time: these
+sections are about people only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.biases import anchoring, effect_across_readers, paired_kappas, reading_time, retest_agreement
+from analysis.report_content import (
+    Anchoring,
+    AnchoringEffectRow,
+    AnchoringReaderRow,
+    ClassLookupRow,
+    Instructions,
+    InstructionsSeenRow,
+    InstructionsVersionRow,
+    ReaderRow,
+    ReadingTimeRow,
+    Retest,
+    RetestCohortRow,
+    RetestReaderRow,
+    TimeQuartileRow,
+)
+from analysis.report_inputs import StudyAnswers
+from models_zoo.metrics import NO_ANSWER
+
+ANCHORING_LEVEL = 0.95
+MEDIAN_BLOCK = 1_000_000  # answers per block of the readers' median times
+
+
+@dataclass(frozen=True)
+class ReaderSections:
+    readers: tuple[ReaderRow, ...]
+    anchoring: Anchoring
+    test_retest: Retest
+    reading_time: tuple[ReadingTimeRow, ...]
+    instructions: Instructions
+
+
+def _optional(value) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _signed(value: float) -> str:
+    """A difference for a sentence, with a true minus sign."""
+    return f"{value:+.2f}".replace("-", "\u2212")
+
+
+def _row_medians(seconds: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Each row's median over its answered cases with a time (NaN for a row without any), a block of
+    rows at a time so that a study of many readers is never copied whole."""
+    medians = np.full(seconds.shape[0], np.nan)
+    block = max(1, MEDIAN_BLOCK // max(seconds.shape[1], 1))
+    for start in range(0, seconds.shape[0], block):
+        part = np.sort(np.where(answered[start : start + block], seconds[start : start + block], np.nan), axis=1)
+        counts = np.sum(np.isfinite(part), axis=1)
+        rows = np.arange(part.shape[0])
+        low = part[rows, np.maximum(counts - 1, 0) // 2]
+        high = part[rows, np.minimum(counts // 2, part.shape[1] - 1)]
+        medians[start : start + part.shape[0]] = np.where(counts > 0, (low + high) / 2, np.nan)
+    return medians
+
+
+def _members(rows: np.ndarray, chosen: list[int]):
+    """``rows[chosen]`` as a slice when consecutive (people come cohort by cohort), so that indexing
+    the answers with it gives a view, not a copy."""
+    picked = rows[chosen]
+    if picked.size and np.array_equal(picked, np.arange(picked[0], picked[0] + picked.size)):
+        return slice(int(picked[0]), int(picked[0]) + picked.size)
+    return picked
+
+
+def _readers(data: StudyAnswers) -> tuple[ReaderRow, ...]:
+    answered = data.answers != NO_ANSWER
+    n_answered = answered.sum(axis=1)
+    n_correct = np.sum((data.answers == data.truth) & answered, axis=1)
+    if data.seconds is not None and data.n_samples:
+        medians = _row_medians(data.seconds, answered)
+    else:
+        medians = np.full(len(data.people), np.nan)
+    rows = []
+    for i, person in enumerate(data.people):
+        given = data.covariates.get(person.pseudonym, {})
+        rows.append(
+            ReaderRow(
+                reader=person.pseudonym,
+                cohort=person.cohort,
+                simulated=person.simulated,
+                n_answered=int(n_answered[i]),
+                accuracy=float(n_correct[i] / n_answered[i]) if n_answered[i] else None,
+                median_seconds=_optional(medians[i]),
+                background={key: given.get(key) for key in data.covariate_keys},
+            )
+        )
+    return tuple(rows)
+
+
+def anchoring_summary(cohort: str | None, effect) -> str:
+    """The anchoring effect of a cohort (or of all readers, ``cohort`` None) in words."""
+    who = "Readers" if cohort is None else f"Readers of the {cohort} cohort"
+    if effect.n_readers < 2:
+        return (
+            f"{who}: {effect.n_readers} reader(s) answered both cases of classes they had looked up in the gallery "
+            "and cases of classes they had not; an effect across readers needs two or more."
+        )
+    mean = effect.mean_difference
+    interval = f"{effect.level:.0%} CI {_signed(effect.ci_low)} to {_signed(effect.ci_high)}"
+    if not math.isnan(effect.ci_low) and effect.ci_low <= 0 <= effect.ci_high:
+        interval += ", which includes no difference"
+    p_value = "" if math.isnan(effect.pvalue) else f"; p = {effect.pvalue:.2g}"
+    if mean == 0:
+        how = "as accurate on cases of classes they had looked up in the gallery before answering as on the others"
+    else:
+        how = (
+            f"{abs(mean):.2f} {'more' if mean > 0 else 'less'} accurate on cases of classes they had looked up in "
+            "the gallery before answering than on the others"
+        )
+    return (
+        f"{who} were {how} ({interval}{p_value}; {effect.n_readers} readers). Looking a class up goes with, but "
+        "is not shown to cause, the difference: readers look up the classes they find hard."
+    )
+
+
+def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anchoring:
+    if data.looked_up is None:
+        return Anchoring(note="The report was given no gallery visits: anchoring is not measured.")
+    if rows.size == 0:
+        return Anchoring(note="No reader has answered yet.")
+    people = [data.people[i] for i in rows]
+    everyone = _members(rows, list(range(rows.size)))
+    answers, looked = data.answers[everyone], data.looked_up[everyone]
+    result = anchoring(answers, data.truth, looked, data.n_classes, level=ANCHORING_LEVEL)
+    lookups = defaultdict(list)
+    for lookup in data.gallery:
+        lookups[lookup.pseudonym].append(lookup)
+    answered = answers != NO_ANSWER
+    readers = []
+    for k, (person, reader) in enumerate(zip(people, result.readers)):
+        per_class = np.bincount(data.truth[looked[k] & answered[k]], minlength=data.n_classes)
+        readers.append(
+            AnchoringReaderRow(
+                reader=person.pseudonym,
+                cohort=person.cohort,
+                simulated=person.simulated,
+                n_looked_up=reader.n_looked_up,
+                n_not_looked_up=reader.n_not_looked_up,
+                accuracy_looked_up=_optional(reader.accuracy_looked_up),
+                accuracy_not_looked_up=_optional(reader.accuracy_not_looked_up),
+                difference=_optional(reader.difference),
+                classes_looked_up=tuple(
+                    ClassLookupRow(
+                        data.class_names[lookup.class_index], lookup.first_viewed_at, lookup.n_views,
+                        int(per_class[lookup.class_index]),
+                    )
+                    for lookup in lookups[person.pseudonym]
+                ),
+            )
+        )
+    differences = np.array([reader.difference for reader in result.readers], dtype=float)
+    groups = [(cohort, [k for k, p in enumerate(people) if p.cohort == cohort]) for cohort in cohorts]
+    groups.append((None, list(range(len(people)))))
+    effects = []
+    for cohort, members in groups:
+        if not members:
+            continue
+        effect = effect_across_readers(differences[members], level=ANCHORING_LEVEL)
+        effects.append(
+            AnchoringEffectRow(
+                cohort=cohort,
+                simulated=any(people[k].simulated for k in members),
+                n_readers=effect.n_readers,
+                mean_difference=_optional(effect.mean_difference),
+                ci_low=_optional(effect.ci_low),
+                ci_high=_optional(effect.ci_high),
+                statistic=None if math.isnan(effect.statistic) else float(effect.statistic),
+                p_value=_optional(effect.pvalue),
+                level=effect.level,
+                summary=anchoring_summary(cohort, effect),
+            )
+        )
+    n_views = sum(lookup.n_views for lookup in data.gallery)
+    note = None
+    if not n_views:
+        note = "No reader opened the gallery: every case counts as not looked up, and there is no effect to measure."
+    elif not looked.any():
+        note = "Readers opened the gallery, but none before answering a case of the class they looked at."
+    return Anchoring(readers=tuple(readers), effects=tuple(effects), n_gallery_views=n_views, note=note)
+
+
+def _pooled(first: np.ndarray, second: np.ndarray, n_classes: int) -> float | None:
+    """Cohen's kappa of two 1-D readings pooled over readers (None when undefined or empty)."""
+    if first.size == 0:
+        return None
+    kappa, _ = paired_kappas(first[np.newaxis], second[np.newaxis], n_classes)
+    return _optional(kappa[0])
+
+
+def _test_retest(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Retest:
+    repeats = data.repeats
+    if repeats is None or (repeats.n_configured == 0 and repeats.columns.size == 0):
+        return Retest(note="The study repeats no case: test-retest consistency is not measured.")
+    if repeats.columns.size == 0:
+        return Retest(
+            n_repeated_cases=repeats.n_configured,
+            note=f"The study shows {repeats.n_configured} case(s) twice; no reader has answered one both times yet.",
+        )
+    if rows.size == 0:
+        return Retest(n_repeated_cases=int(repeats.columns.size), note="No reader has answered yet.")
+    people = [data.people[i] for i in rows]
+    first, second = repeats.first[rows].astype(np.int64), repeats.second[rows].astype(np.int64)
+    truth = data.truth[repeats.columns]
+    both = (first != NO_ANSWER) & (second != NO_ANSWER)
+    consistency = retest_agreement(first, second, truth, data.n_classes)
+    truth_rows = np.where(both, truth, NO_ANSWER)
+    kappa_first, _ = paired_kappas(np.where(both, first, NO_ANSWER), truth_rows, data.n_classes)
+    kappa_second, _ = paired_kappas(np.where(both, second, NO_ANSWER), truth_rows, data.n_classes)
+    readers = tuple(
+        RetestReaderRow(
+            reader=person.pseudonym,
+            cohort=person.cohort,
+            simulated=person.simulated,
+            n_repeats=row.n_repeats,
+            kappa=_optional(row.kappa),
+            accuracy_first=_optional(row.accuracy_first),
+            accuracy_second=_optional(row.accuracy_second),
+            kappa_first_truth=_optional(kappa_first[k]),
+            kappa_second_truth=_optional(kappa_second[k]),
+        )
+        for k, (person, row) in enumerate(zip(people, consistency))
+        if row.n_repeats
+    )
+    cohort_rows = []
+    for cohort in cohorts:
+        members = [k for k, p in enumerate(people) if p.cohort == cohort and consistency[k].n_repeats]
+        if not members:
+            continue
+        kappas = np.array([consistency[k].kappa for k in members])
+        mask = both[members]
+        pooled_first, pooled_second = first[members][mask], second[members][mask]
+        pooled_truth = np.broadcast_to(truth, mask.shape)[mask]
+        cohort_rows.append(
+            RetestCohortRow(
+                cohort=cohort,
+                simulated=any(people[k].simulated for k in members),
+                n_readers=len(members),
+                n_pairs=int(mask.sum()),
+                mean_kappa=None if np.all(np.isnan(kappas)) else float(np.nanmean(kappas)),
+                pooled_kappa=_pooled(pooled_first, pooled_second, data.n_classes),
+                accuracy_first=float(np.mean(pooled_first == pooled_truth)),
+                accuracy_second=float(np.mean(pooled_second == pooled_truth)),
+                kappa_first_truth=_pooled(pooled_first, pooled_truth, data.n_classes),
+                kappa_second_truth=_pooled(pooled_second, pooled_truth, data.n_classes),
+            )
+        )
+    return Retest(n_repeated_cases=int(max(repeats.n_configured, repeats.columns.size)), readers=readers,
+                  cohorts=tuple(cohort_rows))
+
+
+def reading_time_summary(cohort: str, result) -> str:
+    if not result.quartiles:
+        return f"{cohort}: no answer has a time."
+    fastest, slowest = result.quartiles[0], result.quartiles[-1]
+    words = (
+        f"{cohort}: the fastest quarter of answers (median {fastest.median_seconds:.0f} s) were "
+        f"{fastest.accuracy:.0%} right, the slowest quarter (median {slowest.median_seconds:.0f} s) "
+        f"{slowest.accuracy:.0%}; "
+    )
+    if math.isnan(result.spearman_rho):
+        return words + f"Spearman's rho is undefined (all times or all outcomes alike; {result.n_cases} answers)."
+    p_value = "" if math.isnan(result.pvalue) else f", p = {result.pvalue:.2g}"
+    rho = _signed(result.spearman_rho)
+    return words + f"Spearman's rho of time with correctness {rho} ({result.n_cases} answers{p_value})."
+
+
+def _reading_time(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> tuple[ReadingTimeRow, ...]:
+    if data.seconds is None:
+        return ()
+    people = [data.people[i] for i in rows]
+    out = []
+    for cohort in cohorts:
+        chosen = [k for k, p in enumerate(people) if p.cohort == cohort]
+        if not chosen:
+            continue
+        members = _members(rows, chosen)
+        answers, seconds = data.answers[members], data.seconds[members]
+        result = reading_time(answers, data.truth, seconds, data.n_classes)
+        answered = answers != NO_ANSWER
+        out.append(
+            ReadingTimeRow(
+                cohort=cohort,
+                simulated=any(people[k].simulated for k in chosen),
+                n_readers=len(chosen),
+                n_cases=result.n_cases,
+                n_untimed=int(np.sum(answered) - result.n_cases),
+                spearman_rho=_optional(result.spearman_rho),
+                p_value=_optional(result.pvalue),
+                quartiles=tuple(
+                    TimeQuartileRow(q.quartile, q.n_cases, q.median_seconds, q.accuracy) for q in result.quartiles
+                ),
+                summary=reading_time_summary(cohort, result),
+            )
+        )
+    return tuple(out)
+
+
+def _instructions(data: StudyAnswers, notes: list[str]) -> Instructions:
+    by_reader = defaultdict(list)
+    first_seen, seen_by = {}, defaultdict(set)
+    for record in data.instructions:
+        by_reader[record.pseudonym].append((record.digest, record.first_seen_at))
+        first_seen[record.digest] = min(first_seen.get(record.digest, record.first_seen_at), record.first_seen_at)
+        seen_by[record.digest].add(record.pseudonym)
+    versions = tuple(
+        InstructionsVersionRow(
+            digest, first_seen[digest], len(seen_by[digest]), data.instructions_texts.get(digest, "")
+        )
+        for digest in sorted(first_seen, key=lambda digest: (first_seen[digest], digest))
+    )
+    participants = tuple(
+        InstructionsSeenRow(
+            p.pseudonym, p.cohort, p.simulated,
+            tuple(sorted(by_reader[p.pseudonym], key=lambda seen: (seen[1], seen[0]))),
+        )
+        for p in data.people
+    )
+    never = [p for p in data.people if not by_reader[p.pseudonym]]
+    sentences = []
+    if len(versions) > 1:
+        listing = "; ".join(f"{v.digest[:12]} by {v.n_participants}" for v in versions)
+        sentence = (
+            f"Participants saw {len(versions)} different versions of the instructions ({listing}): their readings "
+            "may differ by the wording they read."
+        )
+        sentences.append(sentence)
+        notes.append(sentence)
+    if never:
+        if len(never) == len(data.people):
+            sentence = "No participant has opened the instructions page"
+        else:
+            sentence = f"{len(never)} of {len(data.people)} participants never opened the instructions page"
+        simulated = sum(p.simulated for p in never)
+        if simulated == len(never):
+            sentence += " (simulated readers do not)"
+        elif simulated:
+            sentence += f" ({simulated} of them simulated readers, who do not)"
+        sentences.append(sentence + ".")
+    return Instructions(versions=versions, participants=participants, note=" ".join(sentences) or None)
+
+
+def reader_sections(data: StudyAnswers, rows: np.ndarray, cohorts: list[str], notes: list[str]) -> ReaderSections:
+    """The sections on the readers: ``rows`` are the people (rows of ``data.answers``) with answers,
+    ``cohorts`` in the report's order; a note the whole report should carry is added to ``notes``."""
+    return ReaderSections(
+        readers=_readers(data),
+        anchoring=_anchoring(data, rows, cohorts),
+        test_retest=_test_retest(data, rows, cohorts),
+        reading_time=_reading_time(data, rows, cohorts),
+        instructions=_instructions(data, notes),
+    )
+
