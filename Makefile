@@ -41,9 +41,9 @@ screenshots: install system-packages
 	mkdir -p docs/screenshots
 	cp artifacts/screenshots/*.png docs/screenshots/
 
-# 200 participants label a 200-sample study on gunicorn and PostgreSQL while a worker is killed and the
-# database connections are cut; then every acknowledged answer is checked.
-loadtest: install
+# 200 participants label a 200-sample study on gunicorn and PostgreSQL while a worker is killed, the
+# database connections are cut and PostgreSQL is restarted; then every acknowledged answer is checked.
+loadtest: install system-packages
 	$(PY) -m loadtest.run
 
 clean:
