@@ -121,7 +121,7 @@ def test_an_older_checkpoint_with_every_gpus_state_resumes_on_a_machine_with_few
 @pytest.mark.django_db
 def test_a_process_other_than_the_first_that_fails_marks_the_run_failed(monkeypatch):
     dataset = pixel_dataset("tiny", CLASSES, SPLITS)
-    run = ModelRun.objects.create(name="shared", kind="trained", architecture="gapnet_pl", dataset=dataset)
+    run = ModelRun.objects.create(name="two-process", kind="trained", architecture="gapnet_pl", dataset=dataset)
     monkeypatch.setattr(train_command, "current_processes", lambda: Processes(world_size=2, rank=1, local_rank=1))
 
     def fails(config, run, resume=False):
@@ -137,7 +137,7 @@ def test_a_process_other_than_the_first_that_fails_marks_the_run_failed(monkeypa
 @pytest.mark.django_db
 def test_the_first_process_does_not_mark_finished_a_run_another_process_marked_failed(monkeypatch):
     dataset = pixel_dataset("tiny", CLASSES, SPLITS)
-    run = ModelRun.objects.create(name="shared", kind="trained", architecture="gapnet_pl", dataset=dataset)
+    run = ModelRun.objects.create(name="two-process", kind="trained", architecture="gapnet_pl", dataset=dataset)
     record = loop.record_epoch
 
     def another_process_fails(run, *args, **kwargs):
