@@ -24,9 +24,8 @@ from study.lookups import get_dataset
 from study.models import Sample
 from study.store import CHANNELS
 
+from .predict import SPLITS
 from .train import check_device
-
-SPLITS = [choice for choice, _ in Sample.Split.choices if choice]
 
 
 class Command(DatabaseCommand):
