@@ -8,6 +8,7 @@ to write), the whole transaction is rolled back and tried again after a short ra
 
 What the browser reports is bounded by what the server saw (``CaseOpening``, when the case page
 was first served to the participant): an answer's active time never exceeds the time since then,
+a participant's active time never counts the same seconds twice (``Participant.active_until``),
 and an answer given while the browser was offline keeps the time it was given
 (``answered_seconds_ago``, measured by the browser's own clock, so that a wrong clock does not
 matter) no earlier than that opening, no later than now, and never before the answer's previous
@@ -35,6 +36,11 @@ from study.models import StudySample
 
 # One request never adds more active time than this: a tab left open over a weekend is not work.
 MAX_ACTIVE_SECONDS_PER_SAVE = 3600.0
+# What a browser may report at all; a value beyond is refused (400) rather than trimmed, because no
+# page of this site sends it. The page's script caps its own count at the same day.
+MOST_ACTIVE_SECONDS_REPORTED = 86_400.0
+# An answer kept in a browser's queue for more than a year belongs to no reading window.
+MOST_SECONDS_AGO = 366 * 86_400.0
 ATTEMPTS = 30
 BODY_HINT = 'Send a JSON object {"class_index": k, "active_seconds": s, "answered_seconds_ago": a}.'
 
@@ -81,19 +87,27 @@ class SavedAnswer:
     total: int
 
 
+def shown(value) -> str:
+    """A value a browser sent, as an error message quotes it: at most 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def parse_class_index(value, class_count: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise AnswerRejected(f"class_index: expected a whole number, got {value!r}", 400)
+        raise AnswerRejected(f"class_index: expected a whole number, got {shown(value)}", 400)
     if not 0 <= value < class_count:
-        raise AnswerRejected(f"class_index: {value} is not a class of this study (0-{class_count - 1})", 400)
+        raise AnswerRejected(f"class_index: {shown(value)} is not a class of this study (0-{class_count - 1})", 400)
     return value
 
 
-def parse_seconds(name: str, value) -> float:
+def parse_seconds(name: str, value, most: float) -> float:
+    """A number of seconds from 0 to ``most``; anything else (a string, NaN, a negative or larger
+    number, an integer too large for a float) is refused with 400 and the field's name."""
     if value is None:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise AnswerRejected(f"{name}: expected a number of seconds >= 0, got {value!r}", 400)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+        raise AnswerRejected(f"{name}: expected a number of seconds from 0 to {most:,.0f}, got {shown(value)}", 400)
     return float(value)
 
 
@@ -160,8 +174,8 @@ def save_answer(
     if repeat not in (0, 1):
         raise AnswerRejected(f"repeat: expected 0 or 1, got {repeat!r}", 400)
     class_index = parse_class_index(class_index, len(participant.study.label_set))
-    claimed = min(parse_seconds("active_seconds", active_seconds), MAX_ACTIVE_SECONDS_PER_SAVE)
-    ago = parse_seconds("answered_seconds_ago", answered_seconds_ago)
+    claimed = min(parse_seconds("active_seconds", active_seconds, MOST_ACTIVE_SECONDS_REPORTED), MAX_ACTIVE_SECONDS_PER_SAVE)
+    ago = parse_seconds("answered_seconds_ago", answered_seconds_ago, MOST_SECONDS_AGO)
     attempt = 1
     while True:
         try:
@@ -190,7 +204,10 @@ def _save_locked(
     if refusal is not None:
         raise refusal
     answered_at = _answered_at(now, ago, opening, answer)
-    seconds = min(claimed, _room(answered_at, opening, answer))
+    seconds = min(claimed, _room(answered_at, opening, answer), _participant_room(answered_at, participant))
+    if seconds > 0:
+        participant.active_until = answered_at
+        participant.save(update_fields=["active_until"])
     if answer is None:
         answer = Answer.readings.create(
             participant=participant,
@@ -237,6 +254,15 @@ def _room(answered_at: datetime, opening: CaseOpening | None, answer: Answer | N
         return 0.0
     spent = answer.active_seconds if answer else 0.0
     return max(0.0, (answered_at - opening.opened_at).total_seconds() - spent)
+
+
+def _participant_room(answered_at: datetime, participant: Participant) -> float:
+    """What the participant's active time may still grow by: the time since the last moment already
+    counted, so that answers given side by side (two tabs, a burst of saves) never count the same
+    seconds twice and a participant's total never exceeds the time that went by."""
+    if participant.active_until is None:
+        return math.inf
+    return max(0.0, (answered_at - participant.active_until).total_seconds())
 
 
 def _answered_at(now: datetime, ago: float, opening: CaseOpening | None, answer: Answer | None) -> datetime:

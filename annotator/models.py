@@ -233,6 +233,10 @@ class Participant(models.Model):
     training_finished_at = models.DateTimeField(
         null=True, blank=True, help_text="When they finished their cohort's training phase."
     )
+    active_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The moment up to which their active time is counted: a later answer counts only time after it.",
+    )
 
     class Meta:
         ordering = ["study", "pseudonym"]

@@ -185,6 +185,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Several processes (the site, an import, a training run) share the file: wait rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Transactions take the write lock when they begin, so that one which reads first and writes later
+    # waits for another writer (up to the timeout) instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

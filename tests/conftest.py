@@ -1,3 +1,6 @@
+import threading
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 
@@ -23,3 +26,30 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+class ServerClock:
+    """The server's clock (``django.utils.timezone.now``), stopped at the real now: it moves only by
+    ``advance`` or, with ``step`` set, by ``step`` seconds at every reading, so that saves made one
+    after the other lie that far apart whatever the machine's speed."""
+
+    def __init__(self):
+        self.now = datetime.now(timezone.utc)
+        self.step = 0.0
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += timedelta(seconds=seconds)
+
+    def read(self) -> datetime:
+        with self._lock:
+            self.now += timedelta(seconds=self.step)
+            return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    server_clock = ServerClock()
+    monkeypatch.setattr("django.utils.timezone.now", server_clock.read)
+    return server_clock

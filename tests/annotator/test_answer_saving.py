@@ -53,16 +53,18 @@ def test_a_first_answer_is_stored_with_its_history_row_and_the_display_settings(
     assert list(answer.history.values_list("class_index", "active_seconds")) == [(4, 12.5)]
 
 
-def test_each_change_adds_a_history_row_and_counts_as_a_change(signed_in):
+def test_each_change_adds_a_history_row_and_counts_as_a_change(signed_in, clock):
     for class_index in (4, 7, 2):
+        clock.advance(10)
         post(signed_in, 1, {"class_index": class_index, "active_seconds": 10})
     answer = Answer.objects.get()
     assert (answer.class_index, answer.changes, answer.active_seconds) == (2, 2, 30.0)
     assert list(answer.history.values_list("class_index", "active_seconds")) == [(4, 10.0), (7, 20.0), (2, 30.0)]
 
 
-def test_saving_the_same_class_again_is_no_change_but_adds_the_time(signed_in):
+def test_saving_the_same_class_again_is_no_change_but_adds_the_time(signed_in, clock):
     post(signed_in, 1, {"class_index": 4, "active_seconds": 10})
+    clock.advance(5)
     response = post(signed_in, 1, {"class_index": 4, "active_seconds": 5})
     assert response.status_code == 200 and response.json()["changes"] == 0
     answer = Answer.objects.get()
@@ -80,8 +82,17 @@ def test_a_change_records_the_display_settings_it_was_made_under(signed_in, read
 
 
 def test_active_time_per_save_is_clamped(signed_in):
-    post(signed_in, 1, {"class_index": 0, "active_seconds": 10 * 24 * 3600})
+    post(signed_in, 1, {"class_index": 0, "active_seconds": 20 * 3600})
     assert Answer.objects.get().active_seconds == MAX_ACTIVE_SECONDS_PER_SAVE
+
+
+def test_answers_given_side_by_side_never_count_the_same_seconds_twice(signed_in, reading, clock):
+    for number in (1, 2, 3, 4):
+        clock.advance(1)
+        post(signed_in, number, {"class_index": 0, "active_seconds": 3000})
+    answers = Answer.objects.filter(participant=reading.participant).order_by("answered_at")
+    # The first answer may claim the hour since its case was served; each later one, the second since.
+    assert [answer.active_seconds for answer in answers] == [3000.0, 1.0, 1.0, 1.0]
 
 
 def test_the_last_case_sends_the_participant_on_to_the_submission(signed_in):
@@ -100,6 +111,8 @@ def test_the_last_case_sends_the_participant_on_to_the_submission(signed_in):
         ({"class_index": 2, "active_seconds": "long"}, "active_seconds"),
         ({"class_index": 2, "answered_seconds_ago": -1}, "answered_seconds_ago"),
         ({"class_index": 2, "answered_seconds_ago": "yesterday"}, "answered_seconds_ago"),
+        ({"class_index": 2, "active_seconds": 25 * 3600}, "active_seconds"),
+        ({"class_index": 2, "answered_seconds_ago": 400 * 86_400}, "answered_seconds_ago"),
         ({"active_seconds": 3}, "class_index"),
         ([2], "class_index"),
         ("{not json", "JSON"),
@@ -205,7 +218,7 @@ def unopened(client, db):
 
 def test_active_time_is_bounded_by_the_time_since_the_case_page_was_first_served(client, unopened):
     client.get(reverse("annotator:participant_case", args=["unopened", 1]))
-    post(client, 1, {"class_index": 1, "active_seconds": 1e300}, study="unopened")
+    post(client, 1, {"class_index": 1, "active_seconds": 3000}, study="unopened")
     answer = Answer.objects.get()
     opening = CaseOpening.objects.get(participant=unopened.participant, item=answer.item)
     assert 0 <= answer.active_seconds <= (answer.answered_at - opening.opened_at).total_seconds() < 5
@@ -216,12 +229,13 @@ def test_a_case_whose_page_was_never_served_gains_no_active_time(client, unopene
     assert Answer.objects.get().active_seconds == 0
 
 
-def test_an_answer_the_study_no_longer_lets_change_gains_no_time(signed_in, reading):
+def test_an_answer_the_study_no_longer_lets_change_gains_no_time(signed_in, reading, clock):
     config = config_of(reading.study)
     config.answers_changeable = False
     config.save()
     post(signed_in, 1, {"class_index": 1, "active_seconds": 10})
-    assert post(signed_in, 1, {"class_index": 1, "active_seconds": 1e300}).status_code == 200
+    clock.advance(60)
+    assert post(signed_in, 1, {"class_index": 1, "active_seconds": 60}).status_code == 200
     assert Answer.objects.get().active_seconds == 10
 
 
@@ -234,7 +248,7 @@ def test_an_answer_sent_late_keeps_the_time_it_was_given(signed_in):
 
 
 def test_a_late_answer_is_dated_no_earlier_than_its_case_was_served_and_no_later_than_now(signed_in, reading):
-    post(signed_in, 1, {"class_index": 2, "answered_seconds_ago": 10**9})
+    post(signed_in, 1, {"class_index": 2, "answered_seconds_ago": 300 * 86_400})
     answer = Answer.objects.get()
     assert answer.answered_at == CaseOpening.objects.get(participant=reading.participant, item=answer.item).opened_at
     post(signed_in, 2, {"class_index": 2, "answered_seconds_ago": 0})

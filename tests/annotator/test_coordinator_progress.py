@@ -14,18 +14,20 @@ from tests.factories import reading_study
 
 
 @pytest.fixture
-def reading(db):
+def reading(db, clock):
     """Of 4 samples, the expert answers 3 (one of them twice, with a change) and submits; the
-    scholar answers 1; a simulated reader none."""
+    scholar answers 1; a simulated reader none. An hour goes by before each answer."""
     reading = reading_study("coord-progress", test_samples=4, train_samples=1)
     order = reading.participant.order()
     opened_an_hour_ago(reading.participant, reading.other_participant)
+    clock.step = 3600
     save_answer(reading.participant, order[0], 1, 12.5)
     save_answer(reading.participant, order[0], 2, 7.5)
     save_answer(reading.participant, order[1], 0, 30)
     save_answer(reading.participant, order[2], 3, 3600)
     submit(reading.participant)
     save_answer(reading.other_participant, reading.other_participant.order()[0], 5, 4)
+    clock.step = 0
     reading.study.participants.create(
         cohort=reading.participant.cohort, pseudonym="expert-99", order_seed=3, simulated=True
     )

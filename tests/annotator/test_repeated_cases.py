@@ -5,13 +5,11 @@ import io
 import json
 import math
 
-from datetime import timedelta
 
 import pytest
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from annotator.answer_files import export_answers, import_answers
 from annotator.answers import save_answer
@@ -85,15 +83,17 @@ def test_without_repeats_the_order_is_the_seeded_permutation_it_always_was(db):
     assert [(c.item, c.repeat) for c in reading.participant.cases()] == [(item, 0) for item in expected]
 
 
-def test_both_readings_are_stored_apart_each_with_its_own_time_and_history(client, reading):
+def test_both_readings_are_stored_apart_each_with_its_own_time_and_history(client, reading, clock):
     participant = reading.participant
     cases = participant.cases()
     first, second = (case for case in cases if case.item.pk == next(c.item.pk for c in cases if c.repeat == 1))
     opened_an_hour_ago(participant)
-    CaseOpening.record(participant, second.item, repeat=1, at=timezone.now() - timedelta(seconds=6))
     client.force_login(participant.user)
 
     assert post(client, first.number, 3, seconds=20).status_code == 200
+    clock.advance(10)
+    CaseOpening.record(participant, second.item, repeat=1)
+    clock.advance(6)
     reply = post(client, second.number, 5, seconds=8)
     assert reply.status_code == 200
     assert reply.json()["answered"] == 2 and reply.json()["total"] == N_SAMPLES + REPEATS
@@ -103,7 +103,7 @@ def test_both_readings_are_stored_apart_each_with_its_own_time_and_history(clien
     assert readings[0].item == readings[1].item == first.item
     assert (readings[0].class_index, readings[0].active_seconds, readings[0].changes) == (3, 20.0, 0)
     assert (readings[1].class_index, readings[1].changes) == (6, 1)
-    assert 6 <= readings[1].active_seconds < 9, "the second reading's time is bounded by its own opening"
+    assert readings[1].active_seconds == 6.0, "the second reading's time is bounded by its own opening"
     assert list(readings[1].history.values_list("class_index", flat=True)) == [5, 6]
     assert list(readings[0].history.values_list("class_index", flat=True)) == [3]
 

@@ -5,7 +5,9 @@
 // was given (by this browser's clock, which need not agree with the server's), so one sent an hour
 // late keeps the time it was given. An answer refused because the study is closed (423) is not dropped
 // either: it stays queued, the page says when the study closed, and it is sent if the coordinator
-// extends the reading window.
+// extends the reading window. Any other refusal (a 4xx) is final: sending it again would be refused
+// again, so the page says why and stops; only a failed connection or a server error (5xx) is tried
+// again, and a request turned away as one too many (429) waits as long as the server asks.
 (function () {
   "use strict";
 
@@ -48,8 +50,9 @@
     return match ? decodeURIComponent(match[1]) : queueHolder.dataset.csrfToken;
   }
 
-  const PERMANENT_FAILURES = [400, 404, 409, 413];
   const OUTSIDE_THE_WINDOW = 423;
+  const TOO_MANY_REQUESTS = 429;
+  const SIGNED_OUT = 401;
   const FIRST_RETRY_MS = 1000;
   const LONGEST_RETRY_MS = 30000;
   // While the study is closed, ask again now and then: the coordinator may extend it.
@@ -108,11 +111,15 @@
     if (response.status === OUTSIDE_THE_WINDOW) {
       return { state: "closed", message: await errorText(response) };
     }
-    if (PERMANENT_FAILURES.indexOf(response.status) >= 0) {
-      return { state: "refused", message: await errorText(response) };
-    }
-    if (response.status === 401) {
+    if (response.status === SIGNED_OUT) {
       return { state: "retry", message: "you are signed out; sign in again in another tab" };
+    }
+    if (response.status === TOO_MANY_REQUESTS) {
+      const seconds = Number(response.headers.get("Retry-After")) || 1;
+      return { state: "retry", message: "the server is busy", afterMs: Math.min(seconds, 60) * 1000 };
+    }
+    if (response.status >= 400 && response.status < 500) {
+      return { state: "refused", message: await errorText(response) };
     }
     return { state: "retry", message: "the server did not answer (" + response.status + ")" };
   }
@@ -152,7 +159,7 @@
       } else {
         showStatus("Not saved yet — retrying (" + outcome.message + "). Your answer is kept in this browser.", "retrying");
         window.clearTimeout(retryTimer);
-        retryTimer = window.setTimeout(flush, retryDelay);
+        retryTimer = window.setTimeout(flush, outcome.afterMs || retryDelay);
         retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_MS);
         return;
       }
@@ -229,9 +236,12 @@
     wasVisible = document.visibilityState === "visible";
   }
 
+  // The most a save may report (annotator.answers.MOST_ACTIVE_SECONDS_REPORTED).
+  const MOST_ACTIVE_SECONDS = 86400;
+
   function takeActiveSeconds() {
     tick();
-    const seconds = activeMs / 1000;
+    const seconds = Math.min(activeMs / 1000, MOST_ACTIVE_SECONDS);
     activeMs = 0;
     return Math.round(seconds * 10) / 10;
   }
