@@ -24,7 +24,7 @@ from analysis.report_tables import display_tables
 from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
 from study.models import Study
-from study.roles import ANALYST
+from study.roles import ANALYST, studies_for
 
 INLINE_SUFFIXES = {".png"}
 
@@ -32,7 +32,7 @@ INLINE_SUFFIXES = {".png"}
 @role_required(ANALYST)
 def studies(request):
     rows = []
-    for study in Study.objects.select_related("dataset").annotate(
+    for study in studies_for(request.user, ANALYST).select_related("dataset").annotate(
         n_samples=Count("items", distinct=True),
         n_participants=Count("participants", distinct=True),
         n_simulated=Count("participants", filter=Q(participants__simulated=True), distinct=True),

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -297,9 +297,9 @@ class StudySummary:
         return 100.0 * self.answers / expected if expected else 0.0
 
 
-def study_summaries() -> list[StudySummary]:
-    """Every study with how far its participants have got, for the coordinator's list."""
-    studies = Study.objects.select_related("dataset").annotate(
+def study_summaries(studies: QuerySet[Study]) -> list[StudySummary]:
+    """Each of ``studies`` with how far its participants have got, for the coordinator's list."""
+    studies = studies.select_related("dataset").annotate(
         n_participants=Count("participants", distinct=True),
         n_submitted=Count("participants", filter=Q(participants__submitted_at__isnull=False), distinct=True),
     )

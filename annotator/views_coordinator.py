@@ -23,13 +23,14 @@ from annotator.forms import (
 from annotator.models import Invitation, config_of
 from annotator.answer_files import export_answers, export_gallery_visits
 from annotator.operations import ensure_cohort, invite, study_progress, study_summaries
-from study.roles import COORDINATOR
+from study.roles import COORDINATOR, studies_for
 
 
 @role_required(COORDINATOR)
 @require_GET
 def coordinator_studies(request: HttpRequest):
-    return render(request, "annotator/coordinator/studies.html", {"summaries": study_summaries()})
+    summaries = study_summaries(studies_for(request.user, COORDINATOR))
+    return render(request, "annotator/coordinator/studies.html", {"summaries": summaries})
 
 
 @role_required(COORDINATOR)

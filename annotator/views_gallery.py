@@ -18,14 +18,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from study.access import participant_for, study_for_role
+from study.access import participant_for
 from annotator.models import Cohort, GalleryVisit, Participant, config_of
 from annotator.panel_cache import display_size
 from annotator.panel_composition import PANEL_TITLES, PANELS
 from annotator.panels import panel_urls
 from annotator.training import gallery_labels
 from study.models import Study
-from study.roles import COORDINATOR, has_role
+from study.roles import COORDINATOR, has_role_for
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,10 @@ class GalleryViewer:
 def gallery_viewer(request: HttpRequest, study_name: str) -> GalleryViewer:
     """Coordinators may always look, at either scope; a participant of the study only while its
     gallery is open, at their cohort's scope."""
-    if has_role(request.user, COORDINATOR):
+    study = Study.objects.select_related("dataset").filter(name=study_name).first()
+    if study is not None and has_role_for(request.user, COORDINATOR, study):
         scope = Cohort.GalleryScope.ALL if request.GET.get("scope") == "all" else Cohort.GalleryScope.SINGLE
-        return GalleryViewer(study_for_role(request, study_name, COORDINATOR), None, scope)
+        return GalleryViewer(study, None, scope)
     participant = participant_for(request, study_name)
     if not config_of(participant.study).gallery_open:
         raise Http404("The gallery of this study is closed.")

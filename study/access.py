@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from study.models import Sample, Study
-from study.roles import ANALYST, COORDINATOR, has_role
+from study.roles import ANALYST, COORDINATOR, has_role, has_role_for
 
 
 def role_required(role: str):
@@ -36,13 +36,14 @@ def role_required(role: str):
 
 
 def study_for_role(request: HttpRequest, study_name: str, role: str) -> Study:
-    """The named study, for a user who holds ``role`` (call it from a ``role_required`` view)."""
+    """The named study, for a user who holds ``role`` for it (call it from a ``role_required`` view).
+    A study not given to them answers 404, as an unknown one does: its name alone tells nothing."""
     if not has_role(request.user, role):
         raise PermissionDenied(f"This page needs the {role} role.")
-    try:
-        return Study.objects.select_related("dataset").get(name=study_name)
-    except Study.DoesNotExist:
-        raise Http404("No such study.") from None
+    study = Study.objects.select_related("dataset").filter(name=study_name).first()
+    if study is None or not has_role_for(request.user, role, study):
+        raise Http404("No such study.")
+    return study
 
 
 def participant_for(request: HttpRequest, study_name: str):
@@ -59,9 +60,9 @@ def participant_for(request: HttpRequest, study_name: str):
     return participation
 
 
-def is_staff(request: HttpRequest) -> bool:
-    """Coordinators and analysts see every sample of a study's data set."""
-    return has_role(request.user, COORDINATOR) or has_role(request.user, ANALYST)
+def is_staff_of(request: HttpRequest, study: Study) -> bool:
+    """The study's coordinators and analysts see every sample of its data set."""
+    return has_role_for(request.user, COORDINATOR, study) or has_role_for(request.user, ANALYST, study)
 
 
 def may_see_sample(request: HttpRequest, study: Study, sample: Sample, training_open) -> bool:
@@ -69,7 +70,7 @@ def may_see_sample(request: HttpRequest, study: Study, sample: Sample, training_
     set, and a training sample when ``training_open`` says so: a bool (the study's gallery is open),
     or a function of the participant and the sample (what their cohort's training phase and gallery
     show them). Anyone else gets Http404 from ``participant_for``."""
-    if is_staff(request):
+    if is_staff_of(request, study):
         return True
     participant = participant_for(request, study.name)
     if study.items.filter(sample_id=sample.pk).exists():

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample
+from study.models import Dataset, ReferenceLabel, Sample, Study, StudyRole, StudySample
 
 
 @admin.register(Dataset)
@@ -34,10 +34,28 @@ class StudySampleInline(admin.TabularInline):
     raw_id_fields = ("sample",)
 
 
+class StudyRoleInline(admin.TabularInline):
+    """Who coordinates the study and who analyses it (besides those who hold the role for every
+    study through the coordinator and analyst groups)."""
+
+    model = StudyRole
+    extra = 1
+    autocomplete_fields = ("user",)
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ("name", "dataset", "seed", "balanced", "created_at")
-    inlines = [StudySampleInline]
+    search_fields = ("name",)
+    inlines = [StudyRoleInline, StudySampleInline]
+
+
+@admin.register(StudyRole)
+class StudyRoleAdmin(admin.ModelAdmin):
+    list_display = ("user", "role", "study", "granted_at")
+    list_filter = ("role", "study")
+    search_fields = ("user__username", "study__name")
+    autocomplete_fields = ("user", "study")
 
 
 @admin.register(StudySample)

@@ -6,6 +6,7 @@ answer (``annotator``) and a model's prediction (``models_zoo``). They never sha
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -146,3 +147,25 @@ class StudySample(models.Model):
             raise ValidationError({"sample": "A study may only use test-split samples."})
         if self.sample.reference_labels.count() != 1:
             raise ValidationError({"sample": "A study may only use single-location samples."})
+
+
+class StudyRole(models.Model):
+    """A staff role given to a user for one study: its coordinator sees and runs only the studies given
+    to them, its analyst reads only their reports. A role held through its group
+    (``study.roles.role_group``, ``grant ROLE USER --all-studies``) holds for every study."""
+
+    class Role(models.TextChoices):
+        COORDINATOR = "coordinator"
+        ANALYST = "analyst"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_roles")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="staff_roles")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "role", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "study", "role"], name="study_role_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.study}"

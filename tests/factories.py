@@ -97,22 +97,29 @@ class ReadingStudy:
             "analyst": self.analyst,
             "outsider": self.outsider,
             "foreign_participant": foreign.participant.user,
+            "foreign_coordinator": foreign.coordinator,
+            "foreign_analyst": foreign.analyst,
         }
 
 
-def make_user(username: str, role: str | None = None) -> User:
+def make_user(username: str, role: str | None = None, study: Study | None = None) -> User:
+    """A user; with ``role``, holding it for ``study`` or, without one, for every study."""
+    from study.models import StudyRole
     from study.roles import role_group
 
     user = User.objects.create_user(username=username, password=TEST_PASSWORD)
-    if role:
+    if role and study:
+        StudyRole.objects.create(user=user, role=role, study=study)
+    elif role:
         user.groups.add(role_group(role))
     return user
 
 
 def reading_study(name: str = "reading", test_samples: int = 6, train_samples: int = 4) -> ReadingStudy:
     """A study over ``test_samples`` single-location test samples (classes 0, 1, 2, ...) with pixels,
-    ``train_samples`` training samples for the gallery, an expert and a scholar cohort, a coordinator,
-    an analyst, two participants (one per cohort) and a signed-in user with no part in it."""
+    ``train_samples`` training samples for the gallery, an expert and a scholar cohort, a coordinator
+    and an analyst given this study, two participants (one per cohort) and a signed-in user with no
+    part in it."""
     from annotator.models import Cohort, Participant
     from study.models import StudySample
     from study.roles import ANALYST, COORDINATOR
@@ -133,8 +140,8 @@ def reading_study(name: str = "reading", test_samples: int = 6, train_samples: i
     )
     return ReadingStudy(
         study=study,
-        coordinator=make_user(f"{name}-coordinator", COORDINATOR),
-        analyst=make_user(f"{name}-analyst", ANALYST),
+        coordinator=make_user(f"{name}-coordinator", COORDINATOR, study),
+        analyst=make_user(f"{name}-analyst", ANALYST, study),
         participant=participant,
         other_participant=other,
         outsider=make_user(f"{name}-outsider"),

@@ -9,8 +9,10 @@ from django.urls import reverse
 from annotator.answers import save_answer, submit
 from annotator.models import GalleryVisit
 from annotator.operations import study_progress, study_summaries
+from study.models import Study
 from tests.annotator.openings import opened_an_hour_ago
-from tests.factories import reading_study
+from study.roles import COORDINATOR
+from tests.factories import make_user, reading_study
 
 
 @pytest.fixture
@@ -90,13 +92,17 @@ def test_the_page_shows_the_numbers(client, reading):
 
 def test_the_list_of_studies_summarises_each(client, reading):
     empty = reading_study("coord-progress-empty", test_samples=2, train_samples=0)
-    summaries = {s.study.name: s for s in study_summaries()}
+    summaries = {s.study.name: s for s in study_summaries(Study.objects.all())}
     busy = summaries["coord-progress"]
     assert (busy.samples, busy.participants, busy.submitted, busy.answers) == (4, 3, 1, 4)
     assert busy.percent_answered == pytest.approx(100 * 4 / 12)
     idle = summaries[empty.study.name]
     assert (idle.samples, idle.participants, idle.submitted, idle.answers) == (2, 2, 0, 0)
     client.force_login(reading.coordinator)
+    text = client.get(reverse("annotator:coordinator_studies")).text
+    assert reverse("annotator:coordinator_study", args=["coord-progress"]) in text
+    assert reverse("annotator:coordinator_study", args=[empty.study.name]) not in text, "not their study"
+    client.force_login(make_user("lab-head", COORDINATOR))
     text = client.get(reverse("annotator:coordinator_studies")).text
     assert reverse("annotator:coordinator_study", args=["coord-progress"]) in text
     assert reverse("annotator:coordinator_study", args=[empty.study.name]) in text

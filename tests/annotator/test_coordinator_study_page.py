@@ -7,7 +7,8 @@ from django.utils.html import escape
 
 from annotator.models import config_of
 from study.labels import HPA28
-from study.models import Dataset, Study
+from study.models import Dataset, Study, StudyRole
+from study.roles import COORDINATOR
 from study.store import CHANNELS
 from tests.factories import reading_study
 
@@ -44,7 +45,8 @@ def test_the_page_has_one_description_field_per_class_of_the_label_set(client, r
 
 def test_the_page_follows_a_28_class_label_set(client, reading):
     dataset = Dataset.objects.create(name="hpa-data", label_set_key="hpa28")
-    Study.objects.create(name="hpa-study", dataset=dataset, seed=0)
+    study = Study.objects.create(name="hpa-study", dataset=dataset, seed=0)
+    StudyRole.objects.create(user=reading.coordinator, role=COORDINATOR, study=study)
     client.force_login(reading.coordinator)
     text = client.get(reverse("annotator:coordinator_study", args=["hpa-study"])).text
     assert 'name="description_27"' in text and escape(HPA28.by_index(27).name) in text

@@ -16,7 +16,10 @@ from analysis.report_files import ReportOptions
 from annotator.models import Answer, Invitation, config_of
 from tests.factories import reading_study
 
-VISITORS = ("anonymous", "participant", "other_participant", "foreign_participant", "coordinator", "analyst", "outsider")
+VISITORS = (
+    "anonymous", "participant", "other_participant", "foreign_participant", "coordinator", "analyst",
+    "foreign_coordinator", "foreign_analyst", "outsider",
+)
 SIGNED_IN = set(VISITORS) - {"anonymous"}
 PARTICIPANTS = {"participant", "other_participant"}
 EVERYONE = set(VISITORS)
@@ -40,7 +43,7 @@ WHO_MAY = {
     "annotator:gallery": PARTICIPANTS | {"coordinator"},
     "annotator:gallery_sample": PARTICIPANTS | {"coordinator"},
     "annotator:panel": PARTICIPANTS | {"coordinator", "analyst"},
-    "annotator:coordinator_studies": {"coordinator"},
+    "annotator:coordinator_studies": {"coordinator", "foreign_coordinator"},
     "annotator:coordinator_study": {"coordinator"},
     "annotator:coordinator_invite": {"coordinator"},
     "annotator:coordinator_revoke": {"coordinator"},
@@ -48,7 +51,9 @@ WHO_MAY = {
     "annotator:coordinator_export": {"coordinator"},
     "annotator:coordinator_gallery_visits": {"coordinator"},
 }
+# The analysts of another study see their own list of studies, and nothing of this one.
 ANALYST_PAGES = {"analyst"}
+ANALYST_LISTS = {"analysis:studies": {"analyst", "foreign_analyst"}}
 
 
 def named_patterns(patterns=None, namespace: str = "") -> list[tuple[str, URLPattern]]:
@@ -68,7 +73,7 @@ def rule_for(name: str) -> set[str]:
     if name.startswith("admin:"):
         return set()
     if name.startswith("analysis:"):
-        return ANALYST_PAGES
+        return ANALYST_LISTS.get(name, ANALYST_PAGES)
     return WHO_MAY[name]
 
 
