@@ -23,7 +23,6 @@ from analysis.report_inputs import MissingAnswersError, ReportError
 from analysis.report_tables import display_tables
 from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
-from study.models import Study
 from study.roles import ANALYST, studies_for
 
 INLINE_SUFFIXES = {".png"}
