@@ -23,7 +23,7 @@ from annotator.models import Cohort, GalleryVisit, Participant, config_of
 from annotator.panel_cache import display_size
 from annotator.panel_composition import PANEL_TITLES, PANELS
 from annotator.panels import panel_urls
-from annotator.training import gallery_labels
+from annotator.training import gallery_labels, training_samples
 from study.models import Study
 from study.roles import COORDINATOR, has_role_for
 
@@ -64,12 +64,13 @@ def gallery(request: HttpRequest, study: str) -> HttpResponse:
     counts = dict(labels.values_list("class_index").annotate(examples=Count("id")).order_by())
     mixed = {}
     if viewer.scope == Cohort.GalleryScope.ALL:
+        # Counted over the samples' labels, not over a join of labels with labels, which would count
+        # a sample once per location it has.
+        multi_location = training_samples(viewer.study).annotate(locations=Count("reference_labels")).filter(
+            locations__gt=1
+        )
         mixed = dict(
-            labels.annotate(locations=Count("sample__reference_labels"))
-            .filter(locations__gt=1)
-            .values_list("class_index")
-            .annotate(examples=Count("id"))
-            .order_by()
+            labels.filter(sample__in=multi_location).values_list("class_index").annotate(examples=Count("id")).order_by()
         )
     classes = [
         {

@@ -54,6 +54,17 @@ def test_the_whole_training_split_counts_a_multi_location_sample_under_each_of_i
     }
 
 
+def multi_location_counts(text):
+    return dict(re.findall(r'gallery/(\d+)/1/[^"]*">[^<]+</a></td>\s*<td>[^<]*</td>\s*<td class="count">\d+</td>\s*<td class="count">(\d+)', text))
+
+
+def test_each_multi_location_sample_counts_once_under_each_of_its_classes(whole_split):
+    add_sample(whole_split.study.dataset, "three-locations", "train", [0, 1, 2])
+    text = signed_in(whole_split.participant.user).get(index_url(whole_split)).text
+    assert counts(text) == {"0": "4", "1": "3", "2": "2", "3": "1"}
+    assert multi_location_counts(text) == {"0": "2", "1": "2", "2": "1", "3": "0"}
+
+
 def test_a_multi_location_example_is_marked_with_all_its_classes(whole_split):
     client = signed_in(whole_split.participant.user)
     last = client.get(example_url(whole_split, 0, 3))
