@@ -4,16 +4,24 @@ background form."""
 
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms import formset_factory, modelformset_factory
+from django.forms import BaseFormSet, formset_factory, modelformset_factory
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotator.models import BACKGROUND_KEY, BACKGROUND_KINDS, Answer, Cohort, StudyConfig, max_repeated_cases
+from annotator.models import (
+    BACKGROUND_KEY,
+    BACKGROUND_KINDS,
+    DEFAULT_NUMBER_RANGE,
+    MOST_NUMBER_ANSWER,
+    Cohort,
+    StudyConfig,
+    max_repeated_cases,
+)
 from annotator.operations import MAX_INVITATIONS_AT_ONCE
 from study.models import Study, name_validator
 from study.store import CHANNEL_MEANING, CHANNELS
@@ -21,6 +29,32 @@ from study.store import CHANNEL_MEANING, CHANNELS
 # A practice phase longer than this is a study of its own.
 MAX_PRACTICE_CASES = 200
 MOMENT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+@dataclass(frozen=True)
+class FormError:
+    """One thing a refused form says at its top: the field's label, the message, and the field's id to
+    link to (empty for an error of the whole form)."""
+
+    label: str
+    message: str
+    field_id: str = ""
+
+
+def error_summary(form, row_label: str = "") -> list[FormError]:
+    """Every error of a bound form or formset, in the order of its fields; a formset's rows are named
+    by ``row_label(form, number)`` when the form class has one, else "Row N"."""
+    if isinstance(form, BaseFormSet):
+        errors = [FormError("", message) for message in form.non_form_errors()]
+        for number, row in enumerate(form.forms, start=1):
+            label = row.row_label(number) if hasattr(row, "row_label") else f"Row {number}"
+            errors += error_summary(row, label)
+        return errors
+    errors = [FormError(row_label, message) for message in form.non_field_errors()]
+    for field in form:
+        label = f"{row_label}: {field.label}" if row_label else str(field.label)
+        errors += [FormError(label, message, field.auto_id) for message in field.errors]
+    return errors
 
 
 def description_field(class_index: int) -> str:
@@ -175,7 +209,6 @@ class ReadingWindowForm(forms.ModelForm):
     def __init__(self, *args, instance: StudyConfig, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
         self.was_closes_at = instance.closes_at
-        self.was_repeated = instance.repeated_cases
         self.n_cases = instance.study.items.count()
         most = max_repeated_cases(self.n_cases)
         field = self.fields["repeated_cases"]
@@ -186,17 +219,15 @@ class ReadingWindowForm(forms.ModelForm):
             f"order after the first reading. At most {most} (a quarter of the study's {self.n_cases} cases); "
             "fixed once a participant has answered."
         )
+        if instance.anyone_answered():
+            field.disabled = True
+            field.help_text = "Fixed: participants have answered already, and a change would change their order."
 
     def clean_repeated_cases(self) -> int:
         value = self.cleaned_data.get("repeated_cases") or 0
         most = max_repeated_cases(self.n_cases)
         if value > most:
             raise ValidationError(f"At most {most}: a quarter of the study's {self.n_cases} cases.")
-        if value != self.was_repeated and Answer.readings.filter(participant__study=self.instance.study).exists():
-            raise ValidationError(
-                f"Participants have answered already: changing the cases read twice ({self.was_repeated}) would "
-                "change their order."
-            )
         return value
 
     def unsubmitted(self) -> int:
@@ -245,8 +276,12 @@ class CohortSettingsForm(forms.ModelForm):
         for name in self.fields:
             self.fields[name].widget.attrs["aria-label"] = f"{self.instance.name}: {self.fields[name].label}"
 
+    def row_label(self, number: int) -> str:
+        return f"Cohort {self.instance.name}"
 
-CohortSettingsFormSet = modelformset_factory(Cohort, form=CohortSettingsForm, extra=0)
+
+# The cohorts are edited here and added by CohortForm: rows posted beyond the study's cohorts are ignored.
+CohortSettingsFormSet = modelformset_factory(Cohort, form=CohortSettingsForm, extra=0, edit_only=True)
 
 
 def background_key(label: str) -> str:
@@ -279,7 +314,20 @@ class BackgroundQuestionForm(forms.Form):
         label="Options (for a choice, separated by ;)", required=False, max_length=1000,
         widget=forms.TextInput(attrs={"size": 40}),
     )
+    minimum = forms.FloatField(
+        label="Lowest answer (for a number)", required=False, initial=DEFAULT_NUMBER_RANGE[0],
+        min_value=-MOST_NUMBER_ANSWER, max_value=MOST_NUMBER_ANSWER,
+        widget=forms.NumberInput(attrs={"step": "any", "class": "bound"}),
+    )
+    maximum = forms.FloatField(
+        label="Highest answer (for a number)", required=False, initial=DEFAULT_NUMBER_RANGE[1],
+        min_value=-MOST_NUMBER_ANSWER, max_value=MOST_NUMBER_ANSWER,
+        widget=forms.NumberInput(attrs={"step": "any", "class": "bound"}),
+    )
     required = forms.BooleanField(label="Required", required=False)
+
+    def row_label(self, number: int) -> str:
+        return f"Question {number}"
 
     def clean_key(self) -> str:
         # The column name a saved question had; anything else is made afresh from the question.
@@ -291,7 +339,18 @@ class BackgroundQuestionForm(forms.Form):
         label = (cleaned.get("label") or "").strip()
         if label and cleaned.get("kind") == "choice" and len(parse_options(cleaned.get("options"))) < 2:
             self.add_error("options", "A choice needs at least two options, separated by ;")
+        if label and cleaned.get("kind") == "number":
+            low, high = self.bounds()
+            if low >= high:
+                self.add_error("maximum", f"The highest answer ({high:g}) must be above the lowest ({low:g}).")
         return cleaned
+
+    def bounds(self) -> tuple[float, float]:
+        """The number question's lowest and highest answer, the defaults where left empty."""
+        low, high = (self.cleaned_data.get(end) for end in ("minimum", "maximum"))
+        low = DEFAULT_NUMBER_RANGE[0] if low is None else low
+        high = DEFAULT_NUMBER_RANGE[1] if high is None else high
+        return low, high
 
 
 class BaseBackgroundFormSet(forms.BaseFormSet):
@@ -309,19 +368,25 @@ class BaseBackgroundFormSet(forms.BaseFormSet):
                 key, suffix = f"{base[:37]}_{suffix}", suffix + 1
             taken.add(key)
             kind = form.cleaned_data["kind"]
-            questions.append(
-                {
-                    "key": key,
-                    "label": label,
-                    "kind": kind,
-                    "options": parse_options(form.cleaned_data.get("options")) if kind == "choice" else [],
-                    "required": bool(form.cleaned_data.get("required")),
-                }
-            )
+            question = {
+                "key": key,
+                "label": label,
+                "kind": kind,
+                "options": parse_options(form.cleaned_data.get("options")) if kind == "choice" else [],
+                "required": bool(form.cleaned_data.get("required")),
+            }
+            if kind == "number":
+                low, high = form.bounds()
+                question.update(minimum=whole_if_whole(low), maximum=whole_if_whole(high))
+            questions.append(question)
         return questions
 
 
 BackgroundFormSet = formset_factory(BackgroundQuestionForm, formset=BaseBackgroundFormSet, extra=2)
+
+
+def whole_if_whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 def background_initial(config: StudyConfig) -> list[dict]:
@@ -332,6 +397,8 @@ def background_initial(config: StudyConfig) -> list[dict]:
             "kind": field["kind"],
             "options": "; ".join(field["options"]),
             "required": field["required"],
+            "minimum": field.get("minimum", DEFAULT_NUMBER_RANGE[0]),
+            "maximum": field.get("maximum", DEFAULT_NUMBER_RANGE[1]),
         }
         for field in config.background_fields or []
     ]
@@ -346,8 +413,11 @@ class BackgroundForm(forms.Form):
         for question in questions:
             required, label = question["required"], question["label"]
             if question["kind"] == "number":
+                low, high = question["minimum"], question["maximum"]
                 field = forms.FloatField(
-                    label=label, required=required, widget=forms.NumberInput(attrs={"step": "any"})
+                    label=label, required=required, min_value=low, max_value=high,
+                    widget=forms.NumberInput(attrs={"step": "any"}),
+                    help_text=f"From {low:g} to {high:g}.",
                 )
             elif question["kind"] == "choice":
                 choices = [("", "—")] + [(option, option) for option in question["options"]]
@@ -357,14 +427,6 @@ class BackgroundForm(forms.Form):
             if required:
                 field.error_messages["required"] = "Please answer this question."
             self.fields[question["key"]] = field
-
-    def clean(self):
-        cleaned = super().clean()
-        for question in self.questions:
-            value = cleaned.get(question["key"])
-            if question["kind"] == "number" and value is not None and not math.isfinite(value):
-                self.add_error(question["key"], "Enter a number.")
-        return cleaned
 
     def values(self) -> dict:
         """The answers by question name: numbers as numbers (whole ones as int), texts and choices as

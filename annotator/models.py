@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import numpy as np
 
@@ -32,6 +33,14 @@ DEFAULT_PERCENTILES = {channel: [0.5, 99.5] for channel in CHANNELS}
 # The kinds of question of a study's background form.
 BACKGROUND_KINDS = ("number", "text", "choice")
 BACKGROUND_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+BACKGROUND_FIELDS = {"key", "label", "kind", "options", "required"}
+# A number question's answers lie between its minimum and maximum (years of experience: 0 to 100,
+# unless the coordinator says otherwise); no bound reaches past a billion either way.
+DEFAULT_NUMBER_RANGE = (0, 100)
+MOST_NUMBER_ANSWER = 1e9
+# Every time the site accepts lies between these (a study, a window, an answer).
+EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=dt_timezone.utc)
 # Repeated cases need room to stand a third of the order apart from their first reading.
 REPEATS_PER_CASE = 4  # at most one repeated case per this many cases of the study
 
@@ -55,14 +64,35 @@ def validate_percentiles(value) -> None:
             raise ValidationError(f"{channel}: expected [low, high] with 0 <= low < high <= 100, got {pair!r}")
 
 
+def validate_moment(value: datetime) -> None:
+    """A time between 2000 and 2100: anything else is a typing slip, and arithmetic on it overflows."""
+    if not EARLIEST_MOMENT <= value < LATEST_MOMENT:
+        raise ValidationError(f"Give a time from {EARLIEST_MOMENT:%Y} to {LATEST_MOMENT.year - 1}, not {value:%Y-%m-%d}.")
+
+
+def is_number_bound(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MOST_NUMBER_ANSWER
+
+
 def validate_background_fields(value) -> None:
-    """``[{"key", "label", "kind", "options", "required"}, ...]``: the questions of a background form."""
+    """``[{"key", "label", "kind", "options", "required"[, "minimum", "maximum"]}, ...]``: the questions
+    of a background form; a number question has a minimum and a maximum, the others neither."""
     if not isinstance(value, list):
         raise ValidationError("expected a list of questions")
     keys = set()
     for number, field in enumerate(value, start=1):
-        if not isinstance(field, dict) or set(field) != {"key", "label", "kind", "options", "required"}:
-            raise ValidationError(f"question {number}: expected key, label, kind, options and required")
+        bounds = {"minimum", "maximum"} if isinstance(field, dict) and field.get("kind") == "number" else set()
+        if not isinstance(field, dict) or set(field) != BACKGROUND_FIELDS | bounds:
+            raise ValidationError(
+                f"question {number}: expected key, label, kind, options and required (and a number question's "
+                "minimum and maximum)"
+            )
+        if bounds and not (
+            is_number_bound(field["minimum"]) and is_number_bound(field["maximum"]) and field["minimum"] < field["maximum"]
+        ):
+            raise ValidationError(
+                f"question {number}: the minimum must be below the maximum, both within ±{MOST_NUMBER_ANSWER:,.0f}"
+            )
         if not isinstance(field["key"], str) or not BACKGROUND_KEY.match(field["key"]):
             raise ValidationError(f"question {number}: {field['key']!r} is not a column name (a-z, 0-9, _)")
         if field["key"] in keys:
@@ -100,13 +130,16 @@ class StudyConfig(models.Model):
         default=True, help_text="Whether participants may change answers before their final submission."
     )
     opens_at = models.DateTimeField(
-        null=True, blank=True, help_text="Participants may answer from then on; empty: at once."
+        null=True, blank=True, validators=[validate_moment],
+        help_text="Participants may answer from then on; empty: at once.",
     )
     closes_at = models.DateTimeField(
-        null=True, blank=True, help_text="Answers are refused from then on; empty: never. Saved answers stay."
+        null=True, blank=True, validators=[validate_moment],
+        help_text="Answers are refused from then on; empty: never. Saved answers stay.",
     )
     invitations_expire_at = models.DateTimeField(
-        null=True, blank=True, help_text="Invitation links not used by then stop working; empty: never."
+        null=True, blank=True, validators=[validate_moment],
+        help_text="Invitation links not used by then stop working; empty: never.",
     )
     repeated_cases = models.PositiveSmallIntegerField(
         default=0,
@@ -127,6 +160,10 @@ class StudyConfig(models.Model):
     def save(self, *args, **kwargs):
         if not self.display_percentiles:
             self.display_percentiles = {c: list(p) for c, p in DEFAULT_PERCENTILES.items()}
+        for question in self.background_fields or []:
+            if isinstance(question, dict) and question.get("kind") == "number":
+                question.setdefault("minimum", DEFAULT_NUMBER_RANGE[0])
+                question.setdefault("maximum", DEFAULT_NUMBER_RANGE[1])
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
@@ -139,6 +176,17 @@ class StudyConfig(models.Model):
         most = max_repeated_cases(self.study.items.count())
         if self.repeated_cases > most:
             raise ValidationError({"repeated_cases": f"At most {most} (a quarter of the study's cases)."})
+        if self.pk and self.repeated_cases != self.saved_repeated_cases() and self.anyone_answered():
+            raise ValidationError(
+                {"repeated_cases": "Fixed: participants have answered already, and a change would change their order."}
+            )
+
+    def saved_repeated_cases(self) -> int | None:
+        return StudyConfig.objects.filter(pk=self.pk).values_list("repeated_cases", flat=True).first()
+
+    def anyone_answered(self) -> bool:
+        """Whether any participant has answered a case: from then on the cases read twice are fixed."""
+        return Answer.readings.filter(participant__study_id=self.study_id).exists()
 
     def description_of(self, class_index: int) -> str:
         return (self.class_descriptions or {}).get(str(class_index), "")

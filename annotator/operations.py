@@ -22,6 +22,8 @@ from study.operations import OperationError
 
 MAX_INVITATIONS_AT_ONCE = 200
 CLAIM_ATTEMPTS = 10
+# A projection further out than ten years says only "not before the close".
+MOST_PROJECTED_SECONDS = 10 * 365 * 86_400
 
 
 def ensure_cohort(study: Study, name: str) -> Cohort:
@@ -195,26 +197,33 @@ def elapsed_fraction(study: Study, now: datetime) -> float | None:
     return min(1.0, max(0.0, (now - start).total_seconds() / length))
 
 
+# Nobody is behind before this share of the reading window has gone by, nor by less than this share.
+RISK_AFTER_ELAPSED = 0.1
+
+
 def risk_of_not_finishing(
     answered: int, total: int, first_answer: datetime | None, closes_at: datetime | None, elapsed: float | None,
     now: datetime,
 ) -> tuple[datetime | None, str]:
     """(the projected time of their last answer at their pace so far, why they may not finish or "").
 
-    At risk is a participant who has not finished while the study has a closing time and either
-    has answered a smaller share of their cases than the share of the window gone by, or, at the
-    pace from their first answer to now, would answer the last case after the close.
+    At risk is a participant who has not finished while the study has a closing time, once a tenth of
+    the window has gone by, and either has answered a share of their cases more than a tenth smaller
+    than the share of the window gone by, or, at the pace from their first answer to now, would answer
+    the last case after the close. Minutes after the window opens, nobody has had the time to be behind.
     """
     if closes_at is None or elapsed is None or answered >= total:
         return None, ""
     projected = None
     if answered and first_answer is not None:
         per_case = (now - first_answer).total_seconds() / answered
-        projected = now + timedelta(seconds=per_case * (total - answered))
+        projected = now + timedelta(seconds=min(per_case * (total - answered), MOST_PROJECTED_SECONDS))
     share = answered / total if total else 1.0
     if now >= closes_at:
         return projected, f"the study closed with {total - answered} of their cases unanswered"
-    if share < elapsed:
+    if elapsed < RISK_AFTER_ELAPSED:
+        return projected, ""
+    if share < elapsed - RISK_AFTER_ELAPSED:
         return projected, f"behind: {share:.0%} answered with {elapsed:.0%} of the window gone"
     if projected is not None and projected > closes_at:
         return projected, "at their pace so far they finish after the close"

@@ -4,6 +4,8 @@ coordinator role."""
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +21,7 @@ from annotator.forms import (
     ReadingWindowForm,
     StudyConfigForm,
     background_initial,
+    error_summary,
 )
 from annotator.models import Invitation, config_of
 from annotator.answer_files import export_answers, export_gallery_visits
@@ -38,39 +41,32 @@ def coordinator_studies(request: HttpRequest):
 def coordinator_study(request: HttpRequest, study: str):
     """The study's set-up, in forms told apart by the button that sent them: the cohorts and how each
     is prepared (training phase, gallery), a new cohort, the reading window and repeated cases, the
-    background form, and the presentation (instructions, class descriptions, contrast)."""
+    background form, and the presentation (instructions, class descriptions, contrast). A refused
+    form comes back with a summary of what to put right; the rest of the page shows what is saved."""
     the_study = study_for_role(request, study, COORDINATOR)
     config = config_of(the_study)
     action = request.POST.get("action") if request.method == "POST" else None
-    data = request.POST if request.method == "POST" else None
-    cohorts = the_study.cohorts.order_by("name")
-    config_form = StudyConfigForm(data if action == "configure" else None, instance=config)
-    cohort_form = CohortForm(data if action == "add_cohort" else None, study=the_study)
-    cohort_settings = CohortSettingsFormSet(data if action == "cohorts" else None, queryset=cohorts, prefix="cohort")
-    window_form = ReadingWindowForm(data if action == "window" else None, instance=config, prefix="window")
-    background_forms = BackgroundFormSet(
-        data if action == "background" else None, initial=background_initial(config), prefix="background"
-    )
-    if action == "configure" and config_form.is_valid():
-        config_form.save()
-        messages.success(request, "The configuration is saved.")
-        return redirect("annotator:coordinator_study", the_study.name)
-    if action == "add_cohort" and cohort_form.is_valid():
-        cohort = ensure_cohort(the_study, cohort_form.cleaned_data["name"])
-        messages.success(request, f"Cohort {cohort.name} added.")
-        return redirect("annotator:coordinator_study", the_study.name)
-    if action == "cohorts" and cohort_settings.is_valid():
-        cohort_settings.save()
-        messages.success(request, "The cohorts' training and gallery are saved.")
-        return redirect("annotator:coordinator_study", the_study.name)
-    if action == "window" and window_form.is_valid():
-        window_form.save()
-        messages.success(request, "The reading window and the repeated cases are saved.")
-        return redirect("annotator:coordinator_study", the_study.name)
-    if action == "background" and background_forms.is_valid():
-        config.background_fields = background_forms.questions()
-        config.save(update_fields=["background_fields", "updated_at"])
-        messages.success(request, f"The background form is saved ({len(config.background_fields)} questions).")
+
+    def bound(name: str):
+        return request.POST if action == name else None
+
+    # A bound model form writes the posted values into its instance while it validates: it gets a copy,
+    # so that a refused save leaves the page's account of the saved configuration as it is.
+    config_form = StudyConfigForm(bound("configure"), instance=copy(config))
+    cohort_form = CohortForm(bound("add_cohort"), study=the_study)
+    cohort_settings = CohortSettingsFormSet(bound("cohorts"), queryset=the_study.cohorts.order_by("name"), prefix="cohort")
+    window_form = ReadingWindowForm(bound("window"), instance=copy(config), prefix="window")
+    background_forms = BackgroundFormSet(bound("background"), initial=background_initial(config), prefix="background")
+    forms_by_action = {
+        "configure": config_form,
+        "add_cohort": cohort_form,
+        "cohorts": cohort_settings,
+        "window": window_form,
+        "background": background_forms,
+    }
+    submitted = forms_by_action.get(action)
+    if submitted is not None and submitted.is_valid():
+        messages.success(request, save_study_form(the_study, action, submitted))
         return redirect("annotator:coordinator_study", the_study.name)
     return render(
         request,
@@ -81,15 +77,33 @@ def coordinator_study(request: HttpRequest, study: str):
             "config_form": config_form,
             "cohort_form": cohort_form,
             "cohort_settings": cohort_settings,
-            "cohort_rows": [
-                (form, form.instance.participants.count()) for form in cohort_settings.forms
-            ],
+            "cohort_rows": [(form, form.instance.participants.count()) for form in cohort_settings.forms],
             "window_form": window_form,
             "window_state": config.window_state(),
             "background_forms": background_forms,
+            "errors": error_summary(submitted) if submitted is not None else [],
+            "refused": action if submitted is not None else "",
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+def save_study_form(study, action: str, form) -> str:
+    """Save the valid form that ``action`` names; what the coordinator is told."""
+    if action == "add_cohort":
+        cohort = ensure_cohort(study, form.cleaned_data["name"])
+        return f"Cohort {cohort.name} added."
+    if action == "background":
+        config = config_of(study)
+        config.background_fields = form.questions()
+        config.save(update_fields=["background_fields", "updated_at"])
+        return f"The background form is saved ({len(config.background_fields)} questions)."
+    form.save()
+    return {
+        "configure": "The configuration is saved.",
+        "cohorts": "The cohorts' training and gallery are saved.",
+        "window": "The reading window and the repeated cases are saved.",
+    }[action]
 
 
 @never_cache
@@ -122,6 +136,7 @@ def coordinator_invite(request: HttpRequest, study: str):
             "issued": issued,
             "invitations": invitations,
             "expires_at": config_of(the_study).invitations_expire_at,
+            "errors": error_summary(form) if form.is_bound else [],
         },
         status=400 if request.method == "POST" and form.errors else 200,
     )

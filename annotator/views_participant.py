@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from study.access import participant_for
 from annotator.answers import AnswerRejected, moment_text, parse_body, save_answer, submit
-from annotator.forms import BackgroundForm
+from annotator.forms import BackgroundForm, error_summary
 from annotator.models import (
     Answer,
     CaseOpening,
@@ -168,7 +168,13 @@ def participant_background(request: HttpRequest, study: str):
     return render(
         request,
         "annotator/participant/background.html",
-        {"participant": participant, "study": participant.study, "form": form, **window_context(participant)},
+        {
+            "participant": participant,
+            "study": participant.study,
+            "form": form,
+            "errors": error_summary(form) if form.is_bound else [],
+            **window_context(participant),
+        },
         status=400 if form.errors else 200,
     )
 

@@ -17,7 +17,7 @@ from tests.factories import reading_study
 
 QUESTIONS = [
     {"key": "microscopy_years", "label": "Years of experience with fluorescence microscopy", "kind": "number",
-     "options": [], "required": True},
+     "options": [], "required": True, "minimum": 0, "maximum": 60},
     {"key": "field", "label": "Your field", "kind": "choice", "options": ["cell biology", "pathology", "other"],
      "required": True},
     {"key": "how_often", "label": "How often do you see such images?", "kind": "text", "options": [],
@@ -72,7 +72,7 @@ def test_the_coordinator_defines_the_questions_in_the_browser(client, reading):
     assert response.status_code == 302
     assert config_of(reading.study).__class__.objects.get(study=reading.study).background_fields == [
         {"key": "years_of_experience_with_fluorescence", "label": "Years of experience with fluorescence microscopy",
-         "kind": "number", "options": [], "required": True},
+         "kind": "number", "options": [], "required": True, "minimum": 0, "maximum": 100},
         {"key": "your_field", "label": "Your field", "kind": "choice", "options": ["cell biology", "pathology", "other"],
          "required": True},
         {"key": "how_often_do_you_see_such_images", "label": "How often do you see such images?", "kind": "text",
@@ -145,11 +145,53 @@ def test_the_answers_are_stored_with_the_participant_and_the_study_opens(client,
     assert client.get(reverse("annotator:participant_case", args=["about", 1])).status_code == 200
 
 
-@pytest.mark.parametrize("years, words", [("many", "Enter a number"), ("nan", "Enter a number")])
+@pytest.mark.parametrize(
+    "years, words",
+    [
+        ("many", "Enter a number"),
+        ("nan", "Enter a number"),
+        ("-3", "greater than or equal to 0"),
+        ("61", "less than or equal to 60"),
+        ("1e308", "less than or equal to 60"),
+        ("1" + "0" * 40, "less than or equal to 60"),
+    ],
+)
 def test_a_number_must_be_a_number(client, with_questions, years, words):
     client.force_login(with_questions.participant.user)
     response = client.post(background_url(), {"microscopy_years": years, "field": "other"})
     assert response.status_code == 400 and words in response.text
+    assert "Years of experience with fluorescence microscopy</a>:" in response.text, "the summary names the question"
+    with_questions.participant.refresh_from_db()
+    assert with_questions.participant.background_given_at is None
+
+
+def test_a_text_too_long_is_refused_saying_so(client, with_questions):
+    client.force_login(with_questions.participant.user)
+    response = client.post(
+        background_url(), {"microscopy_years": "3", "field": "other", "how_often": "x" * 600}
+    )
+    assert response.status_code == 400
+    assert "at most 500 characters (it has 600)" in response.text
+    assert "Please answer the marked question" not in response.text
+
+
+def test_the_coordinator_sets_a_number_questions_bounds(client, reading):
+    client.force_login(reading.coordinator)
+    data = questions_form([("Years of experience", "number", "", True)])
+    data.update({"background-0-minimum": "0", "background-0-maximum": "50"})
+    assert client.post(reverse("annotator:coordinator_study", args=["about"]), data).status_code == 302
+    (question,) = config_of(reading.study).__class__.objects.get(study=reading.study).background_fields
+    assert (question["minimum"], question["maximum"]) == (0, 50)
+
+
+def test_a_minimum_above_the_maximum_is_refused(client, reading):
+    client.force_login(reading.coordinator)
+    data = questions_form([("Years of experience", "number", "", True)])
+    data.update({"background-0-minimum": "10", "background-0-maximum": "5"})
+    response = client.post(reverse("annotator:coordinator_study", args=["about"]), data)
+    assert response.status_code == 400
+    assert "Question 1: Highest answer (for a number)</a>: The highest answer (5) must be above the lowest (10)." in response.text
+    assert config_of(reading.study).__class__.objects.get(study=reading.study).background_fields == []
 
 
 def test_an_answer_outside_the_options_is_refused(client, with_questions):

@@ -105,7 +105,7 @@ def test_bad_percentiles_are_refused_naming_the_field(client, reading, page, cha
     assert list(errors) == [field]
     assert words in " ".join(errors[field])
     label = response.context["config_form"].fields[field].label
-    assert f"{label}: " in response.text
+    assert f">{label}</a>: " in response.text, "the summary at the top names the field and links to it"
     config = config_of(reading.study)
     config.refresh_from_db()
     assert config.display_percentiles == before

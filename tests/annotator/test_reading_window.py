@@ -206,8 +206,8 @@ def test_the_progress_page_shows_who_is_at_risk_of_not_finishing(client, reading
 
 def test_at_their_pace_a_slow_participant_is_at_risk_though_not_behind_yet(reading):
     now = timezone.now()
-    set_window(reading, opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=9))
-    # Two of four answered (ahead of the 10% of the window gone), but the first twelve days ago: at six days
+    set_window(reading, opens_at=now - timedelta(days=2), closes_at=now + timedelta(days=8))
+    # Two of four answered (ahead of the 20% of the window gone), but the first twelve days ago: at six days
     # a case, the other two take until after the close.
     first = save_answer(reading.participant, reading.participant.order()[0], 1).answer
     Answer.objects.filter(pk=first.pk).update(answered_at=now - timedelta(days=12))
@@ -215,6 +215,15 @@ def test_at_their_pace_a_slow_participant_is_at_risk_though_not_behind_yet(readi
     person = {p.pseudonym: p for p in study_progress(reading.study).participants}["expert-01"]
     assert person.projected_finish > now + timedelta(days=9)
     assert person.at_risk == "at their pace so far they finish after the close"
+
+
+def test_minutes_after_the_window_opens_nobody_is_at_risk_yet(reading):
+    now = timezone.now()
+    set_window(reading, opens_at=now - timedelta(minutes=5), closes_at=now + timedelta(days=7))
+    assert all(p.at_risk == "" for p in study_progress(reading.study).participants)
+    set_window(reading, opens_at=now - timedelta(days=2), closes_at=now + timedelta(days=5))
+    people = {p.pseudonym: p for p in study_progress(reading.study).participants}
+    assert people["expert-01"].at_risk == "behind: 0% answered with 29% of the window gone"
 
 
 def test_without_a_closing_time_nobody_is_at_risk(reading):

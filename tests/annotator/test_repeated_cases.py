@@ -4,10 +4,12 @@ import csv
 import io
 import json
 import math
+import re
 
 
 import pytest
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -211,10 +213,19 @@ def test_the_coordinator_sets_the_number_of_repeats_up_to_a_quarter_of_the_cases
 def test_the_number_of_repeats_is_fixed_once_anyone_has_answered(client, reading):
     save_answer(reading.participant, reading.study.items.first(), 1)
     client.force_login(reading.coordinator)
-    response = coordinator_post(client, reading, repeated_cases=3)
-    assert response.status_code == 400
-    assert "would change their order" in " ".join(response.context["window_form"].errors["repeated_cases"])
-    assert coordinator_post(client, reading, repeated_cases=REPEATS).status_code == 302, "keeping it is fine"
+    page = client.get(reverse("annotator:coordinator_study", args=[reading.study.name])).text
+    assert re.search(r'<input type="number" name="window-repeated_cases"[^>]* disabled', page), "shown fixed"
+    assert "Fixed: participants have answered already" in page
+    coordinator_post(client, reading, repeated_cases=3)
+    assert config_of(reading.study).__class__.objects.get(study=reading.study).repeated_cases == REPEATS
+
+
+def test_the_model_refuses_a_change_of_the_repeats_once_anyone_has_answered(reading):
+    save_answer(reading.participant, reading.study.items.first(), 1)
+    config = config_of(reading.study).__class__.objects.get(study=reading.study)
+    config.repeated_cases = 3
+    with pytest.raises(ValidationError, match="would change their order"):
+        config.full_clean()
 
 
 def test_the_progress_counts_both_readings_against_each_participants_cases(reading):
