@@ -23,8 +23,9 @@ from annotator.models import (
     max_repeated_cases,
 )
 from annotator.operations import MAX_INVITATIONS_AT_ONCE
+from annotator.panel_composition import CHANNEL_SHOWN
 from study.models import Study, name_validator
-from study.store import CHANNEL_MEANING, CHANNELS
+from study.store import CHANNELS
 
 # A practice phase longer than this is a study of its own.
 MAX_PRACTICE_CASES = 200
@@ -96,7 +97,7 @@ class StudyConfigForm(forms.ModelForm):
         for channel in CHANNELS:
             low, high = instance.display_percentiles.get(channel, [None, None])
             for end, initial in (("low", low), ("high", high)):
-                label = f"{channel} ({CHANNEL_MEANING[channel]}), {end} percentile"
+                label = f"{channel} channel ({CHANNEL_SHOWN[channel]}), {end} percentile"
                 self.fields[percentile_field(channel, end)] = forms.FloatField(
                     label=label,
                     min_value=0,
@@ -113,7 +114,7 @@ class StudyConfigForm(forms.ModelForm):
         return [
             (
                 channel,
-                CHANNEL_MEANING[channel],
+                CHANNEL_SHOWN[channel],
                 self[percentile_field(channel, "low")],
                 self[percentile_field(channel, "high")],
             )

@@ -27,6 +27,14 @@ PANEL_TITLES = {
 # Which store channel each reference panel shows in red; every panel carries the protein in green.
 PROTEIN_CHANNEL = "green"
 REFERENCE_OF_PANEL = {"nucleus": "blue", "microtubules": "red", "er": "yellow"}
+# How each channel of the files is shown, in the one wording every page uses: a participant sees the
+# panels, never the files' colours (the ER, yellow in the files, is drawn red in its panel).
+CHANNEL_SHOWN = {
+    "green": "the protein, green in every panel",
+    "blue": "the nucleus, red in the nucleus panel",
+    "red": "the microtubules, red in the microtubules panel",
+    "yellow": "the endoplasmic reticulum, red in the ER panel",
+}
 
 # Percentiles of a large image are taken on a strided subsample of about this many pixels: a
 # regular grid over the whole field keeps the tails of the intensity distribution within a grey

@@ -129,3 +129,15 @@ def test_a_bad_or_existing_cohort_name_is_refused(client, reading, page, name, w
 def test_the_forms_carry_a_csrf_token(client, page):
     text = client.get(page).text
     assert text.count('name="csrfmiddlewaretoken"') >= 2
+
+
+def test_the_contrast_table_describes_each_channel_as_the_panels_show_it(client, reading, page):
+    text = client.get(page).text
+    assert "yellow channel of the files: the endoplasmic reticulum, red in the ER panel" in text
+    assert "red channel of the files: the microtubules, red in the microtubules panel" in text
+
+
+def test_no_class_description_names_a_colour_the_participant_never_sees():
+    from study.class_looks import CYTO13_LOOKS
+
+    assert not [text for text in CYTO13_LOOKS.values() if "yellow" in text]
