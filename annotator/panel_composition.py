@@ -24,6 +24,14 @@ PANEL_TITLES = {
     "er": "Endoplasmic reticulum + protein",
 }
 
+# What a participant's screen reader says of each panel.
+PANEL_ALT = {
+    "protein": "protein",
+    "nucleus": "nucleus with protein",
+    "microtubules": "microtubules with protein",
+    "er": "ER with protein",
+}
+
 # Which store channel each reference panel shows in red; every panel carries the protein in green.
 PROTEIN_CHANNEL = "green"
 REFERENCE_OF_PANEL = {"nucleus": "blue", "microtubules": "red", "er": "yellow"}

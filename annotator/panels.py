@@ -77,18 +77,37 @@ def is_cached(sample: Sample, percentiles: dict, resolution: str) -> bool:
     return all(panel_cache.panel_path(sample.store_key, digest, p, resolution).exists() for p in PANELS)
 
 
-def panel_token(study: Study, sample: Sample, panel: str, resolution: str, digest: str) -> str:
+def panel_token(study: Study, sample: Sample, panel: str, resolution: str, digest: str, occasion: str) -> str:
     """HMAC-SHA256 under SECRET_KEY of what the URL stands for, 192 bits in hex: unguessable, the
-    same for the same panel and settings (so a browser's cache holds), different per study."""
-    message = f"panel\0{study.pk}\0{sample.pk}\0{panel}\0{resolution}\0{digest}".encode()
+    same for the same panel, settings and occasion (so a browser's cache holds), different per study
+    and per occasion."""
+    message = f"panel\0{study.pk}\0{sample.pk}\0{panel}\0{resolution}\0{digest}\0{occasion}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:48]
 
 
-def panel_urls(study: Study, sample: Sample, resolution: str = "display") -> dict[str, str]:
-    """Panel name -> an opaque URL of that panel of ``sample`` under ``study``'s display settings.
+def case_occasion(participant_pk: int, number: int) -> str:
+    """A participant's case ``number``: each reading of a repeated case is an occasion of its own, so
+    that its URLs, and the browser's cache of them, never tell a second reading."""
+    return f"case:{participant_pk}:{number}"
+
+
+def practice_occasion(participant_pk: int, number: int) -> str:
+    """A participant's practice case: never the URLs of the gallery, where the same image is labelled."""
+    return f"practice:{participant_pk}:{number}"
+
+
+GALLERY = "gallery"
+TRAINING_EXAMPLE = "training-example"
+STAFF = "staff"
+
+
+def panel_urls(study: Study, sample: Sample, resolution: str = "display", occasion: str = STAFF) -> dict[str, str]:
+    """Panel name -> an opaque URL of that panel of ``sample`` under ``study``'s display settings,
+    for one ``occasion`` (where it is shown: a participant's case or practice case, the gallery, the
+    training's class examples, a staff page); the same panel on two occasions has two URLs.
 
     ``resolution`` is "display" (longest side at most 1024 pixels) or "full" (native size). Nothing
-    is rendered here; the first request of a URL renders the sample's panels.
+    is rendered here; the first request of a URL renders the sample's panels (once for all occasions).
     """
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
@@ -96,7 +115,7 @@ def panel_urls(study: Study, sample: Sample, resolution: str = "display") -> dic
         raise ValueError(f"sample {sample.pk} does not belong to the data set of study {study.name!r}")
     percentiles = config_of(study).display_percentiles
     digest = settings_digest(percentiles)
-    tokens = {panel: panel_token(study, sample, panel, resolution, digest) for panel in PANELS}
+    tokens = {panel: panel_token(study, sample, panel, resolution, digest, occasion) for panel in PANELS}
     # Tokens are deterministic, so after the first view of a sample they all exist: a read then
     # spares every later page a write.
     known = set(PanelToken.objects.filter(token__in=tokens.values()).values_list("token", flat=True))

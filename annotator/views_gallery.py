@@ -22,7 +22,8 @@ from study.access import participant_for
 from annotator.models import Cohort, GalleryVisit, Participant, config_of
 from annotator.panel_cache import display_size
 from annotator.panel_composition import PANEL_TITLES, PANELS
-from annotator.panels import panel_urls
+from annotator.panels import GALLERY, STAFF, panel_urls
+from annotator.participant_flow import Standing
 from annotator.training import gallery_labels, training_samples
 from study.models import Study
 from study.roles import COORDINATOR, has_role_for
@@ -35,6 +36,14 @@ class GalleryViewer:
     study: Study
     participant: Participant | None
     scope: str  # a Cohort.GalleryScope
+
+    def context(self) -> dict:
+        """What the gallery's pages say about the reading window: a participant sees the deadline."""
+        return Standing.of(self.participant).context() if self.participant is not None else {}
+
+    @property
+    def occasion(self) -> str:
+        return GALLERY if self.participant is not None else STAFF
 
     @property
     def query(self) -> str:
@@ -91,6 +100,7 @@ def gallery(request: HttpRequest, study: str) -> HttpResponse:
             "is_participant": viewer.participant is not None,
             "whole_split": viewer.scope == Cohort.GalleryScope.ALL,
             "query": viewer.query,
+            **viewer.context(),
         },
     )
 
@@ -114,8 +124,8 @@ def gallery_sample(request: HttpRequest, study: str, class_index: int, number: i
     locations = [label_set.by_index(i).name for i in sample.class_indices]
     if viewer.participant is not None:
         GalleryVisit.objects.create(participant=viewer.participant, sample=sample, class_index=class_index)
-    display_urls = panel_urls(viewer.study, sample, "display")
-    full_urls = panel_urls(viewer.study, sample, "full")
+    display_urls = panel_urls(viewer.study, sample, "display", occasion=viewer.occasion)
+    full_urls = panel_urls(viewer.study, sample, "full", occasion=viewer.occasion)
     width, height = display_size(sample.height, sample.width)
     panels = [
         {"title": PANEL_TITLES[p], "url": display_urls[p], "full_url": full_urls[p], "width": width, "height": height}
@@ -136,5 +146,6 @@ def gallery_sample(request: HttpRequest, study: str, class_index: int, number: i
             "is_participant": viewer.participant is not None,
             "locations": locations if len(locations) > 1 else [],
             "query": viewer.query,
+            **viewer.context(),
         },
     )

@@ -12,7 +12,6 @@ saved (``annotator.answers``), and every page says until when the study is open.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
@@ -25,146 +24,57 @@ from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from study.access import participant_for
-from annotator.answers import AnswerRejected, moment_text, parse_body, save_answer, submit
+from annotator.answers import AnswerRejected, parse_body, save_answer, submit
 from annotator.forms import BackgroundForm, error_summary
-from annotator.models import (
-    Answer,
-    CaseOpening,
-    InstructionsSeen,
-    Invitation,
-    Participant,
-    config_of,
-    hash_token,
-)
+from annotator.models import CaseOpening, InstructionsSeen, Invitation, Participant, hash_token
 from annotator.operations import use_invitation
-from annotator.panel_composition import PANELS
-from annotator.panels import panel_urls
+from annotator.panel_composition import PANEL_ALT, PANELS
+from annotator.panels import case_occasion, panel_urls
+from annotator.participant_flow import (
+    CLASSES_PER_ROW,
+    Standing,
+    answers_by_number,
+    case_url,
+    class_choices,
+    first_unanswered,
+    queue_key,
+    study_url,
+)
+from study.access import participant_for
 
 MAX_ANSWER_BODY_BYTES = 4096
-
-# Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
-# +, -, the arrows, "[" and "]" zoom, pan and move between cases, so no class uses them.
-HOTKEYS = tuple("1234567890abcdeghijklmnopqrstuvwxyz")
-
-# The class buttons stand in rows of at most this many, so the page can set aside their height.
-CLASSES_PER_ROW = 7
-
-PANEL_ALT = {
-    "protein": "protein",
-    "nucleus": "nucleus with protein",
-    "microtubules": "microtubules with protein",
-    "er": "ER with protein",
-}
-
-
-@dataclass(frozen=True)
-class ClassChoice:
-    index: int
-    name: str
-    hotkey: str
-    description: str
-
-
-def class_choices(participant: Participant) -> list[ClassChoice]:
-    config = config_of(participant.study)
-    label_set = participant.study.label_set
-    if len(label_set) > len(HOTKEYS):
-        raise ValueError(f"a label set of {len(label_set)} classes has more classes than hotkeys ({len(HOTKEYS)})")
-    return [
-        ClassChoice(c.index, c.name, HOTKEYS[c.index], config.description_of(c.index)) for c in label_set.classes
-    ]
-
-
-def answers_by_number(participant: Participant, cases) -> dict[int, Answer]:
-    """The participant's answers by case number: each reading of a repeated case is its own case."""
-    by_reading = {(a.item_id, a.repeat): a for a in Answer.readings.filter(participant=participant)}
-    return {case.number: by_reading[key] for case in cases if (key := (case.item.pk, case.repeat)) in by_reading}
-
-
-def case_url(participant: Participant, number: int) -> str:
-    return reverse("annotator:participant_case", args=[participant.study.name, number])
-
-
-def queue_key(participant: Participant) -> str:
-    """The localStorage key under which the browser keeps answers it has not saved yet."""
-    return f"pending-answers:{participant.study.name}:{participant.user.get_username()}"
-
-
-def first_unanswered(cases, answered: dict[int, Answer]) -> int | None:
-    return next((number for number in range(1, len(cases) + 1) if number not in answered), None)
-
-
-def step_before_cases(participant: Participant) -> str | None:
-    """The page the participant has to go through before the study's cases (the background form,
-    then their cohort's training phase), or None when the cases are open to them."""
-    if participant.background_pending:
-        return reverse("annotator:participant_background", args=[participant.study.name])
-    if participant.training_pending:
-        return reverse("annotator:participant_training", args=[participant.study.name])
-    return None
-
-
-def window_context(participant: Participant) -> dict:
-    """What every participant page says about the reading window."""
-    config = config_of(participant.study)
-    state = config.window_state()
-    return {
-        "window_state": state,
-        "opens_at": config.opens_at,
-        "closes_at": config.closes_at,
-        "opens_text": moment_text(config.opens_at) if config.opens_at else "",
-        "closes_text": moment_text(config.closes_at) if config.closes_at else "",
-    }
-
-
-def continue_url(participant: Participant) -> str:
-    """Where a participant who may read the cases carries on: the first unanswered case, or the
-    submission page when every case is answered."""
-    cases = participant.cases()
-    number = first_unanswered(cases, answers_by_number(participant, cases))
-    if number is None:
-        return reverse("annotator:participant_submit", args=[participant.study.name])
-    return case_url(participant, number)
 
 
 @login_required
 @require_GET
 def participant_study(request: HttpRequest, study: str):
-    participant = participant_for(request, study)
-    if participant.is_submitted:
-        return redirect("annotator:participant_done", study)
-    if participant.background_pending:
-        return redirect("annotator:participant_background", study)
-    cases = participant.cases()
-    answered = answers_by_number(participant, cases)
-    if not answered:
-        return redirect("annotator:participant_instructions", study)
-    if participant.training_pending:
-        return redirect("annotator:participant_training", study)
-    number = first_unanswered(cases, answered)
-    if number is None:
-        return redirect("annotator:participant_submit", study)
-    return redirect(case_url(participant, number))
+    """Where the participant carries on (``Standing.continue_url``)."""
+    return redirect(Standing.of(participant_for(request, study)).continue_url())
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def participant_background(request: HttpRequest, study: str):
     """The study's questions about the participant, asked once, on first sign-in, before anything
-    else; a form missing a required answer comes back with the question marked."""
+    else; a refused form comes back saying what to put right. Nothing is taken once the study has
+    closed."""
     participant = participant_for(request, study)
-    questions = config_of(participant.study).background_fields
-    if not questions or participant.is_submitted:
+    standing = Standing.of(participant)
+    questions = standing.config.background_fields
+    if not questions or standing.submitted:
         return redirect("annotator:participant_study", study)
+    refusal = standing.refusal_text() if not standing.takes_preparation else ""
     form = BackgroundForm(
-        request.POST if request.method == "POST" else None, questions=questions, initial=participant.background
+        request.POST if request.method == "POST" and not refusal else None,
+        questions=questions,
+        initial=participant.background,
     )
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         participant.background = form.values()
         participant.background_given_at = timezone.now()
         participant.save(update_fields=["background", "background_given_at"])
         return redirect("annotator:participant_study", study)
+    status = 400 if form.errors else 409 if refusal and request.method == "POST" else 200
     return render(
         request,
         "annotator/participant/background.html",
@@ -173,9 +83,10 @@ def participant_background(request: HttpRequest, study: str):
             "study": participant.study,
             "form": form,
             "errors": error_summary(form) if form.is_bound else [],
-            **window_context(participant),
+            "refusal": refusal,
+            **standing.context(),
         },
-        status=400 if form.errors else 200,
+        status=status,
     )
 
 
@@ -183,27 +94,27 @@ def participant_background(request: HttpRequest, study: str):
 @require_GET
 def participant_instructions(request: HttpRequest, study: str):
     participant = participant_for(request, study)
-    if participant.background_pending:
+    standing = Standing.of(participant)
+    if participant.background_pending and not standing.submitted:
         return redirect("annotator:participant_background", study)
-    config = config_of(participant.study)
     # The wording the participant is shown is kept with them (``InstructionsSeen``).
-    InstructionsSeen.record(participant, config.instructions)
+    InstructionsSeen.record(participant, standing.config.instructions)
     cases = participant.cases()
     start = first_unanswered(cases, answers_by_number(participant, cases)) or 1
-    training = participant.training_pending
-    start_url = reverse("annotator:participant_training", args=[study]) if training else case_url(participant, start)
+    training = participant.training_pending and not standing.submitted
+    start_url = study_url("participant_training", participant) if training else case_url(participant, start)
     return render(
         request,
         "annotator/participant/instructions.html",
         {
             "participant": participant,
             "study": participant.study,
-            "config": config,
+            "config": standing.config,
             "classes": class_choices(participant),
             "total": len(cases),
             "training": training,
             "start_url": start_url,
-            **window_context(participant),
+            **standing.context(),
         },
     )
 
@@ -212,27 +123,29 @@ def participant_instructions(request: HttpRequest, study: str):
 @require_GET
 def participant_case(request: HttpRequest, study: str, number: int):
     participant = participant_for(request, study)
-    if not participant.is_submitted:
-        step = step_before_cases(participant)
+    standing = Standing.of(participant)
+    if not standing.submitted:
+        step = standing.step_before_cases()
         if step:
             return redirect(step)
-    window = window_context(participant)
-    if window["window_state"] == "not_open" and not participant.is_submitted:
-        return redirect("annotator:participant_instructions", study)
+        if standing.window_state == "not_open":
+            return redirect("annotator:participant_instructions", study)
     cases = participant.cases()
     if not 1 <= number <= len(cases):
         raise Http404("No such case.")
     item = cases[number - 1].item
     answered = answers_by_number(participant, cases)
     current = answered.get(number)
-    config = config_of(participant.study)
-    closed = window["window_state"] == "closed"
-    read_only = participant.is_submitted or closed or (current is not None and not config.answers_changeable)
+    read_only = standing.submitted or standing.closed or (current is not None and not standing.config.answers_changeable)
     if not read_only:
         CaseOpening.record(participant, item, repeat=cases[number - 1].repeat)
-    display = panel_urls(participant.study, item.sample)
-    full = panel_urls(participant.study, item.sample, resolution="full")
+    occasion = case_occasion(participant.pk, number)
+    display = panel_urls(participant.study, item.sample, occasion=occasion)
+    full = panel_urls(participant.study, item.sample, resolution="full", occasion=occasion)
     has_next = number < len(cases)
+    prefetch = []
+    if has_next:
+        prefetch = list(panel_urls(participant.study, cases[number].item.sample, occasion=case_occasion(participant.pk, number + 1)).values())
     return render(
         request,
         "annotator/participant/case.html",
@@ -247,15 +160,15 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "current": current.class_index if current else None,
             "answered_numbers": sorted(answered),
             "read_only": read_only,
-            "submitted": participant.is_submitted,
-            "closed": closed and not participant.is_submitted,
+            "submitted": standing.submitted,
+            "closed": standing.closed and not standing.submitted,
             "queue_key": queue_key(participant),
             "answer_url": reverse("annotator:participant_answer", args=[study, number]),
             "previous_url": case_url(participant, number - 1) if number > 1 else None,
             "next_url": case_url(participant, number + 1) if has_next else None,
             "after_answer_url": _after(participant, number, len(cases)),
-            "prefetch": list(panel_urls(participant.study, cases[number].item.sample).values()) if has_next else [],
-            **window,
+            "prefetch": prefetch,
+            **standing.context(),
         },
     )
 
@@ -278,7 +191,7 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if not request.user.is_authenticated:
         return _json_error("You are signed out. Sign in again; your answer is kept in this browser.", 401)
     participant = participant_for(request, study)
-    if step_before_cases(participant) and not participant.is_submitted:
+    if Standing.of(participant).step_before_cases() and not participant.is_submitted:
         what = "background questions" if participant.background_pending else "training"
         return _json_error(f"Finish the {what} first; the study's cases open after it.", 409)
     total = participant.case_count()
@@ -322,9 +235,10 @@ def participant_submit(request: HttpRequest, study: str):
     """GET: the confirmation page; POST: the final submission. Submitting with unanswered cases
     needs the explicit confirmation box ticked."""
     participant = participant_for(request, study)
-    if participant.is_submitted:
+    standing = Standing.of(participant)
+    if standing.submitted:
         return redirect("annotator:participant_done", study)
-    step = step_before_cases(participant)
+    step = standing.step_before_cases()
     if step:
         return redirect(step)
     cases = participant.cases()
@@ -347,7 +261,7 @@ def participant_submit(request: HttpRequest, study: str):
             "unanswered": [(number, case_url(participant, number)) for number in unanswered],
             "error": error,
             "queue_key": queue_key(participant),
-            **window_context(participant),
+            **standing.context(),
         },
         status=400 if error else 200,
     )
@@ -383,12 +297,19 @@ def username_for(participant: Participant) -> str:
     return candidate
 
 
-def _unusable_invitation(request: HttpRequest, token: str):
-    known = Invitation.objects.filter(token_hash=hash_token(token)).first()
+def _unusable_invitation(request: HttpRequest, token: str, known: Invitation | None = None, state: str = ""):
+    """Why a link cannot be used: used already (with the user name it made, to sign in with), expired,
+    revoked, its study closed, or unknown."""
+    known = known or Invitation.objects.select_related("participant__user").filter(token_hash=hash_token(token)).first()
+    account = known.participant.user if known and known.participant.user else None
     return render(
         request,
         "annotator/participant/invitation_unusable.html",
-        {"state": known.state if known else "unknown"},
+        {
+            "state": state or (known.state if known else "unknown"),
+            "username": account.get_username() if account and known.state == "used" else "",
+            "closes_text": Standing.of(known.participant).context()["closes_text"] if known else "",
+        },
         status=410 if known else 404,
     )
 
@@ -397,11 +318,15 @@ def _unusable_invitation(request: HttpRequest, token: str):
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request: HttpRequest, token: str):
     """First use of an invitation: the holder chooses a password, which creates their account (or,
-    for a participant who already has one, sets a new password on it) and signs them in."""
+    for a participant who already has one, sets a new password on it) and signs them in. Once the
+    study has closed, a link not used yet no longer makes an account."""
     invitation = Invitation.find_usable(token)
     if invitation is None:
         return _unusable_invitation(request, token)
     participant = invitation.participant
+    standing = Standing.of(participant)
+    if standing.closed:
+        return _unusable_invitation(request, token, invitation, state="closed")
     user = participant.user or get_user_model()(username=username_for(participant))
     form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -418,6 +343,6 @@ def accept_invitation(request: HttpRequest, token: str):
             "study": participant.study,
             "username": user.get_username(),
             "form": form,
-            **window_context(participant),
+            **standing.context(),
         },
     )

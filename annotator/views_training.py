@@ -17,29 +17,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from study.access import participant_for
-from annotator.models import Participant, config_of
-from annotator.panel_composition import PANEL_TITLES, PANELS
-from annotator.panels import panel_urls
+from annotator.models import Participant
+from annotator.panel_composition import PANEL_ALT, PANEL_TITLES, PANELS
+from annotator.panels import TRAINING_EXAMPLE, panel_urls, practice_occasion
+from annotator.participant_flow import CLASSES_PER_ROW, Standing, class_choices
 from annotator.training import class_examples, practice_samples, practice_score, record_practice_answer
-from annotator.views_participant import (
-    CLASSES_PER_ROW,
-    PANEL_ALT,
-    class_choices,
-    continue_url,
-    window_context,
-)
+from study.access import participant_for
 
 
-def _training_participant(request: HttpRequest, study: str) -> tuple[Participant, object]:
-    """The participant, or a redirect when the training is not theirs to do now: their cohort has
-    none (or it is done, for the practice itself), or the background form comes first."""
+def _training_participant(request: HttpRequest, study: str) -> tuple[Participant, Standing, object]:
+    """The participant and where they stand, or a redirect when the training is not theirs to do now:
+    their cohort has none, they have submitted, or the background form comes first."""
     participant = participant_for(request, study)
-    if participant.background_pending:
-        return participant, redirect("annotator:participant_background", study)
-    if not participant.cohort.training_required or participant.is_submitted:
-        return participant, redirect("annotator:participant_study", study)
-    return participant, None
+    standing = Standing.of(participant)
+    if participant.background_pending and standing.takes_preparation:
+        return participant, standing, redirect("annotator:participant_background", study)
+    if not participant.cohort.training_required or standing.submitted:
+        return participant, standing, redirect("annotator:participant_study", study)
+    return participant, standing, None
 
 
 def practice_url(participant: Participant, number: int) -> str:
@@ -59,15 +54,14 @@ def _next_practice(participant: Participant, total: int) -> str:
 @require_http_methods(["GET"])
 def participant_training(request: HttpRequest, study: str):
     """The first part of the training: every class, its description and one training example."""
-    participant, elsewhere = _training_participant(request, study)
+    participant, standing, elsewhere = _training_participant(request, study)
     if elsewhere:
         return elsewhere
-    config = config_of(participant.study)
     examples = class_examples(participant)
     classes = []
     for choice in class_choices(participant):
         example = examples.get(choice.index)
-        urls = panel_urls(participant.study, example) if example else {}
+        urls = panel_urls(participant.study, example, occasion=TRAINING_EXAMPLE) if example else {}
         classes.append(
             {
                 "name": choice.name,
@@ -86,8 +80,8 @@ def participant_training(request: HttpRequest, study: str):
             "practice_total": total,
             "start_url": _next_practice(participant, total),
             "done": participant.training_finished_at is not None,
-            "gallery_open": config.gallery_open,
-            **window_context(participant),
+            "gallery_open": standing.config.gallery_open,
+            **standing.context(),
         },
     )
 
@@ -96,7 +90,7 @@ def participant_training(request: HttpRequest, study: str):
 @require_http_methods(["GET", "POST"])
 def participant_practice(request: HttpRequest, study: str, number: int):
     """GET: practice case ``number``, with the correct class once it is answered; POST: the answer."""
-    participant, elsewhere = _training_participant(request, study)
+    participant, standing, elsewhere = _training_participant(request, study)
     if elsewhere:
         return elsewhere
     samples = practice_samples(participant)
@@ -110,8 +104,10 @@ def participant_practice(request: HttpRequest, study: str, number: int):
         if next_open != practice_url(participant, number):
             return redirect(next_open)
     label_set = participant.study.label_set
-    error = ""
-    if request.method == "POST":
+    error = refusal = ""
+    if request.method == "POST" and given is None and not standing.takes_preparation:
+        refusal = standing.refusal_text()
+    elif request.method == "POST":
         try:
             class_index = int(request.POST.get("class_index", ""))
             label_set.by_index(class_index)
@@ -120,7 +116,7 @@ def participant_practice(request: HttpRequest, study: str, number: int):
         else:
             record_practice_answer(participant, number, sample, class_index)
             return redirect(practice_url(participant, number))
-    display = panel_urls(participant.study, sample)
+    display = panel_urls(participant.study, sample, occasion=practice_occasion(participant.pk, number))
     truth = sample.class_indices[0]
     return render(
         request,
@@ -141,10 +137,10 @@ def participant_practice(request: HttpRequest, study: str, number: int):
             "next_url": practice_url(participant, number + 1) if number < len(samples) else reverse(
                 "annotator:participant_training_score", args=[study]
             ),
-            "error": error,
-            **window_context(participant),
+            "error": error or refusal,
+            **standing.context(),
         },
-        status=400 if error else 200,
+        status=409 if refusal else 400 if error else 200,
     )
 
 
@@ -152,7 +148,7 @@ def participant_practice(request: HttpRequest, study: str, number: int):
 @require_http_methods(["GET", "POST"])
 def participant_training_score(request: HttpRequest, study: str):
     """GET: the score of the practice; POST: the training is done, on to the study's cases."""
-    participant, elsewhere = _training_participant(request, study)
+    participant, standing, elsewhere = _training_participant(request, study)
     if elsewhere:
         return elsewhere
     samples = practice_samples(participant)
@@ -163,7 +159,7 @@ def participant_training_score(request: HttpRequest, study: str):
         if participant.training_finished_at is None:
             participant.training_finished_at = timezone.now()
             participant.save(update_fields=["training_finished_at"])
-        return redirect(continue_url(participant))
+        return redirect(standing.continue_url())
     label_set = participant.study.label_set
     rows = [
         (
@@ -184,6 +180,6 @@ def participant_training_score(request: HttpRequest, study: str):
             "score": practice_score(participant),
             "rows": rows,
             "done": participant.training_finished_at is not None,
-            **window_context(participant),
+            **standing.context(),
         },
     )

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from study.roles import ANALYST, COORDINATOR, has_role
 from study.security import REFUSAL_ATTRIBUTE
@@ -9,16 +9,17 @@ from study.security import REFUSAL_ATTRIBUTE
 
 @login_required
 def home(request):
-    """Where everyone lands after signing in: the parts of the site their role and invitations open."""
-    participations = request.user.participations.select_related("study", "cohort").order_by("study__name")
+    """Where everyone lands after signing in: the parts of the site their role and invitations open.
+    A participant of one study, and nothing else, goes straight on where they stopped in it."""
+    participations = list(request.user.participations.select_related("study", "cohort").order_by("study__name"))
+    is_coordinator = has_role(request.user, COORDINATOR)
+    is_analyst = has_role(request.user, ANALYST)
+    if len(participations) == 1 and not is_coordinator and not is_analyst:
+        return redirect("annotator:participant_study", participations[0].study.name)
     return render(
         request,
         "config/home.html",
-        {
-            "is_coordinator": has_role(request.user, COORDINATOR),
-            "is_analyst": has_role(request.user, ANALYST),
-            "participations": participations,
-        },
+        {"is_coordinator": is_coordinator, "is_analyst": is_analyst, "participations": participations},
     )
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotator.models import GalleryVisit, config_of
-from annotator.panels import panel_urls
+from annotator.panels import GALLERY, panel_urls
 from study.models import ReferenceLabel, Sample
 from study.store import TrainingStore
 from tests.factories import channel_pixels, reading_study
@@ -80,8 +80,8 @@ def test_an_example_shows_only_single_location_training_samples_of_its_class(rea
     assert client.get(example_url(reading, 0, 3)).status_code == 404
     allowed = set()
     for sample in reading.study.dataset.samples.all():
-        urls = set(panel_urls(reading.study, sample, "display").values()) | set(
-            panel_urls(reading.study, sample, "full").values()
+        urls = set(panel_urls(reading.study, sample, "display", GALLERY).values()) | set(
+            panel_urls(reading.study, sample, "full", GALLERY).values()
         )
         if sample.split == "train" and sample.class_indices == [0]:
             allowed |= urls

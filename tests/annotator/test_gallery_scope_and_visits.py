@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from annotator.answer_files import GALLERY_VISIT_COLUMNS, export_gallery_visits, opaque_sample_id
 from annotator.models import Cohort, GalleryVisit, config_of
-from annotator.panels import panel_urls
+from annotator.panels import GALLERY, panel_urls
 from annotator.reader_data import gallery_views
 from tests.annotator.test_gallery import add_sample, example_url, index_url, signed_in
 from tests.factories import reading_study
@@ -73,7 +73,7 @@ def test_a_multi_location_example_is_marked_with_all_its_classes(whole_split):
     assert "More than one location" not in client.get(example_url(whole_split, 0, 1)).text
     # Its panels are the participant's to see; not the single-location cohort's.
     two = whole_split.study.dataset.samples.get(source_id="two-locations-source")
-    panel = panel_urls(whole_split.study, two)["protein"]
+    panel = panel_urls(whole_split.study, two, occasion=GALLERY)["protein"]
     assert client.get(panel).status_code == 200
     assert signed_in(whole_split.other_participant.user).get(panel).status_code == 404
     assert signed_in(whole_split.other_participant.user).get(example_url(whole_split, 0, 3)).status_code == 404
@@ -85,7 +85,7 @@ def test_the_whole_split_never_shows_a_test_or_validation_sample(whole_split):
     for number in (1, 2, 3):
         shown |= set(re.findall(r'(?:src|href)="(/panels/[^"]+)"', client.get(example_url(whole_split, 0, number)).text))
     for sample in whole_split.study.dataset.samples.exclude(split="train"):
-        assert shown.isdisjoint(panel_urls(whole_split.study, sample).values())
+        assert shown.isdisjoint(panel_urls(whole_split.study, sample, occasion=GALLERY).values())
 
 
 def test_a_coordinator_looks_at_either_scope(reading):

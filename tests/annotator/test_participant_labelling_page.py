@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import Answer, config_of
-from annotator.panels import panel_urls
-from annotator.views_participant import HOTKEYS
+from annotator.panels import case_occasion, panel_urls
+from annotator.participant_flow import HOTKEYS
 from tests.factories import pixel_dataset, reading_study
 
 
@@ -55,8 +55,9 @@ def test_the_case_page_shows_the_four_panels_of_the_participants_own_sample(clie
     client.force_login(reading.participant.user)
     order = reading.participant.order()
     text = case(client, reading, 2).text
-    display = panel_urls(reading.study, order[1].sample)
-    full = panel_urls(reading.study, order[1].sample, resolution="full")
+    occasion = case_occasion(reading.participant.pk, 2)
+    display = panel_urls(reading.study, order[1].sample, occasion=occasion)
+    full = panel_urls(reading.study, order[1].sample, resolution="full", occasion=occasion)
     for name, alt in [("protein", "protein"), ("nucleus", "nucleus with protein"),
                       ("microtubules", "microtubules with protein"), ("er", "ER with protein")]:
         assert f'src="{display[name]}" data-display-src="{display[name]}" data-full-src="{full[name]}" alt="{alt}"' in text
@@ -66,7 +67,7 @@ def test_the_case_page_prefetches_the_next_samples_panels(client, reading):
     client.force_login(reading.participant.user)
     order = reading.participant.order()
     text = case(client, reading, 1).text
-    for url in panel_urls(reading.study, order[1].sample).values():
+    for url in panel_urls(reading.study, order[1].sample, occasion=case_occasion(reading.participant.pk, 2)).values():
         assert f'<link rel="prefetch" href="{url}" as="image">' in text
     assert 'rel="prefetch"' not in case(client, reading, 4).text
 

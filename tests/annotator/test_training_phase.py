@@ -159,6 +159,7 @@ def test_practice_cases_come_in_order_and_a_bad_answer_is_refused(reading):
 def test_the_score_comes_at_the_end_and_then_the_study_opens(reading):
     scholar = reading.other_participant
     client = signed_in(scholar.user)
+    client.get(url("participant_instructions"))
     assert client.get(url("participant_training_score"))["Location"] == url("participant_practice", 1)
     samples = practice_samples(scholar)
     wrong_on = {samples[0].pk, samples[3].pk}
@@ -209,6 +210,7 @@ def test_without_training_samples_the_training_is_the_classes_and_an_empty_score
     reading = reading_study("bare", test_samples=3, train_samples=0)
     Cohort.objects.filter(pk=reading.other_participant.cohort_id).update(training_required=True)
     client = signed_in(reading.other_participant.user)
+    client.get(reverse("annotator:participant_instructions", args=["bare"]))
     text = client.get(reverse("annotator:participant_training", args=["bare"])).text
     assert "No training example of this class." in text
     assert reverse("annotator:participant_training_score", args=["bare"]) in text

@@ -1,0 +1,152 @@
+"""A participant's way through a study, written once: every participant page asks it where they stand.
+
+The way: the background form (when the study has one), the instructions, their cohort's training
+phase (when it has one), the cases in their own order, the final submission, and the read-only
+page after it. The reading window (``StudyConfig.opens_at``/``closes_at``) says when anything may
+be saved: outside it pages still show, and say why nothing is taken (answers, practice answers,
+background answers, a new account through an invitation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils import timezone
+
+from annotator.answers import moment_text
+from annotator.models import Answer, Case, Participant, StudyConfig, config_of
+
+# Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
+# +, -, the arrows, "[" and "]" zoom, pan and move between cases, so no class uses them.
+HOTKEYS = tuple("1234567890abcdeghijklmnopqrstuvwxyz")
+
+# The class buttons stand in rows of at most this many, so the page can set aside their height.
+CLASSES_PER_ROW = 7
+
+
+@dataclass(frozen=True)
+class ClassChoice:
+    index: int
+    name: str
+    hotkey: str
+    description: str
+
+
+def class_choices(participant: Participant) -> list[ClassChoice]:
+    config = config_of(participant.study)
+    label_set = participant.study.label_set
+    if len(label_set) > len(HOTKEYS):
+        raise ValueError(f"a label set of {len(label_set)} classes has more classes than hotkeys ({len(HOTKEYS)})")
+    return [
+        ClassChoice(c.index, c.name, HOTKEYS[c.index], config.description_of(c.index)) for c in label_set.classes
+    ]
+
+
+def answers_by_number(participant: Participant, cases: list[Case]) -> dict[int, Answer]:
+    """The participant's answers by case number: each reading of a repeated case is its own case."""
+    by_reading = {(a.item_id, a.repeat): a for a in Answer.readings.filter(participant=participant)}
+    return {case.number: by_reading[key] for case in cases if (key := (case.item.pk, case.repeat)) in by_reading}
+
+
+def first_unanswered(cases: list[Case], answered: dict[int, Answer]) -> int | None:
+    return next((number for number in range(1, len(cases) + 1) if number not in answered), None)
+
+
+def study_url(name: str, participant: Participant, *args) -> str:
+    return reverse(f"annotator:{name}", args=[participant.study.name, *args])
+
+
+def case_url(participant: Participant, number: int) -> str:
+    return study_url("participant_case", participant, number)
+
+
+def queue_key(participant: Participant) -> str:
+    """The localStorage key under which the browser keeps answers it has not saved yet."""
+    return f"pending-answers:{participant.study.name}:{participant.user.get_username()}"
+
+
+def window_refusal_text(config: StudyConfig, state: str) -> str:
+    """Why nothing can be saved now, in the words of every participant page; empty inside the window."""
+    if state == "closed":
+        return f"The study closed at {moment_text(config.closes_at)}; nothing more can be saved."
+    if state == "not_open":
+        return f"The study opens at {moment_text(config.opens_at)}; answers can be saved from then on."
+    return ""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a participant stands in their study, read once per request."""
+
+    participant: Participant
+    config: StudyConfig
+    window_state: str  # StudyConfig.window_state: "not_open", "open" or "closed"
+
+    @classmethod
+    def of(cls, participant: Participant) -> Standing:
+        config = config_of(participant.study)
+        return cls(participant, config, config.window_state(timezone.now()))
+
+    @property
+    def study(self) -> str:
+        return self.participant.study.name
+
+    @property
+    def submitted(self) -> bool:
+        return self.participant.is_submitted
+
+    @property
+    def closed(self) -> bool:
+        return self.window_state == "closed"
+
+    @property
+    def takes_preparation(self) -> bool:
+        """Whether background answers and practice answers are taken now: until the study closes,
+        and never after the final submission."""
+        return not self.submitted and not self.closed
+
+    def step_before_cases(self) -> str | None:
+        """The page the participant has to go through before the study's cases (the background form,
+        then their cohort's training phase), or None when the cases are open to them."""
+        if self.participant.background_pending:
+            return study_url("participant_background", self.participant)
+        if self.participant.training_pending:
+            return study_url("participant_training", self.participant)
+        return None
+
+    def continue_url(self) -> str:
+        """Where the participant carries on: after the submission, their read-only answers; before the
+        cases, the background form, their first look at the instructions, the training; then the
+        first unanswered case, or the submission page once every case is answered."""
+        if self.submitted:
+            return study_url("participant_done", self.participant)
+        if self.participant.background_pending:
+            return study_url("participant_background", self.participant)
+        cases = self.participant.cases()
+        answered = answers_by_number(self.participant, cases)
+        if not answered and not self.participant.instructions_seen.exists():
+            return study_url("participant_instructions", self.participant)
+        if self.participant.training_pending:
+            return study_url("participant_training", self.participant)
+        number = first_unanswered(cases, answered)
+        if number is None:
+            return study_url("participant_submit", self.participant)
+        return case_url(self.participant, number)
+
+    def refusal_text(self) -> str:
+        """Why nothing the participant sends is saved now, or "" when it is."""
+        if self.submitted:
+            return "You have submitted your answers; the study is read-only for you."
+        return window_refusal_text(self.config, self.window_state)
+
+    def context(self) -> dict:
+        """What every participant page says about the reading window."""
+        config = self.config
+        return {
+            "window_state": self.window_state,
+            "opens_at": config.opens_at,
+            "closes_at": config.closes_at,
+            "opens_text": moment_text(config.opens_at) if config.opens_at else "",
+            "closes_text": moment_text(config.closes_at) if config.closes_at else "",
+        }
