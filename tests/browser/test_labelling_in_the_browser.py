@@ -166,7 +166,7 @@ def test_an_answer_that_cannot_be_sent_is_kept_and_sent_later(live_server, new_p
     page.keyboard.press("7")
     expect(page.locator("#save-status")).to_contain_text("Not saved yet — retrying")
     page.wait_for_url("**/s/offline/case/2/")
-    expect(page.locator("#progress-text")).to_have_text("1 / 3 answered")
+    expect(page.locator("#progress-text")).to_have_text("0 / 3 answered (1 more waiting to be saved)")
     assert not reading.participant.answers.exists()
 
     page.unroute("**/answer/")
@@ -192,7 +192,7 @@ def test_answers_given_during_an_hour_offline_arrive_once_in_order_with_the_time
     page.keyboard.press("3")
     expect(page.locator("#save-status")).to_contain_text("You are offline")
     page.keyboard.press("5")  # a change of mind, still offline
-    expect(page.locator("#progress-text")).to_have_text("1 / 3 answered")
+    expect(page.locator("#progress-text")).to_have_text("0 / 3 answered (1 more waiting to be saved)")
 
     # An hour passes, for the browser and the server alike, with the answers queued.
     an_hour_later = timezone.now

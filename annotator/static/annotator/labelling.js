@@ -180,14 +180,21 @@
   const progressBar = document.getElementById("progress");
   const progressText = document.getElementById("progress-text");
 
+  // The bar counts what the server has saved, as the submission page does; answers still in this
+  // browser's queue are counted apart, so that a closed study never shows more than it holds.
   function showProgress() {
     if (!page) {
       return;
     }
-    const done = new Set(answeredNumbers);
-    loadQueue().forEach(function (entry) { done.add(entry.number); });
-    progressBar.value = done.size;
-    progressText.textContent = done.size + " / " + page.dataset.total + " answered";
+    const waiting = new Set();
+    loadQueue().forEach(function (entry) {
+      if (!answeredNumbers.has(entry.number)) {
+        waiting.add(entry.number);
+      }
+    });
+    progressBar.value = answeredNumbers.size;
+    progressText.textContent = answeredNumbers.size + " / " + page.dataset.total + " answered" +
+      (waiting.size ? " (" + waiting.size + " more waiting to be saved)" : "");
   }
 
   function acknowledged(result) {
