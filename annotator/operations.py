@@ -143,9 +143,11 @@ class ParticipantProgress:
 
 @dataclass(frozen=True)
 class SampleProgress:
+    """How many have answered one sample of the study. Its reference class is not here: coordinators
+    run the study blind to the truth, as participants do; it is the analyst's (``analysis``)."""
+
     position: int  # the sample's position in the study set (as in the study's exported sample list)
     source_id: str
-    class_names: str
     answered: int
 
 
@@ -270,22 +272,12 @@ def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
                 at_risk=risk,
             )
         )
-    label_set = study.label_set
     items = (
         study.items.select_related("sample")
-        .prefetch_related("sample__reference_labels")
         .annotate(answered=Count("answers", filter=Q(answers__repeat=0)))
         .order_by("position")
     )
-    samples = [
-        SampleProgress(
-            position=item.position,
-            source_id=item.sample.source_id,
-            class_names=", ".join(label_set.by_index(i).name for i in item.sample.class_indices),
-            answered=item.answered,
-        )
-        for item in items
-    ]
+    samples = [SampleProgress(item.position, item.sample.source_id, item.answered) for item in items]
     return StudyProgress(
         study, people, samples, opens_at=config.opens_at, closes_at=config.closes_at,
         window_state=config.window_state(now), elapsed_fraction=elapsed,

@@ -75,7 +75,6 @@ def test_each_sample_counts_who_answered_it_in_study_order(reading):
         item = items[sample.position]
         assert sample.answered == item.answers.count()
         assert sample.source_id == item.sample.source_id
-        assert sample.class_names == reading.study.label_set.by_index(item.sample.class_indices[0]).name
     assert sum(s.answered for s in progress.samples) == progress.answered == 4
     assert (progress.expected, progress.submitted) == (3 * 4, 1)
 
@@ -88,6 +87,17 @@ def test_the_page_shows_the_numbers(client, reading):
     for item in reading.study.items.select_related("sample"):
         assert item.sample.source_id in text
     assert reverse("annotator:coordinator_export", args=[reading.study.name]) in text
+
+
+def test_the_coordinator_runs_the_study_blind_to_the_samples_classes(client, reading):
+    """The reference classes are the analyst's: no coordinator page or export of the study shows them."""
+    client.force_login(reading.coordinator)
+    names = {reading.study.label_set.by_index(item.sample.class_indices[0]).name for item in reading.study.items.all()}
+    progress = client.get(reverse("annotator:coordinator_progress", args=[reading.study.name])).text
+    samples_table = progress[progress.index("<h2>Samples</h2>"):]
+    assert not [name for name in names if name in samples_table]
+    export = client.get(reverse("annotator:coordinator_export", args=[reading.study.name])).content.decode()
+    assert "reference" not in export.splitlines()[0] and "truth" not in export.splitlines()[0]
 
 
 def test_the_list_of_studies_summarises_each(client, reading):
