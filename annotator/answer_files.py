@@ -24,7 +24,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
+from annotator.answers import MOST_ACTIVE_SECONDS_REPORTED
+from annotator.models import EARLIEST_MOMENT, Answer, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
 from study import csv_safety
 from study.models import Study, StudySample, name_validator
 from study.operations import OperationError
@@ -181,6 +182,9 @@ def _write_gallery_visits(study: Study, handle: TextIO) -> int:
 
 
 _BOOL_TEXT = {True: "true", False: "false"}
+# An answer changed more often than this is no answer; a number longer than this is no count.
+MOST_CHANGES = 10_000
+MOST_DIGITS = 9
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
 IMPORT_REQUIRED_COLUMNS = ("participant", "cohort", "sample")
 # The class may be given in any of these columns; the first one present is used.
@@ -378,9 +382,10 @@ class _AnswerFile:
         size = len(self.label_set)
         if not text:
             self.fail(line, self.class_column, "is empty; give a class index or name")
-        if re.fullmatch(r"[+-]?\d+", text):
-            if not 0 <= int(text) < size:
-                self.fail(line, self.class_column, f"class {text} is out of range (the study's: 0-{size - 1})")
+        if re.fullmatch(r"[+-]?\d+", text, re.ASCII):
+            if len(text) > MOST_DIGITS or not 0 <= int(text) < size:
+                shown = text if len(text) <= 12 else f"{text[:12]}..."
+                self.fail(line, self.class_column, f"class {shown} is out of range (the study's: 0-{size - 1})")
             return int(text)
         try:
             return self.label_set.by_name(text).index
@@ -413,7 +418,10 @@ class _AnswerFile:
             moment = datetime.fromisoformat(text)
         except ValueError:
             self.fail(line, "answered_at", f"{text!r} is not an ISO 8601 time such as 2024-05-01T14:03:00Z")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if not EARLIEST_MOMENT <= moment <= now:
+            self.fail(line, "answered_at", f"{text!r}: expected a time from {EARLIEST_MOMENT:%Y} up to now")
+        return moment
 
     def _active_seconds(self, line: int, row: list[str]) -> float:
         text = self.cell(row, "active_seconds")
@@ -423,16 +431,18 @@ class _AnswerFile:
             seconds = float(text)
         except ValueError:
             seconds = math.nan
-        if not math.isfinite(seconds) or seconds < 0:
-            self.fail(line, "active_seconds", f"{text!r}: expected a number of seconds >= 0")
+        if not 0 <= seconds <= MOST_ACTIVE_SECONDS_REPORTED:
+            self.fail(
+                line, "active_seconds", f"{text!r}: expected a number of seconds from 0 to {MOST_ACTIVE_SECONDS_REPORTED:,.0f}"
+            )
         return seconds
 
     def _changes(self, line: int, row: list[str]) -> int:
         text = self.cell(row, "changes")
         if not text:
             return 0
-        if not text.isdigit():
-            self.fail(line, "changes", f"{text!r}: expected a whole number >= 0")
+        if not re.fullmatch(r"\d+", text, re.ASCII) or len(text) > MOST_DIGITS or int(text) > MOST_CHANGES:
+            self.fail(line, "changes", f"{text!r}: expected a whole number from 0 to {MOST_CHANGES:,}")
         return int(text)
 
 
