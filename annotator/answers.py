@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError
 from django.utils import timezone
 
+from annotator.contention import atomic_with_retries
 from annotator.models import Answer, AnswerHistory, CaseOpening, Participant, config_of
 from study.models import StudySample
 
@@ -41,7 +40,6 @@ MAX_ACTIVE_SECONDS_PER_SAVE = 3600.0
 MOST_ACTIVE_SECONDS_REPORTED = 86_400.0
 # An answer kept in a browser's queue for more than a year belongs to no reading window.
 MOST_SECONDS_AGO = 366 * 86_400.0
-ATTEMPTS = 30
 BODY_HINT = 'Send a JSON object {"class_index": k, "active_seconds": s, "answered_seconds_ago": a}.'
 
 
@@ -176,16 +174,10 @@ def save_answer(
     class_index = parse_class_index(class_index, len(participant.study.label_set))
     claimed = min(parse_seconds("active_seconds", active_seconds, MOST_ACTIVE_SECONDS_REPORTED), MAX_ACTIVE_SECONDS_PER_SAVE)
     ago = parse_seconds("answered_seconds_ago", answered_seconds_ago, MOST_SECONDS_AGO)
-    attempt = 1
-    while True:
-        try:
-            with transaction.atomic():
-                return _save_locked(participant.pk, item, repeat, class_index, claimed, ago)
-        except (IntegrityError, OperationalError):
-            if attempt == ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0.005, 0.02) * attempt)
-            attempt += 1
+    return atomic_with_retries(
+        lambda: _save_locked(participant.pk, item, repeat, class_index, claimed, ago),
+        retry_on=(IntegrityError, OperationalError),
+    )
 
 
 def _save_locked(
@@ -275,10 +267,14 @@ def _answered_at(now: datetime, ago: float, opening: CaseOpening | None, answer:
 
 
 def submit(participant: Participant) -> Participant:
-    """The final submission: from now on the participant's answers are read-only."""
-    with transaction.atomic():
+    """The final submission: from now on the participant's answers are read-only. Many participants
+    submitting at once all get in (``atomic_with_retries``)."""
+
+    def mark_submitted() -> Participant:
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
         if locked.submitted_at is None:
             locked.submitted_at = timezone.now()
             locked.save(update_fields=["submitted_at"])
-    return locked
+        return locked
+
+    return atomic_with_retries(mark_submitted)

@@ -3,25 +3,23 @@ CSV files are in ``annotator.answer_files``)."""
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from annotator.contention import atomic_with_retries
 from annotator.models import Answer, Cohort, GalleryVisit, Invitation, Participant, config_of
 from study.models import Study, name_validator
 from study.operations import OperationError
 
 MAX_INVITATIONS_AT_ONCE = 200
-CLAIM_ATTEMPTS = 10
 # A projection further out than ten years says only "not before the close".
 MOST_PROJECTED_SECONDS = 10 * 365 * 86_400
 
@@ -94,26 +92,21 @@ def use_invitation(invitation: Invitation, user, password: str) -> bool:
     be refused ("database is locked") instead of waiting. The password is hashed before, outside it.
     """
     user.set_password(password)
-    attempt = 1
-    while True:
-        try:
-            with transaction.atomic():
-                claimed = Invitation.objects.filter(
-                    pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
-                ).update(used_at=timezone.now())
-                if not claimed:
-                    return False
-                user.save()
-                Participant.objects.filter(pk=invitation.participant_id).update(user=user)
-            return True
-        except IntegrityError:
+
+    def claim() -> bool:
+        claimed = Invitation.objects.filter(
+            pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
+        ).update(used_at=timezone.now())
+        if not claimed:
             return False
-        except OperationalError:
-            # SQLite's busy timeout ran out under a crowd of writers: try the whole claim again.
-            if attempt == CLAIM_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * attempt)
-            attempt += 1
+        user.save()
+        Participant.objects.filter(pk=invitation.participant_id).update(user=user)
+        return True
+
+    try:
+        return atomic_with_retries(claim)
+    except IntegrityError:
+        return False
 
 
 @dataclass(frozen=True)

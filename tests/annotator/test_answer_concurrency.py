@@ -6,7 +6,7 @@ import pytest
 
 from django.db import connection
 
-from annotator.answers import save_answer
+from annotator.answers import save_answer, submit
 from annotator.models import Answer, AnswerHistory, Participant
 from tests.annotator.openings import opened_an_hour_ago
 from tests.factories import reading_study
@@ -79,3 +79,18 @@ def test_different_classes_saved_at_once_leave_one_answer_and_a_history_row_per_
     assert all(a != b for a, b in zip(history, history[1:]))
     assert history[-1] == answer.class_index
     assert answer.changes == len(history) - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twelve_participants_submitting_at_once_all_get_in():
+    """On SQLite a transaction that read first used to fail with "database is locked" when it wanted to
+    write while another wrote; every transaction now takes the write lock when it begins, and waits."""
+    reading = reading_study("submit-race", test_samples=2, train_samples=0)
+    people = [
+        Participant.objects.create(study=reading.study, cohort=reading.participant.cohort, pseudonym=f"p-{n:02d}", order_seed=n)
+        for n in range(12)
+    ]
+    for person in people:
+        save_answer(person, person.order()[0], 1)
+    assert run_at_once(submit, people) == []
+    assert Participant.objects.filter(pk__in=[p.pk for p in people], submitted_at__isnull=False).count() == 12
