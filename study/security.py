@@ -22,8 +22,9 @@ the invitation page applies). A lab whose readers share one address (NAT) may ra
 Each attempt reserves its place in both counts before the password is checked, atomically (under a
 short per-address lock in the cache), so that parallel requests cannot all read "no failures yet":
 at most ``limit`` passwords are checked for a pair before it is locked out, however many requests
-arrive at once. While the checks already under way could still reach a limit, further attempts are
-answered "busy, try again in a second" (503) instead of being checked. The counts live in Django's
+arrive at once. While the checks already under way could still reach a limit, further attempts wait
+for one of them to end (``BUSY_WAIT_SECONDS``, so that thirty readers of a class behind one address
+all get in at the first try), and only then are answered "busy, try again in a moment" (503). The counts live in Django's
 cache, which must be shared by all server processes (the database cache in production) for the
 limits to hold across them.
 
@@ -68,6 +69,10 @@ LOCK_SECONDS = 10
 LOCK_WAIT_SECONDS = 5
 # Where the sign-in view finds why the authentication backend refused an attempt.
 REFUSAL_ATTRIBUTE = "login_refusal"
+# A sign-in that finds its address's checks all taken waits this long for one to come free (a class
+# signing in together from behind one address) before it is answered "busy".
+BUSY_WAIT_SECONDS = 30
+BUSY_POLL_SECONDS = (0.02, 0.5)
 
 
 class SecurityHeadersMiddleware:
@@ -191,6 +196,20 @@ class LoginThrottle:
             self._store(states)
         return Reservation(tuple(limits), lock_key, token, pair_key=next(reversed(limits)))
 
+    def reserve_waiting(self, username: str | None, address: str | None) -> Reservation | Refusal:
+        """``reserve``, waiting while the address's checks are all under way: each check that ends
+        frees a place, so a crowd behind one address (a classroom, a lab's NAT) gets in one after
+        the other at the first try, while a guesser's attempts still get no more checks than the
+        limits, and find themselves locked out once those fail."""
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        pause = BUSY_POLL_SECONDS[0]
+        while True:
+            reserved = self.reserve(username, address)
+            if not (isinstance(reserved, Refusal) and reserved.busy) or time.monotonic() + pause > deadline:
+                return reserved
+            time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+            pause = min(pause * 2, BUSY_POLL_SECONDS[1])
+
     def settle(self, reservation: Reservation, verdict: str) -> None:
         """``"failed"`` keeps the attempt's place in the counts; ``"succeeded"`` gives it back and
         clears its pair; ``"withdrawn"`` (the check itself broke, e.g. the database was away) gives
@@ -311,7 +330,7 @@ class ThrottledModelBackend(ModelBackend):
         if username is None or password is None:
             return None
         throttle = LoginThrottle.from_settings()
-        reserved = throttle.reserve(username, client_address(request))
+        reserved = throttle.reserve_waiting(username, client_address(request))
         if isinstance(reserved, Refusal):
             if request is not None:
                 setattr(request, REFUSAL_ATTRIBUTE, reserved)

@@ -53,3 +53,15 @@ def clock(monkeypatch):
     server_clock = ServerClock()
     monkeypatch.setattr("django.utils.timezone.now", server_clock.read)
     return server_clock
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """On SQLite the test database is a file, as the site's is: an in-memory database shared between
+    threads answers "table is locked" at once where a file waits for its lock, so tests of several
+    writers at once would test something no site runs."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")

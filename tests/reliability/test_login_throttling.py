@@ -209,3 +209,37 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(settings, m
     # The guesses used up the pair's limit: the right password is refused too, and never checked.
     assert sign_in("alice", PASSWORD).status_code == 429
     assert len(checks) <= 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_class_of_thirty_behind_one_address_all_get_in_at_the_first_try(settings, monkeypatch):
+    """Thirty readers behind one address (a lab's NAT) sign in at once, three of them first mistyping
+    their password; every check is slowed so that all overlap, more than the address's limit at once."""
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 20
+    check_password = AbstractBaseUser.check_password
+
+    def slow_check(user, raw_password):
+        threading.Event().wait(0.05)
+        return check_password(user, raw_password)
+
+    monkeypatch.setattr(AbstractBaseUser, "check_password", slow_check)
+    for number in range(30):
+        User.objects.create_user(f"reader-{number:02d}", password=PASSWORD)
+    barrier = threading.Barrier(30)
+    statuses = {}
+
+    def sign_in_as_a_reader(number):
+        try:
+            barrier.wait()
+            if number < 3:
+                assert sign_in(f"reader-{number:02d}", "mistyped", address="127.0.5.5").status_code == 200
+            statuses[number] = sign_in(f"reader-{number:02d}", PASSWORD, address="127.0.5.5").status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_in_as_a_reader, args=(number,)) for number in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == {number: 302 for number in range(30)}
