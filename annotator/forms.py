@@ -398,8 +398,8 @@ def background_initial(config: StudyConfig) -> list[dict]:
             "kind": field["kind"],
             "options": "; ".join(field["options"]),
             "required": field["required"],
-            "minimum": field.get("minimum", DEFAULT_NUMBER_RANGE[0]),
-            "maximum": field.get("maximum", DEFAULT_NUMBER_RANGE[1]),
+            "minimum": field.get("minimum"),
+            "maximum": field.get("maximum"),
         }
         for field in config.background_fields or []
     ]

@@ -67,7 +67,9 @@ def validate_percentiles(value) -> None:
 def validate_moment(value: datetime) -> None:
     """A time between 2000 and 2100: anything else is a typing slip, and arithmetic on it overflows."""
     if not EARLIEST_MOMENT <= value < LATEST_MOMENT:
-        raise ValidationError(f"Give a time from {EARLIEST_MOMENT:%Y} to {LATEST_MOMENT.year - 1}, not {value:%Y-%m-%d}.")
+        raise ValidationError(
+            f"Give a time from {EARLIEST_MOMENT.year} to {LATEST_MOMENT.year - 1}, not {value.date().isoformat()}."
+        )
 
 
 def is_number_bound(value) -> bool:

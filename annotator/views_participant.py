@@ -168,6 +168,7 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "next_url": case_url(participant, number + 1) if has_next else None,
             "after_answer_url": _after(participant, number, len(cases)),
             "prefetch": prefetch,
+            "gallery_open": standing.config.gallery_open,
             **standing.context(),
         },
     )

@@ -18,8 +18,9 @@
   const queueKey = queueHolder.dataset.queueKey;
   const page = document.getElementById("labelling");
   const statusLine = document.getElementById("save-status");
-  // A page served after the study closed says so from the start; an empty queue does not hide it.
-  const closedOnLoad = Boolean(statusLine && statusLine.dataset.state === "closed");
+  // A page served read-only (the study closed, the answers submitted, a study that allows no change)
+  // says so from the start; an empty queue does not hide it.
+  const fixedOnLoad = Boolean(statusLine && ["closed", "read-only"].indexOf(statusLine.dataset.state) >= 0);
 
   // ---------------------------------------------------------------- the answer queue
   let memoryQueue = [];
@@ -129,7 +130,7 @@
       const queue = loadQueue();
       if (!queue.length) {
         retryDelay = FIRST_RETRY_MS;
-        if (!failedIds.size && !closedOnLoad) {
+        if (!failedIds.size && !fixedOnLoad) {
           showStatus("All answers saved", "saved");
         }
         return;
