@@ -29,8 +29,9 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, OperationalError
 from django.utils import timezone
 
+from annotator.assistance import assistance_of, final_readings
 from annotator.contention import atomic_with_retries
-from annotator.models import Answer, AnswerHistory, CaseOpening, Participant, config_of
+from annotator.models import Answer, AnswerHistory, Arm, CaseOpening, Participant, Suggestion, config_of
 from study.models import StudySample
 
 # One request never adds more active time than this: a tab left open over a weekend is not work.
@@ -156,9 +157,17 @@ def save_answer(
     active_seconds=None,
     answered_seconds_ago=None,
     repeat: int = 0,
+    arm: str = Arm.UNAIDED,
+    session: int = 1,
 ) -> SavedAnswer:
     """Store ``class_index`` as the participant's answer for ``item`` (its ``repeat``-th reading:
-    0 the first, 1 the second reading of a repeated case; each keeps its own time and history).
+    0 the first, 1 the second reading of a repeated case; each keeps its own time and history), in
+    ``arm``: alone (unaided) or with the machine's suggestion (aided), in ``session`` (a crossover's).
+
+    In a sequential study the answer alone is locked once the suggestion has been shown (a change is
+    refused with 409, saying why), and an aided answer needs the answer alone first and the suggestion
+    shown (409 otherwise); an aided answer keeps the suggestion, when it was shown, and the seconds
+    before and after it.
 
     ``active_seconds`` is the time worked on the case since the last save, ``answered_seconds_ago``
     how long ago the answer was given (for one sent late); both are bounded as the module says.
@@ -171,24 +180,42 @@ def save_answer(
         raise AnswerRejected("The sample is not part of this participant's study.", 400)
     if repeat not in (0, 1):
         raise AnswerRejected(f"repeat: expected 0 or 1, got {repeat!r}", 400)
+    if arm not in Arm.values:
+        raise AnswerRejected(f"arm: expected unaided or aided, got {shown(arm)}", 400)
     class_index = parse_class_index(class_index, len(participant.study.label_set))
     claimed = min(parse_seconds("active_seconds", active_seconds, MOST_ACTIVE_SECONDS_REPORTED), MAX_ACTIVE_SECONDS_PER_SAVE)
     ago = parse_seconds("answered_seconds_ago", answered_seconds_ago, MOST_SECONDS_AGO)
+    reading = Reading(item, repeat, arm, session)
     return atomic_with_retries(
-        lambda: _save_locked(participant.pk, item, repeat, class_index, claimed, ago),
+        lambda: _save_locked(participant.pk, reading, class_index, claimed, ago),
         retry_on=(IntegrityError, OperationalError),
     )
 
 
-def _save_locked(
-    participant_pk: int, item: StudySample, repeat: int, class_index: int, claimed: float, ago: float
-) -> SavedAnswer:
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a case: its sample, which reading (a repeated case's second is 1), alone or aided,
+    and the session (a crossover study's)."""
+
+    item: StudySample
+    repeat: int
+    arm: str
+    session: int
+
+    def filter(self) -> dict:
+        return {"item": self.item, "repeat": self.repeat, "arm": self.arm}
+
+
+def _save_locked(participant_pk: int, reading: Reading, class_index: int, claimed: float, ago: float) -> SavedAnswer:
     participant = Participant.objects.select_for_update().select_related("study__dataset").get(pk=participant_pk)
     if participant.is_submitted:
         raise AnswerRejected("The study is submitted; answers can no longer change.", 409)
     config = config_of(participant.study)
-    answer = Answer.readings.select_for_update().filter(participant=participant, item=item, repeat=repeat).first()
-    opening = CaseOpening.objects.filter(participant=participant, item=item, repeat=repeat).first()
+    assistance = assistance_of(participant.study)
+    item, repeat = reading.item, reading.repeat
+    answer = Answer.readings.select_for_update().filter(participant=participant, **reading.filter()).first()
+    opening = CaseOpening.objects.filter(participant=participant, **reading.filter()).first()
+    aided = _aided_fields(assistance, participant, reading, opening)
     # Taken once the answer is read (and locked), so that the history's times follow the order in
     # which the values were stored; the window is judged at the same moment.
     now = timezone.now()
@@ -205,26 +232,39 @@ def _save_locked(
             participant=participant,
             item=item,
             repeat=repeat,
+            arm=reading.arm,
+            session=reading.session,
             class_index=class_index,
             answered_at=answered_at,
             active_seconds=seconds,
             display_percentiles=config.display_percentiles,
+            **aided.fields(answered_at),
         )
         changed = True
     elif answer.class_index == class_index:
-        if config.answers_changeable:
+        if config.answers_changeable and not aided.locks_the_answer_alone:
             answer.active_seconds += seconds
             answer.save(update_fields=["active_seconds"])
         changed = False
     elif not config.answers_changeable:
         raise AnswerRejected("This study does not allow changing an answer once given.", 409)
+    elif aided.locks_the_answer_alone:
+        raise AnswerRejected(
+            "Your answer alone is locked: the suggestion has been shown for this case. Give your final answer "
+            "with the suggestion instead.",
+            409,
+        )
     else:
         answer.class_index = class_index
         answer.answered_at = answered_at
         answer.active_seconds += seconds
         answer.changes += 1
         answer.display_percentiles = config.display_percentiles
-        answer.save(update_fields=["class_index", "answered_at", "active_seconds", "changes", "display_percentiles"])
+        for field, value in aided.fields(answered_at).items():
+            setattr(answer, field, value)
+        answer.save(
+            update_fields=["class_index", "answered_at", "active_seconds", "changes", "display_percentiles", *aided.fields(answered_at)]
+        )
         changed = True
     if changed:
         # The history keeps the active time spent on the case up to each value.
@@ -234,8 +274,53 @@ def _save_locked(
     return SavedAnswer(
         answer=answer,
         changed=changed,
-        answered=Answer.readings.filter(participant=participant).count(),
+        answered=Answer.readings.filter(final_readings(assistance, reading.session), participant=participant).count(),
         total=participant.case_count(),
+    )
+
+
+@dataclass(frozen=True)
+class AidedFields:
+    """What an answer keeps of the suggestion it was given beside (nothing for an unaided one), and
+    whether the reading is a sequential study's answer alone after its suggestion was shown."""
+
+    suggestion: Suggestion | None = None
+    shown_at: datetime | None = None
+    alone_opened_at: datetime | None = None
+    locks_the_answer_alone: bool = False
+
+    def fields(self, answered_at: datetime) -> dict:
+        if self.suggestion is None:
+            return {}
+        return {
+            "suggested_class": self.suggestion.class_index,
+            "suggestion_probability": self.suggestion.probability,
+            "suggestion_source": self.suggestion.source,
+            "suggestion_shown_at": self.shown_at,
+            "seconds_before_suggestion": (
+                (self.shown_at - self.alone_opened_at).total_seconds() if self.alone_opened_at else None
+            ),
+            "seconds_after_suggestion": max(0.0, (answered_at - self.shown_at).total_seconds()),
+        }
+
+
+def _aided_fields(assistance, participant: Participant, reading: Reading, opening: CaseOpening | None) -> AidedFields:
+    """The checks of the assisted arm, and what an aided answer keeps (``AidedFields``)."""
+    alone = {"participant": participant, "item": reading.item, "repeat": reading.repeat, "arm": Arm.UNAIDED}
+    if reading.arm == Arm.UNAIDED:
+        shown = assistance.sequential and CaseOpening.objects.filter(**{**alone, "arm": Arm.AIDED}).exists()
+        return AidedFields(locks_the_answer_alone=shown)
+    if not assistance.assisted:
+        raise AnswerRejected("arm: this study shows no suggestions; every answer is unaided.", 400)
+    if assistance.sequential and not Answer.readings.filter(**alone).exists():
+        raise AnswerRejected("Answer the case alone first; the suggestion appears after that answer.", 409)
+    if opening is None:
+        raise AnswerRejected("The suggestion has not been shown for this case yet; reload the page.", 409)
+    alone_opening = CaseOpening.objects.filter(**alone).first() if assistance.sequential else None
+    return AidedFields(
+        suggestion=Suggestion.objects.get(item=reading.item),
+        shown_at=opening.opened_at,
+        alone_opened_at=alone_opening.opened_at if alone_opening else None,
     )
 
 

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotator.answers import moment_text
-from annotator.models import Answer, Case, Participant, StudyConfig, config_of
+from annotator.assistance import assistance_of
+from annotator.models import Answer, Arm, Assistance, Case, Participant, StudyConfig, Suggestion, config_of
 
 # Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
 # +, -, the arrows, "[" and "]" zoom, pan and move between cases, so no class uses them.
@@ -43,10 +44,63 @@ def class_choices(participant: Participant) -> list[ClassChoice]:
     ]
 
 
-def answers_by_number(participant: Participant, cases: list[Case]) -> dict[int, Answer]:
-    """The participant's answers by case number: each reading of a repeated case is its own case."""
-    by_reading = {(a.item_id, a.repeat): a for a in Answer.readings.filter(participant=participant)}
+def readings_by_number(participant: Participant, cases: list[Case], session: int = 1) -> dict[int, dict[str, Answer]]:
+    """The participant's answers by case number and arm (a session's, in a crossover study): each
+    reading of a repeated case is its own case."""
+    by_reading: dict[tuple[int, int], dict[str, Answer]] = {}
+    for answer in Answer.readings.filter(participant=participant, session=session):
+        by_reading.setdefault((answer.item_id, answer.repeat), {})[answer.arm] = answer
     return {case.number: by_reading[key] for case in cases if (key := (case.item.pk, case.repeat)) in by_reading}
+
+
+def answers_by_number(participant: Participant, cases: list[Case], session: int = 1) -> dict[int, Answer]:
+    """The answer that finishes each case, by case number (a sequential study's is the aided one): a
+    case without it is not answered yet."""
+    final = final_arm(assistance_of(participant.study))
+    finished = {}
+    for number, readings in readings_by_number(participant, cases, session).items():
+        answer = next(iter(readings.values())) if final == ANY_ARM else readings.get(final)
+        if answer is not None:
+            finished[number] = answer
+    return finished
+
+
+ANY_ARM = "any"
+
+
+def final_arm(assistance: Assistance) -> str:
+    """The arm of the answer that finishes a case: aided in a sequential study, the case's own in a
+    crossover session (any), unaided otherwise."""
+    if assistance.sequential:
+        return Arm.AIDED
+    if assistance.crossover:
+        return ANY_ARM
+    return Arm.UNAIDED
+
+
+@dataclass(frozen=True)
+class CaseReading:
+    """What one case page asks for: the arm its answer is given in, the suggestion it shows (if any),
+    the answer alone it shows locked (a sequential study's, once given), and the answer its buttons
+    show as chosen."""
+
+    arm: str
+    suggestion: Suggestion | None
+    alone: Answer | None
+    current: Answer | None
+
+
+def case_reading(assistance: Assistance, case: Case, readings: dict[str, Answer], arm: str = Arm.UNAIDED) -> CaseReading:
+    """The reading a case page is at, from the case's answers so far (``readings_by_number``); ``arm``
+    is the case's own arm in a crossover session."""
+    if assistance.sequential:
+        alone = readings.get(Arm.UNAIDED)
+        if alone is None:
+            return CaseReading(Arm.UNAIDED, None, None, None)
+        return CaseReading(Arm.AIDED, case.item.suggestion, alone, readings.get(Arm.AIDED))
+    if assistance.crossover and arm == Arm.AIDED:
+        return CaseReading(Arm.AIDED, case.item.suggestion, None, readings.get(Arm.AIDED))
+    return CaseReading(Arm.UNAIDED, None, None, readings.get(Arm.UNAIDED))
 
 
 def first_unanswered(cases: list[Case], answered: dict[int, Answer]) -> int | None:

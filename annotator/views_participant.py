@@ -25,15 +25,21 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.answers import AnswerRejected, parse_body, save_answer, submit
+from annotator.assistance import assistance_of
 from annotator.forms import BackgroundForm, error_summary
-from annotator.models import CaseOpening, InstructionsSeen, Invitation, Participant, hash_token
+from annotator.models import Arm, CaseOpening, InstructionsSeen, Invitation, Participant, hash_token
 from annotator.operations import use_invitation
 from annotator.panel_composition import PANEL_ALT, PANELS
 from annotator.panels import case_occasion, panel_urls
 from annotator.participant_flow import (
+    ANY_ARM,
     CLASSES_PER_ROW,
+    CaseReading,
     Standing,
     answers_by_number,
+    case_reading,
+    final_arm,
+    readings_by_number,
     case_url,
     class_choices,
     first_unanswered,
@@ -133,12 +139,18 @@ def participant_case(request: HttpRequest, study: str, number: int):
     cases = participant.cases()
     if not 1 <= number <= len(cases):
         raise Http404("No such case.")
-    item = cases[number - 1].item
+    case = cases[number - 1]
+    item = case.item
     answered = answers_by_number(participant, cases)
-    current = answered.get(number)
+    assistance = assistance_of(participant.study)
+    reading = case_reading(assistance, case, readings_by_number(participant, cases).get(number, {}))
+    current = reading.current
     read_only = standing.submitted or standing.closed or (current is not None and not standing.config.answers_changeable)
     if not read_only:
-        CaseOpening.record(participant, item, repeat=cases[number - 1].repeat)
+        CaseOpening.record(participant, item, repeat=case.repeat)
+        if reading.suggestion is not None:
+            # The server's own clock says when the suggestion was first shown.
+            CaseOpening.record(participant, item, repeat=case.repeat, arm=Arm.AIDED)
     occasion = case_occasion(participant.pk, number)
     display = panel_urls(participant.study, item.sample, occasion=occasion)
     full = panel_urls(participant.study, item.sample, resolution="full", occasion=occasion)
@@ -158,6 +170,11 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "classes": class_choices(participant),
             "class_rows": math.ceil(len(participant.study.label_set) / CLASSES_PER_ROW),
             "current": current.class_index if current else None,
+            "reading": reading,
+            "suggestion": suggestion_context(participant.study, reading),
+            "aided_instructions": assistance.aided_instructions if reading.suggestion else "",
+            # The answer alone is saved before the page shows the suggestion, which its reload does.
+            "waits_for_save": assistance.sequential and reading.arm == Arm.UNAIDED,
             "answered_numbers": sorted(answered),
             "read_only": read_only,
             "submitted": standing.submitted,
@@ -166,12 +183,29 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "answer_url": reverse("annotator:participant_answer", args=[study, number]),
             "previous_url": case_url(participant, number - 1) if number > 1 else None,
             "next_url": case_url(participant, number + 1) if has_next else None,
-            "after_answer_url": _after(participant, number, len(cases)),
+            "after_answer_url": case_url(participant, number) if assistance.sequential and reading.arm == Arm.UNAIDED
+            else _after(participant, number, len(cases)),
             "prefetch": prefetch,
             "gallery_open": standing.config.gallery_open,
             **standing.context(),
         },
     )
+
+
+def suggestion_context(study, reading: CaseReading) -> dict | None:
+    """The suggestion as the page shows it: the class's name, the probability in percent, the model's
+    top three; and, in a sequential study, the reader's own answer alone."""
+    suggestion = reading.suggestion
+    if suggestion is None:
+        return None
+    label_set = study.label_set
+    return {
+        "name": label_set.by_index(suggestion.class_index).name,
+        "percent": round(100 * suggestion.probability) if suggestion.probability is not None else None,
+        "top": [(label_set.by_index(c).name, round(100 * p)) for c, p in suggestion.top],
+        "alone": label_set.by_index(reading.alone.class_index).name if reading.alone else "",
+        "alone_index": reading.alone.class_index if reading.alone else None,
+    }
 
 
 def _after(participant: Participant, number: int, total: int) -> str:
@@ -215,12 +249,16 @@ def participant_answer(request: HttpRequest, study: str, number: int):
             body.get("active_seconds"),
             body.get("answered_seconds_ago"),
             repeat=case.repeat,
+            arm=body.get("arm", Arm.UNAIDED),
         )
     except AnswerRejected as rejected:
         return _json_error(str(rejected), rejected.status, **rejected.details)
     return JsonResponse(
         {
             "number": number,
+            "arm": saved.answer.arm,
+            # Whether this answer finishes the case (an answer alone before a suggestion does not).
+            "finished": final_arm(assistance_of(participant.study)) in (saved.answer.arm, ANY_ARM),
             "class_index": saved.answer.class_index,
             "changes": saved.answer.changes,
             "answered": saved.answered,

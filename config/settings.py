@@ -260,5 +260,8 @@ if CACHE_BACKEND not in CACHE_BACKENDS:
     raise ImproperlyConfigured(f"CACHE_BACKEND={CACHE_BACKEND!r}: expected one of {', '.join(CACHE_BACKENDS)}")
 CACHES = {"default": CACHE_BACKENDS[CACHE_BACKEND]}
 
+# Where an assisted study's suggestions come from (annotator.assistance.SuggestionSource).
+ASSISTANCE_SUGGESTION_SOURCE = "config.suggestions.ModelRunSuggestions"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

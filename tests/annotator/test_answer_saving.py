@@ -42,7 +42,7 @@ def test_a_first_answer_is_stored_with_its_history_row_and_the_display_settings(
     response = post(signed_in, 2, {"class_index": 4, "active_seconds": 12.5})
     assert response.status_code == 200
     assert response.json() == {
-        "number": 2, "class_index": 4, "changes": 0, "answered": 1, "total": 4,
+        "number": 2, "arm": "unaided", "finished": True, "class_index": 4, "changes": 0, "answered": 1, "total": 4,
         "next": reverse("annotator:participant_case", args=["saving", 3]),
     }
     answer = Answer.objects.get()

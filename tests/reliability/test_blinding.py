@@ -116,5 +116,5 @@ def test_the_answer_reply_holds_only_the_participants_own_answer(client, reading
         {"class_index": 4, "active_seconds": 1},
         content_type="application/json",
     ).json()
-    assert set(reply) == {"number", "class_index", "changes", "answered", "total", "next"}
+    assert set(reply) == {"number", "arm", "finished", "class_index", "changes", "answered", "total", "next"}
     assert reply["class_index"] == 4 and reply["answered"] == 1

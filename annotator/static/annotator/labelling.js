@@ -99,6 +99,7 @@
         },
         body: JSON.stringify({
           class_index: entry.class_index,
+          arm: entry.arm || "unaided",
           active_seconds: entry.active_seconds,
           answered_seconds_ago: entry.chosen_at ? Math.max(0, (Date.now() - entry.chosen_at) / 1000) : 0,
         }),
@@ -199,7 +200,10 @@
   }
 
   function acknowledged(result) {
-    answeredNumbers.add(result.number);
+    // An answer alone, before the suggestion, does not finish its case.
+    if (result.finished !== false) {
+      answeredNumbers.add(result.number);
+    }
     showProgress();
   }
 
@@ -286,6 +290,7 @@
     const entry = {
       id: Date.now().toString(36) + Math.random().toString(36).slice(2),
       url: page.dataset.answerUrl,
+      arm: page.dataset.arm,
       number: number,
       class_index: classIndex,
       active_seconds: takeActiveSeconds(),
@@ -297,9 +302,10 @@
     showProgress();
     const saved = flush();
     // Move on once the answer is saved, or after a short wait: the queue carries it over. The last
-    // sample waits for the save, because the next page is the final submission.
-    const isLast = number === Number(page.dataset.total);
-    const wait = isLast ? saved : Promise.race([saved, new Promise(function (resolve) {
+    // sample waits for the save, because the next page is the final submission, and so does an answer
+    // alone in a sequential study, because the next page shows the suggestion only once it is saved.
+    const waitsForSave = number === Number(page.dataset.total) || page.dataset.waitsForSave === "true";
+    const wait = waitsForSave ? saved : Promise.race([saved, new Promise(function (resolve) {
       window.setTimeout(resolve, ADVANCE_AT_LATEST_MS);
     })]);
     wait.then(function () {
@@ -307,7 +313,7 @@
         // The next page would not load: stay, and let the queue send everything when the
         // connection returns.
         showStatus("You are offline. Your answers are kept in this browser and sent, in order, when the connection returns.", "retrying");
-      } else if (!failedIds.has(entry.id) && !studyClosed && !(isLast && loadQueue().length)) {
+      } else if (!failedIds.has(entry.id) && !studyClosed && !(waitsForSave && loadQueue().length)) {
         window.location.assign(page.dataset.afterUrl);
       }
     });
@@ -319,7 +325,7 @@
 
   // An answer given here that is still waiting in the queue is this sample's answer.
   loadQueue().forEach(function (entry) {
-    if (entry.url === page.dataset.answerUrl) {
+    if (entry.url === page.dataset.answerUrl && (entry.arm || "unaided") === page.dataset.arm) {
       highlight(entry.class_index);
     }
   });

@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from annotator.models.assistance import Assistance as Assistance, Suggestion as Suggestion
 from study.models import Sample, Study, StudySample, name_validator
 from study.store import CHANNELS
 
@@ -287,6 +288,13 @@ class Participant(models.Model):
         null=True, blank=True,
         help_text="The moment up to which their active time is counted: a later answer counts only time after it.",
     )
+    sequence_group = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Crossover: 0 starts with an unaided block, 1 with an aided one; balanced within each cohort.",
+    )
+    first_session_submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Crossover: when they submitted their first session."
+    )
 
     class Meta:
         ordering = ["study", "pseudonym"]
@@ -441,12 +449,20 @@ class Invitation(models.Model):
             self.save(update_fields=["revoked_at"])
 
 
+class Arm(models.TextChoices):
+    """Whether a reading was made alone or with the machine's suggestion (``annotator.models.assistance``)."""
+
+    UNAIDED = "unaided", "read alone"
+    AIDED = "aided", "read with the suggestion"
+
+
 class FirstReadings(models.Manager):
-    """The first reading of every case: what the study's comparison is made of. ``Answer.objects``
-    and ``participant.answers`` are this; ``Answer.readings`` has the second readings too."""
+    """The first unaided reading of every case: what the study's comparison of people with the model is
+    made of. ``Answer.objects`` and ``participant.answers`` are this; ``Answer.readings`` has the second
+    readings and the aided ones too."""
 
     def get_queryset(self):
-        return super().get_queryset().filter(repeat=0)
+        return super().get_queryset().filter(repeat=0, arm=Arm.UNAIDED)
 
 
 class Answer(models.Model):
@@ -463,29 +479,51 @@ class Answer(models.Model):
     repeat = models.PositiveSmallIntegerField(
         default=0, help_text="0: the first reading of the case; 1: its second reading (a repeated case)."
     )
+    arm = models.CharField(max_length=8, choices=Arm.choices, default=Arm.UNAIDED)
+    session = models.PositiveSmallIntegerField(default=1, help_text="The session of a crossover study (1 or 2).")
     class_index = models.PositiveSmallIntegerField()
     answered_at = models.DateTimeField(default=timezone.now)
     active_seconds = models.FloatField(default=0.0, help_text="Time on the case with the page visible and in use.")
     changes = models.PositiveIntegerField(default=0, help_text="How many times the answer was changed.")
     display_percentiles = models.JSONField(help_text="The display settings the answer was given under.")
+    # An aided reading keeps the suggestion it was given beside, as shown.
+    suggested_class = models.PositiveSmallIntegerField(null=True, blank=True)
+    suggestion_probability = models.FloatField(null=True, blank=True)
+    suggestion_source = models.CharField(max_length=12, blank=True, help_text="model or controlled")
+    suggestion_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the server first showed the suggestion for this reading."
+    )
+    seconds_before_suggestion = models.FloatField(
+        null=True, blank=True, help_text="Sequential: from the case's first opening to the suggestion (server clock)."
+    )
+    seconds_after_suggestion = models.FloatField(
+        null=True, blank=True, help_text="Sequential: from the suggestion to this answer (server clock)."
+    )
 
     objects = FirstReadings()
     readings = models.Manager()
 
     class Meta:
-        ordering = ["participant", "item__position", "repeat"]
+        ordering = ["participant", "item__position", "repeat", "arm"]
         base_manager_name = "readings"
         constraints = [
             models.UniqueConstraint(
-                fields=["participant", "item", "repeat"], name="answer_one_per_participant_sample_and_reading"
+                fields=["participant", "item", "repeat", "arm"], name="answer_one_per_participant_sample_reading_and_arm"
             ),
             models.CheckConstraint(condition=models.Q(active_seconds__gte=0), name="answer_active_time_not_negative"),
             models.CheckConstraint(condition=models.Q(repeat__lte=1), name="answer_repeat_first_or_second"),
+            models.CheckConstraint(condition=models.Q(session__in=[1, 2]), name="answer_session_first_or_second"),
+            models.CheckConstraint(
+                condition=(models.Q(arm=Arm.UNAIDED) & models.Q(suggested_class__isnull=True))
+                | (models.Q(arm=Arm.AIDED) & models.Q(suggested_class__isnull=False)),
+                name="answer_aided_with_its_suggestion",
+            ),
         ]
 
     def __str__(self) -> str:
         reading = " (second reading)" if self.repeat else ""
-        return f"{self.participant}: item {self.item_id}{reading}"
+        aided = " with the suggestion" if self.arm == Arm.AIDED else ""
+        return f"{self.participant}: item {self.item_id}{reading}{aided}"
 
     def clean(self) -> None:
         if self.item.study_id != self.participant.study_id:
@@ -506,21 +544,27 @@ class CaseOpening(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="case_openings")
     item = models.ForeignKey(StudySample, on_delete=models.CASCADE, related_name="+")
     repeat = models.PositiveSmallIntegerField(default=0, help_text="Which reading of the case (as Answer.repeat).")
+    arm = models.CharField(
+        max_length=8, choices=Arm.choices, default=Arm.UNAIDED,
+        help_text="An aided reading opens when its suggestion is first shown.",
+    )
     opened_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["participant", "item", "repeat"], name="case_opening_one_per_reading")
+            models.UniqueConstraint(fields=["participant", "item", "repeat", "arm"], name="case_opening_one_per_reading_and_arm")
         ]
 
     def __str__(self) -> str:
         return f"{self.participant}: item {self.item_id} first opened {self.opened_at:%Y-%m-%d %H:%M:%S}"
 
     @classmethod
-    def record(cls, participant: Participant, item: StudySample, at=None, repeat: int = 0) -> CaseOpening:
+    def record(
+        cls, participant: Participant, item: StudySample, at=None, repeat: int = 0, arm: str = Arm.UNAIDED
+    ) -> CaseOpening:
         """The first opening of the case's reading, recorded now (or ``at``) when there is none yet."""
         opening, _ = cls.objects.get_or_create(
-            participant=participant, item=item, repeat=repeat, defaults={"opened_at": at or timezone.now()}
+            participant=participant, item=item, repeat=repeat, arm=arm, defaults={"opened_at": at or timezone.now()}
         )
         return opening
 

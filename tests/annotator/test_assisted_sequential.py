@@ -1,0 +1,156 @@
+"""A sequential assisted study: the coordinator freezes a model's suggestions into it; per case the reader
+answers alone, that answer is locked, the suggestion appears (stamped by the server), and the reader gives
+the final answer."""
+
+import json
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from annotator.answers import save_answer
+from annotator.models import Answer, Arm, CaseOpening, Suggestion
+from tests.analysis.test_study_arrays import add_model
+from tests.annotator.openings import opened_an_hour_ago
+from tests.factories import reading_study
+
+N_SAMPLES = 8
+
+
+@pytest.fixture
+def reading(db):
+    reading = reading_study("assisted", test_samples=N_SAMPLES, train_samples=0)
+    # The model is right on every case but the last two (truth: classes 0, 1, 2, ...).
+    add_model(reading.study, "gapnet", [0, 1, 2, 3, 4, 5, 0, 0])
+    return reading
+
+
+@pytest.fixture
+def sequential(reading):
+    call_command("set_assistance", "assisted", "sequential", "--suggestions", "gapnet")
+    opened_an_hour_ago(reading.participant)
+    return reading
+
+
+def post(client, number, body):
+    url = reverse("annotator:participant_answer", args=["assisted", number])
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def case_page(client, number):
+    return client.get(reverse("annotator:participant_case", args=["assisted", number]))
+
+
+def test_setting_the_assistance_freezes_one_suggestion_per_case(sequential):
+    suggestions = {s.item.position: s for s in Suggestion.objects.filter(study=sequential.study)}
+    assert len(suggestions) == N_SAMPLES
+    assert [suggestions[p].class_index for p in range(N_SAMPLES)] == [0, 1, 2, 3, 4, 5, 0, 0]
+    assert suggestions[3].probability == pytest.approx(0.76) and suggestions[3].source == "model"
+    assert sequential.study.assistance.design == "sequential" and sequential.study.assistance.source == "gapnet"
+
+
+def test_a_run_without_a_prediction_for_every_case_is_refused_naming_how_many(reading):
+    from models_zoo.models import Prediction
+
+    Prediction.objects.filter(run__name="gapnet", sample__study_items__position__in=[1, 2, 3]).delete()
+    with pytest.raises(CommandError, match="run 'gapnet' has no prediction for 3 of study assisted's 8 samples"):
+        call_command("set_assistance", "assisted", "sequential", "--suggestions", "gapnet")
+    assert not Suggestion.objects.exists()
+
+
+def test_the_assistance_is_fixed_once_anyone_has_answered(sequential):
+    save_answer(sequential.participant, sequential.study.items.first(), 1)
+    with pytest.raises(CommandError, match="participants have answered already"):
+        call_command("set_assistance", "assisted", "none")
+    assert sequential.study.assistance.design == "sequential"
+
+
+def test_an_assisted_design_needs_a_run(reading):
+    with pytest.raises(CommandError, match="needs --suggestions RUN"):
+        call_command("set_assistance", "assisted", "sequential")
+
+
+def test_controlled_suggestions_show_the_runner_up_on_cases_the_model_gets_right(reading):
+    call_command("set_assistance", "assisted", "sequential", "--suggestions", "gapnet", "--controlled", "0.25")
+    controlled = list(Suggestion.objects.filter(source="controlled").select_related("item__sample"))
+    assert len(controlled) == 2
+    for suggestion in controlled:
+        assert suggestion.class_index != suggestion.item.sample.class_indices[0], "a controlled suggestion is wrong"
+        assert suggestion.probability == pytest.approx(0.02), "the runner-up's probability"
+
+
+def test_more_controlled_cases_than_the_model_gets_right_is_refused(reading):
+    add_model(reading.study, "weak", [0, 1, 2, 0, 0, 0, 0, 0])
+    with pytest.raises(CommandError, match="it gets 3 right: at most 0.38"):
+        call_command("set_assistance", "assisted", "sequential", "--suggestions", "weak", "--controlled", "0.5")
+    assert not Suggestion.objects.exists()
+
+
+def test_the_case_page_shows_no_suggestion_before_the_answer_alone(client, sequential):
+    client.force_login(sequential.participant.user)
+    page = case_page(client, 1).text
+    assert 'id="suggestion"' not in page and "The model suggests" not in page
+    assert 'data-arm="unaided"' in page and 'data-waits-for-save="true"' in page
+    assert not CaseOpening.objects.filter(arm=Arm.AIDED).exists()
+
+
+def test_after_the_answer_alone_the_page_shows_the_suggestion_and_stamps_when(client, sequential):
+    participant = sequential.participant
+    client.force_login(participant.user)
+    reply = post(client, 1, {"class_index": 4, "arm": "unaided"})
+    assert reply.status_code == 200 and reply.json()["finished"] is False
+    item = participant.order()[0]
+    page = case_page(client, 1).text
+    suggestion = Suggestion.objects.get(item=item)
+    name = sequential.study.label_set.by_index(suggestion.class_index).name
+    assert re.search(rf"The model suggests <strong>{name}</strong> \(76%\)", page)
+    assert "Your answer alone: <strong>Golgi apparatus</strong> (locked)" in page
+    assert 'data-arm="aided"' in page
+    shown = CaseOpening.objects.get(participant=participant, item=item, arm=Arm.AIDED)
+    reply = post(client, 1, {"class_index": suggestion.class_index, "arm": "aided"})
+    assert reply.status_code == 200 and reply.json()["finished"] is True and reply.json()["answered"] == 1
+    aided = Answer.readings.get(participant=participant, item=item, arm=Arm.AIDED)
+    assert (aided.suggested_class, aided.suggestion_probability, aided.suggestion_source) == (
+        suggestion.class_index, pytest.approx(0.76), "model"
+    )
+    assert aided.suggestion_shown_at == shown.opened_at
+    assert aided.seconds_before_suggestion >= 3599 and aided.seconds_after_suggestion >= 0
+    alone = Answer.readings.get(participant=participant, item=item, arm=Arm.UNAIDED)
+    assert alone.class_index == 4 and alone.suggested_class is None
+
+
+def test_the_answer_alone_is_locked_once_the_suggestion_was_shown(client, sequential):
+    client.force_login(sequential.participant.user)
+    post(client, 1, {"class_index": 4, "arm": "unaided"})
+    case_page(client, 1)
+    reply = post(client, 1, {"class_index": 7, "arm": "unaided"})
+    assert reply.status_code == 409 and "Your answer alone is locked" in reply.json()["error"]
+    assert post(client, 1, {"class_index": 4, "arm": "unaided"}).status_code == 200, "the same answer again is no change"
+    assert Answer.readings.get(arm=Arm.UNAIDED).class_index == 4
+
+
+def test_an_aided_answer_needs_the_answer_alone_and_the_suggestion_shown(client, sequential):
+    client.force_login(sequential.participant.user)
+    reply = post(client, 2, {"class_index": 1, "arm": "aided"})
+    assert reply.status_code == 409 and "Answer the case alone first" in reply.json()["error"]
+    post(client, 2, {"class_index": 1, "arm": "unaided"})
+    reply = post(client, 2, {"class_index": 1, "arm": "aided"})
+    assert reply.status_code == 409 and "has not been shown" in reply.json()["error"]
+    assert not Answer.readings.filter(arm=Arm.AIDED).exists()
+
+
+def test_an_unassisted_study_takes_no_aided_answer(client, reading):
+    opened_an_hour_ago(reading.participant)
+    client.force_login(reading.participant.user)
+    reply = post(client, 1, {"class_index": 1, "arm": "aided"})
+    assert reply.status_code == 400 and "shows no suggestions" in reply.json()["error"]
+
+
+def test_the_comparison_with_the_model_reads_the_answers_alone(client, sequential):
+    participant = sequential.participant
+    client.force_login(participant.user)
+    post(client, 1, {"class_index": 4, "arm": "unaided"})
+    case_page(client, 1)
+    post(client, 1, {"class_index": 9, "arm": "aided"})
+    assert list(participant.answers.values_list("class_index", flat=True)) == [4]
