@@ -24,8 +24,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotator.answers import MOST_ACTIVE_SECONDS_REPORTED
-from annotator.models import EARLIEST_MOMENT, Answer, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
+from annotator.answers import MOST_ACTIVE_SECONDS_REPORTED, MOST_SECONDS_AGO
+from annotator.assistance import assistance_of
+from annotator.models import EARLIEST_MOMENT, Answer, Arm, Suggestion, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
 from study import csv_safety
 from study.models import Study, StudySample, name_validator
 from study.operations import OperationError
@@ -44,6 +45,13 @@ EXPORT_COLUMNS = (
     "answered_at",
     "active_seconds",
     "changes",
+    "arm",
+    "session",
+    "suggested_class",
+    "suggestion_probability",
+    "suggestion_source",
+    "seconds_before_suggestion",
+    "seconds_after_suggestion",
 )
 
 
@@ -87,41 +95,47 @@ def _write_answers(study: Study, handle: TextIO) -> int:
     keys = config_of(study).background_keys()
     writer.writerow(list(EXPORT_COLUMNS) + background_columns(study))
     label_set = study.label_set
-    by_participant: dict[int, dict[tuple[int, int], Answer]] = defaultdict(dict)
+    by_participant: dict[int, dict[tuple[int, int], list[Answer]]] = defaultdict(lambda: defaultdict(list))
     for answer in Answer.readings.filter(participant__study=study):
-        by_participant[answer.participant_id][(answer.item_id, answer.repeat)] = answer
+        by_participant[answer.participant_id][(answer.item_id, answer.repeat)].append(answer)
     written = 0
     for participant in study.participants.select_related("cohort").order_by("pseudonym"):
         answers = by_participant.get(participant.pk)
         if not answers:
             continue
-        background = [_background_cell(participant.background.get(key)) for key in keys]
+        background = [_blank_if_none(participant.background.get(key)) for key in keys]
         for case in participant.cases():
-            answer = answers.get((case.item.pk, case.repeat))
-            if answer is None:
-                continue
-            writer.writerow(
-                [
-                    study.name,
-                    participant.pseudonym,
-                    participant.cohort.name,
-                    _BOOL_TEXT[participant.simulated],
-                    case.item.sample.source_id,
-                    case.number,
-                    case.repeat,
-                    answer.class_index,
-                    label_set.by_index(answer.class_index).name,
-                    iso_utc(answer.answered_at),
-                    answer.active_seconds,
-                    answer.changes,
-                ]
-                + background
-            )
-            written += 1
+            # By session, and in a session the answer alone before the aided one.
+            for answer in sorted(answers.get((case.item.pk, case.repeat), []), key=lambda a: (a.session, a.arm != Arm.UNAIDED)):
+                writer.writerow(
+                    [
+                        study.name,
+                        participant.pseudonym,
+                        participant.cohort.name,
+                        _BOOL_TEXT[participant.simulated],
+                        case.item.sample.source_id,
+                        case.number,
+                        case.repeat,
+                        answer.class_index,
+                        label_set.by_index(answer.class_index).name,
+                        iso_utc(answer.answered_at),
+                        answer.active_seconds,
+                        answer.changes,
+                        answer.arm,
+                        answer.session,
+                        _blank_if_none(answer.suggested_class),
+                        _blank_if_none(answer.suggestion_probability),
+                        answer.suggestion_source,
+                        _blank_if_none(answer.seconds_before_suggestion),
+                        _blank_if_none(answer.seconds_after_suggestion),
+                    ]
+                    + background
+                )
+                written += 1
     return written
 
 
-def _background_cell(value) -> str | int | float:
+def _blank_if_none(value) -> str | int | float:
     return "" if value is None else value
 
 
@@ -198,8 +212,12 @@ def import_answers(study: Study, path: str | Path) -> int:
     ``sample`` (the sample's source id) and the class as ``class`` (an index or a class name),
     ``class_index`` or ``class_name``. Optional: ``answered_at`` (ISO 8601; a time without a zone
     is UTC), ``active_seconds``, ``changes``, ``simulated`` (true/false) and ``repeat`` (0, the
-    first reading, or 1, the second reading of one of the study's repeated cases). Other columns are
-    ignored, so a file of ``export_answers`` imports as it is.
+    first reading, or 1, the second reading of one of the study's repeated cases). A study read with
+    suggestions needs ``arm`` (unaided or aided) on every row, and takes ``session`` (1, or 2 in a
+    crossover study), ``suggested_class`` (which must be the suggestion frozen for the case) and
+    ``seconds_before_suggestion``/``seconds_after_suggestion``; in a sequential study an aided answer
+    needs the answer alone to the same case. Other columns are ignored, so a file of
+    ``export_answers`` imports as it is.
 
     A pseudonym the study does not know becomes a new participant of the named cohort (the cohort
     too is created when missing), with no account and not simulated unless the file says so. Any
@@ -255,6 +273,11 @@ class _PendingAnswer:
     answered_at: datetime
     active_seconds: float
     changes: int
+    arm: str = Arm.UNAIDED
+    session: int = 1
+    suggestion: Suggestion | None = None
+    seconds_before_suggestion: float | None = None
+    seconds_after_suggestion: float | None = None
 
 
 class _AnswerFile:
@@ -295,16 +318,23 @@ class _AnswerFile:
         return csv_safety.unsafe_cell(row[self.columns[column]].strip()) if column in self.columns else None
 
     def validated(self) -> list[_PendingAnswer]:
+        self.assistance = assistance_of(self.study)
+        if self.assistance.assisted and "arm" not in self.columns:
+            raise OperationError(
+                f"{self.path}, line {self.header_line}: study {self.study.name} is read with suggestions "
+                f"({self.assistance.design}): give each answer's arm (unaided or aided) in a column arm"
+            )
+        self.suggestions = {s.item_id: s for s in Suggestion.objects.filter(study=self.study)}
         ordered = list(self.study.items.select_related("sample").order_by("position"))
         items = {item.sample.source_id: item for item in ordered}
         self.repeated = {ordered[i].pk for i in config_of(self.study).repeated_item_indices(len(ordered))}
         known = {p.pseudonym: p for p in self.study.participants.select_related("cohort")}
         answered = set(
             Answer.readings.filter(participant__study=self.study).values_list(
-                "participant__pseudonym", "item_id", "repeat"
+                "participant__pseudonym", "item_id", "repeat", "arm"
             )
         )
-        first_line: dict[tuple[str, int, int], int] = {}
+        first_line: dict[tuple[str, int, int, str], int] = {}
         people: dict[str, tuple[str, bool, int]] = {}
         now = timezone.now()
         pending = []
@@ -323,9 +353,9 @@ class _AnswerFile:
                 self._check_same_participant(line, row, cohort, simulated, f"on line {seen}")
             else:
                 people[pseudonym] = (answer.cohort, answer.simulated, line)
-            key = (pseudonym, answer.item.pk, answer.repeat)
+            key = (pseudonym, answer.item.pk, answer.repeat, answer.arm)
             source_id = answer.item.sample.source_id
-            reading = " (its second reading)" if answer.repeat else ""
+            reading = (" (its second reading)" if answer.repeat else "") + (" with the suggestion" if answer.arm == Arm.AIDED else "")
             if key in first_line:
                 self.fail(
                     line, "sample", f"{pseudonym} answers {source_id!r}{reading} twice (also on line {first_line[key]})"
@@ -339,7 +369,23 @@ class _AnswerFile:
             pending.append(answer)
         if not pending:
             raise OperationError(f"{self.path}: no answers after the first line")
+        if self.assistance.sequential:
+            self._check_answers_alone(pending, first_line, answered)
         return pending
+
+    def _check_answers_alone(self, pending, first_line, answered) -> None:
+        """In a sequential study an aided answer follows the answer alone to the same case."""
+        for answer in pending:
+            if answer.arm != Arm.AIDED:
+                continue
+            alone = (answer.pseudonym, answer.item.pk, answer.repeat, Arm.UNAIDED)
+            if alone not in first_line and alone not in answered:
+                line = first_line[(answer.pseudonym, answer.item.pk, answer.repeat, Arm.AIDED)]
+                self.fail(
+                    line, "arm",
+                    f"{answer.pseudonym} has no answer alone for {answer.item.sample.source_id!r}: in a sequential "
+                    "study the aided answer follows it",
+                )
 
     def _check_same_participant(self, line, row, cohort: str, simulated: bool, where: str) -> None:
         pseudonym = self.cell(row, "participant")
@@ -376,7 +422,54 @@ class _AnswerFile:
             answered_at=self._answered_at(line, row, now),
             active_seconds=self._active_seconds(line, row),
             changes=self._changes(line, row),
+            **self._assisted(line, row, items[source_id]),
         )
+
+    def _assisted(self, line: int, row: list[str], item: StudySample) -> dict:
+        """The arm (and, for an aided answer, the frozen suggestion it was given beside and its seconds)."""
+        arm = self.cell(row, "arm") or ""
+        if not arm and self.assistance.assisted:
+            self.fail(line, "arm", "is empty; give unaided or aided")
+        arm = arm or Arm.UNAIDED
+        if arm not in Arm.values:
+            self.fail(line, "arm", f"{arm!r}: expected unaided or aided")
+        if arm == Arm.UNAIDED:
+            return {"arm": arm, "session": self._session(line, row)}
+        if not self.assistance.assisted:
+            self.fail(line, "arm", f"study {self.study.name} shows no suggestions; every answer is unaided")
+        suggestion = self.suggestions[item.pk]
+        given = self.cell(row, "suggested_class")
+        if given and given != str(suggestion.class_index):
+            self.fail(
+                line, "suggested_class",
+                f"{given!r} is not the suggestion frozen for {item.sample.source_id!r} in this study "
+                f"({suggestion.class_index}, {suggestion.source})",
+            )
+        return {
+            "arm": arm,
+            "session": self._session(line, row),
+            "suggestion": suggestion,
+            "seconds_before_suggestion": self._optional_seconds(line, row, "seconds_before_suggestion"),
+            "seconds_after_suggestion": self._optional_seconds(line, row, "seconds_after_suggestion"),
+        }
+
+    def _session(self, line: int, row: list[str]) -> int:
+        text = self.cell(row, "session") or "1"
+        if text not in ("1", "2") or (text == "2" and not self.assistance.crossover):
+            self.fail(line, "session", f"{text!r}: expected 1{' or 2 (a crossover study)' if self.assistance.crossover else ''}")
+        return int(text)
+
+    def _optional_seconds(self, line: int, row: list[str], column: str) -> float | None:
+        text = self.cell(row, column)
+        if not text:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds <= MOST_SECONDS_AGO:
+            self.fail(line, column, f"{text!r}: expected a number of seconds from 0 to {MOST_SECONDS_AGO:,.0f}")
+        return seconds
 
     def _class_index(self, line: int, text: str) -> int:
         size = len(self.label_set)
@@ -465,11 +558,18 @@ def _store_answers(study: Study, pending: list[_PendingAnswer]) -> int:
             participant=participants[answer.pseudonym],
             item=answer.item,
             repeat=answer.repeat,
+            arm=answer.arm,
+            session=answer.session,
             class_index=answer.class_index,
             answered_at=answer.answered_at,
             active_seconds=answer.active_seconds,
             changes=answer.changes,
             display_percentiles={},
+            suggested_class=answer.suggestion.class_index if answer.suggestion else None,
+            suggestion_probability=answer.suggestion.probability if answer.suggestion else None,
+            suggestion_source=answer.suggestion.source if answer.suggestion else "",
+            seconds_before_suggestion=answer.seconds_before_suggestion,
+            seconds_after_suggestion=answer.seconds_after_suggestion,
         )
         for answer in pending
     )

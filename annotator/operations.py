@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from annotator.assistance import assistance_of, final_readings
 from annotator.contention import atomic_with_retries
 from annotator.models import Answer, Cohort, GalleryVisit, Invitation, Participant, config_of
 from study.models import Study, name_validator
@@ -121,6 +122,7 @@ class ParticipantProgress:
     simulated: bool
     projected_finish: datetime | None = None  # at their pace so far, when they would answer the last case
     at_risk: str = ""  # why they may not finish before the study closes; empty when on course
+    reads: str = ""  # an assisted study's: how they read (the arm, the session)
 
     @property
     def percent(self) -> float:
@@ -153,6 +155,7 @@ class StudyProgress:
     closes_at: datetime | None = None
     window_state: str = "open"
     elapsed_fraction: float | None = None  # of the reading window, when it has a closing time
+    design: str = "none"  # the study's assistance (annotator.models.Assistance.Design)
 
     @property
     def elapsed_percent(self) -> float:
@@ -225,15 +228,32 @@ def risk_of_not_finishing(
     return projected, ""
 
 
+def reads(assistance, participant: Participant) -> str:
+    """How the participant reads an assisted study, in words for the progress page."""
+    if assistance.sequential:
+        return "alone, then with the suggestion"
+    if assistance.crossover:
+        session = 2 if participant.first_session_submitted_at else 1
+        group = "" if participant.sequence_group is None else f", starting {('unaided', 'aided')[participant.sequence_group]}"
+        return f"session {session}{group}"
+    return ""
+
+
 def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
     now = now or timezone.now()
     config = config_of(study)
     n_items = study.items.count()
+    assistance = assistance_of(study)
     answers = {
         row["participant"]: row
         for row in Answer.readings.filter(participant__study=study)
         .values("participant")
-        .annotate(answered=Count("id"), active=Sum("active_seconds"), last=Max("answered_at"), first=Min("answered_at"))
+        .annotate(
+            answered=Count("id", filter=final_readings(assistance)),
+            active=Sum("active_seconds"),
+            last=Max("answered_at"),
+            first=Min("answered_at"),
+        )
     }
     visits = dict(
         GalleryVisit.objects.filter(participant__study=study)
@@ -263,6 +283,7 @@ def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
                 simulated=participant.simulated,
                 projected_finish=projected,
                 at_risk=risk,
+                reads=reads(assistance, participant),
             )
         )
     items = (
@@ -273,7 +294,7 @@ def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
     samples = [SampleProgress(item.position, item.sample.source_id, item.answered) for item in items]
     return StudyProgress(
         study, people, samples, opens_at=config.opens_at, closes_at=config.closes_at,
-        window_state=config.window_state(now), elapsed_fraction=elapsed,
+        window_state=config.window_state(now), elapsed_fraction=elapsed, design=assistance.design,
     )
 
 

@@ -2,6 +2,7 @@
 answers alone, that answer is locked, the suggestion appears (stamped by the server), and the reader gives
 the final answer."""
 
+import csv
 import json
 import re
 
@@ -154,3 +155,75 @@ def test_the_comparison_with_the_model_reads_the_answers_alone(client, sequentia
     case_page(client, 1)
     post(client, 1, {"class_index": 9, "arm": "aided"})
     assert list(participant.answers.values_list("class_index", flat=True)) == [4]
+
+
+def read_sequentially(client, participant, numbers, alone=4, final=None):
+    client.force_login(participant.user)
+    for number in numbers:
+        post(client, number, {"class_index": alone, "arm": "unaided"})
+        case_page(client, number)
+        suggestion = Suggestion.objects.get(item=participant.case_at(number).item)
+        post(client, number, {"class_index": suggestion.class_index if final is None else final, "arm": "aided"})
+
+
+def test_the_export_has_both_readings_with_the_suggestion(client, sequential, tmp_path):
+    from annotator.answer_files import export_answers
+
+    read_sequentially(client, sequential.participant, [1, 2])
+    path = tmp_path / "answers.csv"
+    assert export_answers(sequential.study, path) == 4
+    rows = list(csv.DictReader(path.open()))
+    assert [row["arm"] for row in rows] == ["unaided", "aided", "unaided", "aided"]
+    assert rows[0]["suggested_class"] == "" and rows[1]["suggestion_source"] == "model"
+    assert float(rows[1]["suggestion_probability"]) == pytest.approx(0.76)
+    assert float(rows[1]["seconds_before_suggestion"]) >= 3599 and rows[1]["seconds_after_suggestion"] != ""
+
+
+@pytest.fixture
+def second(reading):
+    """The same samples in a second study read sequentially with the same model."""
+    from study.models import Study, StudySample
+
+    study = Study.objects.create(name="assisted-again", dataset=reading.study.dataset, seed=0)
+    StudySample.objects.bulk_create(StudySample(study=study, sample=i.sample, position=i.position) for i in reading.study.items.all())
+    call_command("set_assistance", "assisted-again", "sequential", "--suggestions", "gapnet")
+    return study
+
+
+def test_an_export_imports_into_a_study_with_the_same_suggestions(client, sequential, second, tmp_path):
+    from annotator.answer_files import export_answers, import_answers
+
+    read_sequentially(client, sequential.participant, [1, 2, 3])
+    path = tmp_path / "answers.csv"
+    export_answers(sequential.study, path)
+    assert import_answers(second, path) == 6
+    aided = Answer.readings.filter(participant__study=second, arm=Arm.AIDED)
+    assert aided.count() == 3 and all(a.suggested_class is not None for a in aided)
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda rows: [{k: v for k, v in row.items() if k != "arm"} for row in rows], "give each answer's arm"),
+        (lambda rows: [{**row, "suggested_class": "12"} if row["arm"] == "aided" else row for row in rows],
+         "line 3, column 15 (suggested_class): '12' is not the suggestion frozen"),
+        (lambda rows: [row for row in rows if not (row["arm"] == "unaided" and row["position"] == "1")],
+         "line 2, column 13 (arm): expert-01 has no answer alone"),
+        (lambda rows: [{**row, "arm": "later"} for row in rows], "line 2, column 13 (arm): 'later'"),
+    ],
+)
+def test_a_bad_assisted_file_is_refused_naming_the_line(client, sequential, second, tmp_path, change, words):
+    from annotator.answer_files import export_answers, import_answers
+    from study.operations import OperationError
+
+    read_sequentially(client, sequential.participant, [1, 2])
+    path = tmp_path / "answers.csv"
+    export_answers(sequential.study, path)
+    rows = change(list(csv.DictReader(path.open())))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(OperationError, match=re.escape(words)):
+        import_answers(second, path)
+    assert not Answer.readings.filter(participant__study=second).exists()
