@@ -45,8 +45,11 @@ PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS   scripts/serve-production's nginx: request
                                 (IPv6: /64) being answered at once (default 64; beyond it 429).
 PROXY_REQUESTS_PER_SECOND_PER_ADDRESS  requests per second of one address (default 50); a burst of four
                                 seconds' worth is let through or queued in nginx, beyond it 429.
+PROXY_REQUESTS_PER_SECOND_PER_SESSION  requests per second of one session cookie (default 10), with the same
+                                burst: one participant's script cannot take an address's whole rate.
 PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS  sign-in attempts (POSTs to the sign-in pages) per minute of one address
-                                (default 120); a minute's worth waits in nginx's queue, beyond it 429.
+                                (default 60: each checks a password, a deliberately slow hash of about
+                                0.3 s of a core); a minute's worth waits in nginx's queue, beyond it 429.
                                 A classroom behind one address (NAT) needs these high enough for all of it.
 
 Logging (see README, "Running it for a real study"):
@@ -320,10 +323,11 @@ SESSION_READS_IN_FLIGHT = env_int("SESSION_READS_IN_FLIGHT", 8)
 SESSION_WRITES_IN_FLIGHT = env_int("SESSION_WRITES_IN_FLIGHT", 4)
 PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS = env_int("PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS", 64)
 PROXY_REQUESTS_PER_SECOND_PER_ADDRESS = env_int("PROXY_REQUESTS_PER_SECOND_PER_ADDRESS", 50)
-PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS = env_int("PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS", 120)
+PROXY_REQUESTS_PER_SECOND_PER_SESSION = env_int("PROXY_REQUESTS_PER_SECOND_PER_SESSION", 10)
+PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS = env_int("PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS", 60)
 for name in (
     "SESSION_READS_IN_FLIGHT", "SESSION_WRITES_IN_FLIGHT", "PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS",
-    "PROXY_REQUESTS_PER_SECOND_PER_ADDRESS", "PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS",
+    "PROXY_REQUESTS_PER_SECOND_PER_ADDRESS", "PROXY_REQUESTS_PER_SECOND_PER_SESSION", "PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS",
 ):
     if globals()[name] < 1:
         raise ImproperlyConfigured(f"{name}={globals()[name]}: expected 1 or more")

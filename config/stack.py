@@ -10,8 +10,9 @@ only ever serve complete requests and are free as soon as the answer is made. ng
 - refuses a request body over ``MAX_REQUEST_BODY_BYTES`` (1 MiB) as soon as it is declared or sent,
   and keeps bodies up to that size in memory: nothing a client sends is written to disk;
 - limits each client address (an IPv6 client by its /64): requests being answered at once, requests
-  per second and sign-in attempts per minute (``PROXY_...`` settings), answering 429 with
-  Retry-After, before any Python runs. Per-session limits are the site's (``study.floods``);
+  per second and sign-in attempts per minute; and each session cookie's requests per second
+  (``PROXY_...`` settings), answering 429 with Retry-After, before any Python runs. A session's
+  requests in flight are counted by the site (``study.floods``);
 - reads the client's address from ``CLIENT_ADDRESS_HEADER`` of the ``TRUSTED_PROXIES`` in front of it
   (its realip module) and hands it to Django in X-Real-IP, over a unix socket that only it can
   reach: gunicorn runs with ``CLIENT_ADDRESS_HEADER=X-Real-IP`` and ``TRUSTED_PROXIES=unix``, so the
@@ -76,12 +77,16 @@ class Proxying:
     trusted_proxies: tuple[str, ...]
     requests_in_flight_per_address: int
     requests_per_second_per_address: int
+    requests_per_second_per_session: int
     sign_ins_per_minute_per_address: int
 
     @classmethod
     def from_settings(cls) -> "Proxying":
         from django.conf import settings
 
+        if not re.fullmatch(r"[A-Za-z0-9_]+", settings.SESSION_COOKIE_NAME):
+            # nginx reads the cookie as the variable $cookie_<name>.
+            raise StackError(f"SESSION_COOKIE_NAME={settings.SESSION_COOKIE_NAME!r}: nginx needs letters, digits and _ only")
         return cls(
             static_url="/" + settings.STATIC_URL.strip("/") + "/",
             static_root=Path(settings.STATIC_ROOT),
@@ -91,6 +96,7 @@ class Proxying:
             trusted_proxies=tuple(settings.TRUSTED_PROXIES),
             requests_in_flight_per_address=settings.PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS,
             requests_per_second_per_address=settings.PROXY_REQUESTS_PER_SECOND_PER_ADDRESS,
+            requests_per_second_per_session=settings.PROXY_REQUESTS_PER_SECOND_PER_SESSION,
             sign_ins_per_minute_per_address=settings.PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS,
         )
 
@@ -119,7 +125,14 @@ def nginx_configuration(
 ) -> str:
     """The whole nginx.conf of the stack."""
     rate = proxying.requests_per_second_per_address
+    session_rate = proxying.requests_per_second_per_session
     sign_ins = proxying.sign_ins_per_minute_per_address
+    # A page's burst of requests (its panels, the next case's) passes at once; a longer one is
+    # slowed to the rate, then refused. Repeated in each location that has limits of its own.
+    rate_limits = (
+        f"limit_req zone=address_requests burst={rate * BURST_SECONDS} delay={rate * BURST_SECONDS // 2};\n"
+        f"{{indent}}limit_req zone=session_requests burst={session_rate * BURST_SECONDS} delay={session_rate * BURST_SECONDS // 2};"
+    )
     listen_address = f"[{listen}]" if ":" in listen else listen
     buckets = "\n".join(f'        "~{pattern}" {value};' for pattern, value in IPV6_BUCKETS)
     trusted = [proxy for proxy in proxying.trusted_proxies if proxy != "unix"]
@@ -134,7 +147,7 @@ def nginx_configuration(
     trusted_geo = "\n".join(f"        {proxy} 1;" for proxy in trusted)
     sign_in_locations = "\n".join(
         f"""        location = {path} {{
-            limit_req zone=address_requests burst={rate * BURST_SECONDS} delay={rate * BURST_SECONDS // 2};
+            {rate_limits.format(indent=' ' * 12)}
             # Sign-in attempts wait in this queue, a minute's worth, rather than all hashing
             # passwords at once; beyond it they are refused.
             limit_req zone=address_sign_ins burst={sign_ins};
@@ -203,6 +216,7 @@ http {{
 
     limit_conn_zone $address_bucket zone=address_connections:10m;
     limit_req_zone $address_bucket zone=address_requests:10m rate={rate}r/s;
+    limit_req_zone $cookie_{proxying.session_cookie} zone=session_requests:10m rate={session_rate}r/s;
     limit_req_zone $sign_in_bucket zone=address_sign_ins:10m rate={sign_ins}r/m;
     limit_conn_status 429;
     limit_req_status 429;
@@ -234,7 +248,7 @@ http {{
         listen {listen_address}:{port};
         server_name _;
         limit_conn address_connections {proxying.requests_in_flight_per_address};
-        limit_req zone=address_requests burst={rate * BURST_SECONDS} delay={rate * BURST_SECONDS // 2};
+        {rate_limits.format(indent=' ' * 8)}
 
         error_page 413 @too_large;
         error_page 429 @too_many;

@@ -153,9 +153,10 @@ class Browser:
     the loopback address ``source`` when given (127.0.0.0/8 is all this machine's), so that the
     server's per-address limits see participants at different addresses."""
 
-    def __init__(self, host: str, port: int, source: str | None = None):
+    def __init__(self, host: str, port: int, source: str | None = None, timeout: float = RESPONSE_TIMEOUT_S):
         self.host, self.port = host, port
         self.source = source
+        self.timeout = timeout
         self.origin = f"http://{host}:{port}"
         self.cookies: dict[str, str] = {}
         self.image_cache: set[str] = set()
@@ -172,7 +173,7 @@ class Browser:
             all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self._connection is None:
             self._connection = http.client.HTTPConnection(
-                self.host, self.port, timeout=RESPONSE_TIMEOUT_S, source_address=(self.source, 0) if self.source else None
+                self.host, self.port, timeout=self.timeout, source_address=(self.source, 0) if self.source else None
             )
         try:
             self._connection.request(method, path, body=body, headers=all_headers)
