@@ -50,6 +50,7 @@ BATCH = 64
 SLOW_CLIENTS = 96
 READER_PAUSE_S = 0.05
 WITHIN_S = 2.0
+FLOODS = ("uncached panels", "cached panels", "sign-ins")
 
 
 def signed_in(host: str, port: int, username: str, source: str) -> Browser:
@@ -227,6 +228,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=80, help="uncached gallery samples (two renders each)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--flood-seconds", type=float, default=20)
+    parser.add_argument("--floods", nargs="*", choices=FLOODS, default=list(FLOODS), help="which floods (default: all)")
+    parser.add_argument("--no-slow-clients", action="store_true", help="leave out the slow clients")
     parser.add_argument("--limit", type=int, default=600, help="hard limit for the whole run, in seconds")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
@@ -265,7 +268,10 @@ def main() -> None:
             ("cached panels", cached, flooder.cookies),
             ("sign-ins", [], anonymous.cookies),
         ):
-            say(measure_flood(kind, reader, case_path, stack, cookies, urls, form_token, args.flood_seconds))
+            if kind in args.floods:
+                say(measure_flood(kind, reader, case_path, stack, cookies, urls, form_token, args.flood_seconds))
+        if args.no_slow_clients:
+            return
         for kind in ("headers", "a body"):
             say("through nginx: " + measure_slow(kind, reader, case_path, stack.host, stack.port, 20, 10))
         stack.stop()

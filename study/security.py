@@ -4,7 +4,8 @@ The Content-Security-Policy allows only this site's own scripts and style sheets
 inline ``<script>``/``<style>`` blocks, no ``style=""`` attributes and no ``on...=`` handlers.
 
 Sign-in throttling (OWASP, "Blocking Brute Force Attacks"). Failed sign-ins are counted per pair of
-user name and client address, and per client address:
+user name and client address, and per client address (as ``study.addresses`` reads it: from trusted
+proxies only, an IPv6 client by its /64):
 
 - a pair gets ``LOGIN_FAILURE_LIMIT`` failures (5) within ``LOGIN_FAILURE_WINDOW_MINUTES`` (15);
 - an address gets ``LOGIN_ADDRESS_FAILURE_LIMIT`` failures (20) within the same window, whatever
@@ -25,7 +26,8 @@ at most ``limit`` passwords are checked for a pair before it is locked out, howe
 arrive at once. While the checks already under way could still reach a limit, further attempts are
 answered "busy, try again in a second" (503) instead of being checked. The counts live in Django's
 cache, which must be shared by all server processes (the database cache in production) for the
-limits to hold across them.
+limits to hold across them; each write is read back, because the database cache drops a write it
+cannot make without a word (``LoginThrottle._store``).
 
 The development key (``config.settings`` falls back to a public ``SECRET_KEY`` with DEBUG on)
 lets anyone who reads this repository forge sessions and turn panel URLs back into samples, so a
