@@ -363,7 +363,7 @@ def prepare_run_dir(run_dir: Path) -> None:
         raise StackError(f"another scripts/serve-production uses {run_dir}: stop it, or give --run-dir") from None
 
 
-def gunicorn_environment(run_dir: Path) -> dict[str, str]:
+def gunicorn_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE=env.get("DJANGO_SETTINGS_MODULE", "config.settings"),
@@ -406,7 +406,7 @@ def start(args: argparse.Namespace) -> Stack:
             "--access-logformat", '%({x-real-ip}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms',
             "--error-logfile", "-", "--log-level", "warning",
         ],
-        cwd=REPOSITORY, env=gunicorn_environment(run_dir), stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=REPOSITORY, env=gunicorn_environment(), stdin=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:

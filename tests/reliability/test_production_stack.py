@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import os
 import secrets
 import select
 import signal
