@@ -273,7 +273,7 @@ http {{
         location @too_many {{
             default_type "text/plain; charset=utf-8";
             add_header Retry-After 1 always;
-            return 429 "Too many requests from this address at once. Ask again in a second.\\n";
+            return 429 "Too many requests at once from this browser or its address. Ask again in a second.\\n";
         }}
     }}
 }}
