@@ -331,6 +331,10 @@ for name in (
 ):
     if globals()[name] < 1:
         raise ImproperlyConfigured(f"{name}={globals()[name]}: expected 1 or more")
+for name in ("SESSION_READS_IN_FLIGHT", "SESSION_WRITES_IN_FLIGHT"):
+    # study.floods keeps room for 128 of each kind per session.
+    if globals()[name] > 128:
+        raise ImproperlyConfigured(f"{name}={globals()[name]}: expected at most 128")
 
 # The site takes no uploads: a request body beyond this is refused (by nginx before it reaches
 # Django, under scripts/serve-production), and nothing a client sends is ever written to disk.

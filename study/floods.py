@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_AFTER_SECONDS = 1
-# Bytes between two sessions' slot ranges: room for up to half of it in each of the two budgets.
+# Bytes between two sessions' slot ranges: room for up to half of it in each of the two budgets
+# (the settings allow at most 128 of each).
 SESSION_STRIDE = 256
 LOCK_FILE_NAME = "in-flight.lock"
 # struct flock (fcntl(2)) on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t,
@@ -85,7 +86,7 @@ def take_slot(descriptor: int, cookie: str, writes: bool) -> bool:
     whether one was free."""
     limit = settings.SESSION_WRITES_IN_FLIGHT if writes else settings.SESSION_READS_IN_FLIGHT
     first = slot_range(cookie, writes)
-    return any(_try_lock(descriptor, first + slot) for slot in range(min(limit, SESSION_STRIDE // 2)))
+    return any(_try_lock(descriptor, first + slot) for slot in range(limit))
 
 
 def too_many(request) -> HttpResponse:
