@@ -14,7 +14,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $(INSTALLED)
 
-# What the tests need beyond Python: Chromium and the PostgreSQL 15 server. Installed when missing if
+# What the tests need beyond Python: Chromium, the PostgreSQL 15 server and nginx. Installed when missing if
 # run as root on Debian; otherwise the script says what to install (the demo needs neither).
 system-packages:
 	scripts/install-system-packages

@@ -212,8 +212,9 @@ def main() -> None:
     print(f"panel burst: the same page during the burst: {percentiles(during)}; p95 x{ratio:.1f} the idle one ({where})")
     print(
         f"panel burst: the burst, {BATCH} uncached {args.size}x{args.size} panel requests at a time for "
-        f"{elapsed:.1f} s: {statuses.get(200, 0)} served, {statuses.get(503, 0)} answered 503 (asked again later), "
-        f"{sum(v for k, v in statuses.items() if k not in (200, 503))} other; "
+        f"{elapsed:.1f} s: {statuses.get(200, 0)} served, {statuses.get(503, 0)} answered 503 and "
+        f"{statuses.get(429, 0)} 429 (too many of the session's at once; all asked again later), "
+        f"{sum(v for k, v in statuses.items() if k not in (200, 429, 503))} other; "
         f"{len(urls)} panels in all; cores {cpu_share:.0%} busy ({where})"
     )
 

@@ -19,8 +19,6 @@ SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE  "1"/"0" (default 1): cookies only ove
                                 plain-HTTP runs such as `make loadtest`).
 SECURE_PROXY_SSL_HEADER         behind a TLS-terminating proxy, "HEADER,value", e.g. "HTTP_X_FORWARDED_PROTO,https".
 CSRF_TRUSTED_ORIGINS            comma-separated origins, e.g. https://study.example.org (default: none).
-LOGIN_CLIENT_ADDRESS_HEADER     the request header holding the client's address (default REMOTE_ADDR; behind
-                                a proxy e.g. HTTP_X_FORWARDED_FOR, whose last entry the proxy added).
 LOGIN_FAILURE_LIMIT             failed sign-ins per pair of user name and client address before refusal
                                 (default 5). No count is kept per user name alone, so that nobody can lock
                                 out a participant by guessing from elsewhere.
@@ -30,12 +28,46 @@ LOGIN_FAILURE_WINDOW_MINUTES    the window those failures are counted in (defaul
                                 window; each further lock-out within a day lasts twice as long (at most a
                                 day). Attempts are reserved before the password is checked, so parallel
                                 requests get no more checks than the limit (see study.security).
+CLIENT_ADDRESS_HEADER           behind a reverse proxy, the header it passes the client's address in: "X-Forwarded-For"
+                                or "X-Real-IP" (default: none; the client is the connection's peer). Believed
+                                only from TRUSTED_PROXIES (see study.addresses). scripts/serve-production sets
+                                both for gunicorn behind its nginx; in its environment they describe the
+                                proxies in front of that nginx, which reads the address from them.
+TRUSTED_PROXIES                 comma-separated addresses or networks of the proxies allowed to set that
+                                header, e.g. "10.0.0.5,192.168.1.0/24"; "unix" for a proxy on a unix socket.
+                                Required with CLIENT_ADDRESS_HEADER.
+                                Per-address limits count IPv6 clients by their /64 network.
+SESSION_READS_IN_FLIGHT         requests (GET, HEAD, OPTIONS) of one session served at once, across all server
+                                processes and threads (default 8; a browser opens at most 6 connections to
+                                a site). More are answered 429 with Retry-After (see study.floods).
+SESSION_WRITES_IN_FLIGHT        other requests (answers, forms) of one session at once (default 4).
+PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS   scripts/serve-production's nginx: requests of one client address
+                                (IPv6: /64) being answered at once (default 64; beyond it 429).
+PROXY_REQUESTS_PER_SECOND_PER_ADDRESS  requests per second of one address (default 50); a burst of four
+                                seconds' worth is let through or queued in nginx, beyond it 429.
+PROXY_REQUESTS_PER_SECOND_PER_SESSION  requests per second of one session cookie (default 10), with the same
+                                burst: one participant's script cannot take an address's whole rate.
+PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS  sign-in attempts (POSTs to the sign-in pages) per minute of one address
+                                (default 60: each checks a password, a deliberately slow hash of about
+                                0.3 s of a core); a minute's worth waits in nginx's queue, beyond it 429.
+                                A classroom behind one address (NAT) needs these high enough for all of it.
+
+Logging (see README, "Running it for a real study"):
+LOG_LEVEL                       the least severe records written (default WARNING): failed requests
+                                (django.request), warnings and errors of every module, to stderr.
+LOG_FILE                        also append them to this file (reopened when log rotation moves it).
+ADMINS                          comma-separated addresses mailed every server error (500), e.g.
+                                "Ann Lead <ann@lab.example.org>, ops@lab.example.org" (default: none).
+SERVER_EMAIL                    the sender of those mails (default root@localhost).
+EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS  the SMTP server that sends them
+                                (default localhost:25).
 CACHE_BACKEND                   "locmem" or "database" (default: database with DEBUG off, else locmem).
                                 Throttling counts in the cache: several server processes need the shared
                                 database cache, whose table `manage.py createcachetable` makes (run it
                                 after `migrate`).
 """
 
+import email.utils
 import ipaddress
 import os
 import re
@@ -145,6 +177,8 @@ MIDDLEWARE = [
     # Serves the collected static files from gunicorn itself, so production needs no other server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "study.security.SecurityHeadersMiddleware",
+    # Before anything that reads the session or the database: a refusal costs a cookie lookup.
+    "study.floods.SessionFloodMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,8 +219,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Several processes (the site, an import, a training run) share the file: wait rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-    # Transactions take the write lock when they begin, so that one which reads first and writes later
-    # waits for another writer (up to the timeout) instead of failing with "database is locked".
+    # A transaction takes the write lock when it begins, waiting for it up to the timeout. Begun
+    # deferred, one that read first and then writes fails at once with "database is locked" when
+    # another writer is active (SQLite cannot wait there without risking a deadlock), which the
+    # database cache's writes, among others, then drop without a word.
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -240,7 +276,30 @@ AUTHENTICATION_BACKENDS = [
     # Only restores sessions signed in through it (force_login, an accepted invitation).
     "django.contrib.auth.backends.ModelBackend",
 ]
-LOGIN_CLIENT_ADDRESS_HEADER = os.environ.get("LOGIN_CLIENT_ADDRESS_HEADER") or "REMOTE_ADDR"
+if os.environ.get("LOGIN_CLIENT_ADDRESS_HEADER"):
+    raise ImproperlyConfigured(
+        "LOGIN_CLIENT_ADDRESS_HEADER is replaced by CLIENT_ADDRESS_HEADER (X-Forwarded-For or X-Real-IP), "
+        "believed only from TRUSTED_PROXIES: set those instead"
+    )
+CLIENT_ADDRESS_HEADERS = ("X-Forwarded-For", "X-Real-IP")
+CLIENT_ADDRESS_HEADER = os.environ.get("CLIENT_ADDRESS_HEADER", "").strip()
+if CLIENT_ADDRESS_HEADER and CLIENT_ADDRESS_HEADER.lower() not in [h.lower() for h in CLIENT_ADDRESS_HEADERS]:
+    raise ImproperlyConfigured(
+        f"CLIENT_ADDRESS_HEADER={CLIENT_ADDRESS_HEADER!r}: expected one of {', '.join(CLIENT_ADDRESS_HEADERS)}"
+    )
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for proxy in TRUSTED_PROXIES:
+    if proxy != "unix":
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"TRUSTED_PROXIES: {proxy!r} is neither an address, a network (e.g. 10.0.0.0/8) nor 'unix'"
+            ) from None
+if CLIENT_ADDRESS_HEADER and not TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        f"CLIENT_ADDRESS_HEADER={CLIENT_ADDRESS_HEADER} needs TRUSTED_PROXIES, the proxies allowed to set it"
+    )
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15)
@@ -262,6 +321,78 @@ CACHES = {"default": CACHE_BACKENDS[CACHE_BACKEND]}
 
 # Where an assisted study's suggestions come from (annotator.assistance.SuggestionSource).
 ASSISTANCE_SUGGESTION_SOURCE = "config.suggestions.ModelRunSuggestions"
+
+SESSION_READS_IN_FLIGHT = env_int("SESSION_READS_IN_FLIGHT", 8)
+SESSION_WRITES_IN_FLIGHT = env_int("SESSION_WRITES_IN_FLIGHT", 4)
+PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS = env_int("PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS", 64)
+PROXY_REQUESTS_PER_SECOND_PER_ADDRESS = env_int("PROXY_REQUESTS_PER_SECOND_PER_ADDRESS", 50)
+PROXY_REQUESTS_PER_SECOND_PER_SESSION = env_int("PROXY_REQUESTS_PER_SECOND_PER_SESSION", 10)
+PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS = env_int("PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS", 60)
+for name in (
+    "SESSION_READS_IN_FLIGHT", "SESSION_WRITES_IN_FLIGHT", "PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS",
+    "PROXY_REQUESTS_PER_SECOND_PER_ADDRESS", "PROXY_REQUESTS_PER_SECOND_PER_SESSION", "PROXY_SIGN_INS_PER_MINUTE_PER_ADDRESS",
+):
+    if globals()[name] < 1:
+        raise ImproperlyConfigured(f"{name}={globals()[name]}: expected 1 or more")
+for name in ("SESSION_READS_IN_FLIGHT", "SESSION_WRITES_IN_FLIGHT"):
+    # study.floods keeps room for 128 of each kind per session.
+    if globals()[name] > 128:
+        raise ImproperlyConfigured(f"{name}={globals()[name]}: expected at most 128")
+
+# The site takes no uploads: a request body beyond this is refused (by nginx before it reaches
+# Django, under scripts/serve-production), and nothing a client sends is ever written to disk.
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+
+ADMINS = [(name or address, address) for name, address in email.utils.getaddresses([os.environ.get("ADMINS", "")]) if address]
+for _, address in ADMINS:
+    if "@" not in address:
+        raise ImproperlyConfigured(f"ADMINS: {address!r} is not an e-mail address")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL") or "root@localhost"
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+
+LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "WARNING").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+LOG_FILE = os.environ.get("LOG_FILE", "")
+if LOG_FILE and not Path(LOG_FILE).parent.is_dir():
+    raise ImproperlyConfigured(f"LOG_FILE={LOG_FILE!r}: its folder does not exist")
+# Django's own default sends failed requests nowhere when DEBUG is off and ADMINS is empty: here
+# every module's warnings and errors, failed requests (django.request) among them, go to stderr
+# (which gunicorn and scripts/serve-production keep), to LOG_FILE when set, and errors to ADMINS.
+LOG_HANDLERS = ["stderr", *(["file"] if LOG_FILE else []), *(["mail_admins"] if ADMINS else [])]
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} {name} [{process}] {message}", "style": "{"},
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL},
+        **({"file": {
+            "class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain", "level": LOG_LEVEL,
+        }} if LOG_FILE else {}),
+        **({"mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler", "level": "ERROR", "filters": ["require_debug_false"],
+        }} if ADMINS else {}),
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "level": "INFO"},
+    },
+    "root": {"handlers": LOG_HANDLERS, "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # runserver's line per request, as Django has it by default.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -5,11 +5,14 @@ loads the labelling page and its panel images (and the next case's, which the pa
 to prefetch; a browser fetches each image URL once and keeps it), thinks, and chooses a class.
 
 Answers follow ``annotator/static/annotator/labelling.js``: each goes into a queue that is sent in
-order, with how long ago it was given; a connection error, a 5xx or a 401 leaves it queued and tries again after 1 s, 2 s, 4 s, ...
+order, with how long ago it was given; a connection error, a 5xx, a 429 or a 401 leaves it queued and tries again after 1 s, 2 s, 4 s, ...
 up to 30 s, and every page load sends the queue at once; 400, 404, 409 and 413 drop it as refused.
 The page moves on to the next case when the save has finished or a retry is scheduled (the queue
 carries the answer over); the last case waits for its save. One thread does one thing at a time, so
 a save that takes longer than the page's 1.5 s completes before the next page loads.
+
+Pages, panels and the sign-in answered 429 (too many requests of the session or the address at
+once) are asked for again after their Retry-After, as ``panels.js`` does and a person reloading would.
 
 Now and then a participant changes their mind on the spot or clicks the same class twice, so that
 changes and repeated saves happen under load too. Every 200 response to an answer is an
@@ -132,6 +135,13 @@ class PageParser(HTMLParser):
             self.labelling = {name[5:]: value for name, value in attributes.items() if name.startswith("data-")}
 
 
+def retry_after(response: Response, otherwise: float) -> float:
+    try:
+        return min(float(response.headers.get("retry-after", "")), LONGEST_RETRY_S)
+    except ValueError:
+        return otherwise
+
+
 def parse(page: Response) -> PageParser:
     parser = PageParser()
     parser.feed(page.text())
@@ -139,10 +149,14 @@ def parse(page: Response) -> PageParser:
 
 
 class Browser:
-    """One keep-alive HTTP connection with a cookie jar and a cache of images already fetched."""
+    """One keep-alive HTTP connection with a cookie jar and a cache of images already fetched; from
+    the loopback address ``source`` when given (127.0.0.0/8 is all this machine's), so that the
+    server's per-address limits see participants at different addresses."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, source: str | None = None, timeout: float = RESPONSE_TIMEOUT_S):
         self.host, self.port = host, port
+        self.source = source
+        self.timeout = timeout
         self.origin = f"http://{host}:{port}"
         self.cookies: dict[str, str] = {}
         self.image_cache: set[str] = set()
@@ -158,7 +172,9 @@ class Browser:
         if self.cookies:
             all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self._connection is None:
-            self._connection = http.client.HTTPConnection(self.host, self.port, timeout=RESPONSE_TIMEOUT_S)
+            self._connection = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.timeout, source_address=(self.source, 0) if self.source else None
+            )
         try:
             self._connection.request(method, path, body=body, headers=all_headers)
             raw = self._connection.getresponse()
@@ -187,12 +203,12 @@ class Browser:
 class SimulatedParticipant:
     def __init__(
         self, username: str, password: str, study: str, host: str, port: int, think_ms: tuple[int, int],
-        seed: int, stop: threading.Event, progress: Progress,
+        seed: int, stop: threading.Event, progress: Progress, source: str | None = None,
     ):
         self.log = ParticipantLog(username)
         self.password = password
         self.study = study
-        self.browser = Browser(host, port)
+        self.browser = Browser(host, port, source)
         self.think_s = (think_ms[0] / 1000, think_ms[1] / 1000)
         self.random = random.Random(seed)
         self.stop = stop
@@ -401,20 +417,24 @@ class SimulatedParticipant:
         self.log.panels_fetched += 1
 
     def with_retries(self, attempt, what: str, latencies: list[float] | None = None) -> Response:
-        """Repeat a request after a connection error or a 5xx, with the page's backoff."""
+        """Repeat a request after a connection error or a 5xx, with the page's backoff, and after a
+        429 when its Retry-After says."""
         delay = FIRST_RETRY_S
         while True:
             self.check_stop()
             started = time.monotonic()
+            wait = delay
             try:
                 response = attempt()
             except ConnectionFailure as failure:
                 self.log.errors[f"{what}: {failure.kind}"] += 1
             else:
-                if response.status < 500:
+                if response.status < 500 and response.status != 429:
                     if latencies is not None:
                         latencies.append(time.monotonic() - started)
                     return response
                 self.log.errors[f"{what}: HTTP {response.status}"] += 1
-            self.sleep(delay)
+                if response.status == 429:
+                    wait = retry_after(response, delay)
+            self.sleep(wait)
             delay = min(delay * 2, LONGEST_RETRY_S)

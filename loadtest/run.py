@@ -1,6 +1,7 @@
-"""``python -m loadtest.run``: simulated participants label a study on gunicorn and PostgreSQL while a
-worker is killed, the database connections are cut and PostgreSQL is restarted; then every
-acknowledged answer is checked in the database. Exits 0 when nothing was lost and every participant finished; 1 when an acknowledged
+"""``python -m loadtest.run``: simulated participants label a study on gunicorn and PostgreSQL (with
+``--through-proxy``, behind nginx as ``scripts/serve-production`` runs it) while a worker is killed,
+the database connections are cut and PostgreSQL is restarted; then every acknowledged answer is
+checked in the database. Exits 0 when nothing was lost and every participant finished; 1 when an acknowledged
 answer is missing, stored twice, stored with another class or has an inconsistent history; 2 when
 the harness itself could not run; 3 when nothing was lost but the run did not complete (the time
 limit stopped it, an answer was refused or a participant could not go on).
@@ -32,7 +33,7 @@ import numpy as np
 from loadtest import faults
 from loadtest.client import ParticipantLog, Progress, SimulatedParticipant
 from loadtest.cluster import ClusterError, PostgresCluster, free_port, start_cluster
-from loadtest.server import Gunicorn, ServerError, site_environment, start_gunicorn
+from loadtest.server import Gunicorn, ProductionStack, ServerError, site_environment, start_gunicorn, start_production_stack
 
 # Time kept back from the limit for stopping the participants, verifying and cleaning up.
 WIND_DOWN_S = 60
@@ -66,6 +67,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="hard limit for the whole run, setup and verification included (default 1800)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (default 8)")
+    parser.add_argument("--through-proxy", action="store_true",
+                        help="serve the site with scripts/serve-production: nginx in front of gunicorn")
+    parser.add_argument("--addresses", type=int, default=1, metavar="N",
+                        help="spread the participants over N loopback addresses (127.1.x.y) for per-address limits "
+                        "to tell apart; 1 (default): all from 127.0.0.1, as one classroom behind one address")
     parser.add_argument("--conn-max-age", type=int, default=60,
                         help="DATABASE_CONN_MAX_AGE of the site: persistent connections, as in production (default 60)")
     parser.add_argument("--no-faults", action="store_true", help="run without any of the faults below")
@@ -78,8 +84,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
-    if args.participants < 1 or args.samples < 1 or args.workers < 1 or args.threads < 1:
-        parser.error("--participants, --samples, --workers and --threads must be at least 1")
+    if args.participants < 1 or args.samples < 1 or args.workers < 1 or args.threads < 1 or args.addresses < 1:
+        parser.error("--participants, --samples, --workers, --threads and --addresses must be at least 1")
+    if args.addresses > 65_000:
+        parser.error("--addresses: at most 65000")
     if args.duration_limit <= WIND_DOWN_S:
         parser.error(f"--duration-limit must be more than {WIND_DOWN_S} seconds")
     return args
@@ -91,7 +99,7 @@ class Resources:
     def __init__(self):
         self.data_dir: Path | None = None
         self.cluster: PostgresCluster | None = None
-        self.server: Gunicorn | None = None
+        self.server: Gunicorn | ProductionStack | None = None
         self.stop_participants = threading.Event()
         self._lock = threading.Lock()
 
@@ -117,6 +125,8 @@ class HardLimit(Exception):
 class Report:
     participants: int
     samples: int
+    served_by: str = "gunicorn"
+    addresses: int = 1
     answers_sent: int = 0
     answers_given: int = 0
     acknowledged: int = 0
@@ -221,6 +231,14 @@ def print_progress(progress: Progress, expected: int, started: float, done: thre
         print(f"  {elapsed:5.0f} s: {progress.acknowledged} of {expected} answers acknowledged", flush=True)
 
 
+def participant_address(number: int, addresses: int) -> str | None:
+    """The loopback address participant ``number`` connects from; None: the system's, 127.0.0.1."""
+    if addresses == 1:
+        return None
+    slot = number % addresses
+    return f"127.1.{slot // 250}.{slot % 250 + 1}"
+
+
 def label(args, resources: Resources, study, report: Report, deadline: float) -> list[ParticipantLog]:
     server = resources.server
     progress = Progress()
@@ -228,6 +246,7 @@ def label(args, resources: Resources, study, report: Report, deadline: float) ->
         SimulatedParticipant(
             username, study.password, study.study_name, server.host, server.port, args.think_ms,
             seed=args.seed * 1_000_003 + i, stop=resources.stop_participants, progress=progress,
+            source=participant_address(i, args.addresses),
         )
         for i, username in enumerate(study.usernames)
     ]
@@ -298,7 +317,8 @@ def latency_line(figures: dict[str, float]) -> str:
 
 def print_report(report: Report) -> None:
     lines = [
-        f"participants {report.participants} x samples {report.samples}",
+        f"participants {report.participants} x samples {report.samples}, from {report.addresses} address(es), "
+        f"served by {report.served_by}",
         f"answers sent (requests)     {report.answers_sent}",
         f"answers given (choices)     {report.answers_given}",
         f"acknowledged                {report.acknowledged}",
@@ -334,7 +354,10 @@ def print_report(report: Report) -> None:
 def run(args: argparse.Namespace, resources: Resources) -> Report:
     started = time.monotonic()
     deadline = started + args.duration_limit - WIND_DOWN_S
-    report = Report(participants=args.participants, samples=args.samples)
+    report = Report(
+        participants=args.participants, samples=args.samples, addresses=args.addresses,
+        served_by="nginx in front of gunicorn (scripts/serve-production)" if args.through_proxy else "gunicorn",
+    )
     resources.data_dir = Path(tempfile.mkdtemp(prefix="loadtest-data-"))
     resources.cluster = start_cluster()
     report.started.update(
@@ -346,10 +369,18 @@ def run(args: argparse.Namespace, resources: Resources) -> Report:
     )
     configure_django(env)
     study = prepare_database(args)
-    resources.server = start_gunicorn(
-        env, free_port(), args.workers, args.threads, resources.data_dir / "gunicorn.log"
-    )
-    report.started["gunicorn_pid"] = resources.server.process.pid
+    if args.through_proxy:
+        resources.server = start_production_stack(
+            env, free_port(), args.workers, args.threads, resources.data_dir / "run",
+            resources.data_dir / "serve-production.log",
+        )
+        report.started["gunicorn_pid"] = resources.server.gunicorn_pid()
+        report.started["serve_production_pid"] = resources.server.process.pid
+    else:
+        resources.server = start_gunicorn(
+            env, free_port(), args.workers, args.threads, resources.data_dir / "gunicorn.log"
+        )
+        report.started["gunicorn_pid"] = resources.server.process.pid
     report.setup_s = round(time.monotonic() - started, 1)
     print(f"setup done in {report.setup_s} s; {args.participants} participants start labelling", flush=True)
     logs = label(args, resources, study, report, deadline)

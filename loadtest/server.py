@@ -1,4 +1,5 @@
-"""The site under gunicorn on 127.0.0.1, configured as in production but for plain HTTP.
+"""The site under gunicorn on 127.0.0.1, configured as in production but for plain HTTP; or the whole
+production stack, nginx in front of gunicorn, through ``scripts/serve-production``.
 
 Worker class gthread: a browser keeps its connection open between requests (keep-alive), which
 gthread workers hold in a poller while their threads serve other requests; a sync worker serves one
@@ -144,3 +145,104 @@ def _wait_until_serving(server: Gunicorn) -> None:
         except OSError:
             time.sleep(0.2)
     raise ServerError(f"gunicorn did not serve within {START_TIMEOUT_S} s:\n{server.log_tail()}")
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class ProductionStack:
+    """``scripts/serve-production`` running: nginx on 127.0.0.1:``port`` in front of gunicorn on a unix
+    socket. Offers what the load test asks of ``Gunicorn`` (its workers, its log, stop)."""
+
+    port: int
+    workers: int
+    threads: int
+    run_dir: Path
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def gunicorn_pid(self) -> int | None:
+        for pid in _children(self.process.pid):
+            if "gunicorn" in _command_line(pid):
+                return pid
+        return None
+
+    def worker_pids(self) -> list[int]:
+        master = self.gunicorn_pid()
+        return _children(master) if master else []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM, which stops nginx and gunicorn in order; SIGKILL to all three if that hangs.
+        Safe to call twice."""
+        servers = _children(self.process.pid)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process.wait()
+        # Each server leads its own process group; what is left of one is killed with it.
+        for pid in servers:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def start_production_stack(
+    env: dict[str, str], port: int, workers: int, threads: int, run_dir: Path, log_path: Path
+) -> ProductionStack:
+    """Start ``scripts/serve-production`` (its output to ``log_path``) and wait until it says it serves."""
+    command = [
+        str(REPOSITORY / "scripts" / "serve-production"), str(port), "--run-dir", str(run_dir),
+        "--workers", str(workers), "--threads", str(threads),
+    ]
+    env = {**env, "PYTHON": sys.executable}
+    with open(os.devnull, "rb") as stdin, open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, cwd=REPOSITORY, env=env, stdin=stdin, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    stack = ProductionStack(port=port, workers=workers, threads=threads, run_dir=run_dir, log_path=log_path, process=process)
+    deadline = time.monotonic() + START_TIMEOUT_S + 60
+    try:
+        while "serve-production: serving on" not in stack.log_tail(200):
+            if process.poll() is not None:
+                raise ServerError(f"scripts/serve-production exited with {process.returncode}:\n{stack.log_tail()}")
+            if time.monotonic() > deadline:
+                raise ServerError(f"scripts/serve-production did not serve in time:\n{stack.log_tail()}")
+            time.sleep(0.2)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

@@ -4,7 +4,8 @@ The Content-Security-Policy allows only this site's own scripts and style sheets
 inline ``<script>``/``<style>`` blocks, no ``style=""`` attributes and no ``on...=`` handlers.
 
 Sign-in throttling (OWASP, "Blocking Brute Force Attacks"). Failed sign-ins are counted per pair of
-user name and client address, and per client address:
+user name and client address, and per client address (as ``study.addresses`` reads it: from trusted
+proxies only, an IPv6 client by its /64):
 
 - a pair gets ``LOGIN_FAILURE_LIMIT`` failures (5) within ``LOGIN_FAILURE_WINDOW_MINUTES`` (15);
 - an address gets ``LOGIN_ADDRESS_FAILURE_LIMIT`` failures (20) within the same window, whatever
@@ -24,9 +25,10 @@ short per-address lock in the cache), so that parallel requests cannot all read 
 at most ``limit`` passwords are checked for a pair before it is locked out, however many requests
 arrive at once. While the checks already under way could still reach a limit, further attempts wait
 for one of them to end (``BUSY_WAIT_SECONDS``, so that thirty readers of a class behind one address
-all get in at the first try), and only then are answered "busy, try again in a moment" (503). The counts live in Django's
-cache, which must be shared by all server processes (the database cache in production) for the
-limits to hold across them.
+all get in at the first try), and only then are answered "busy, try again in a moment" (503). The
+counts live in Django's cache, which must be shared by all server processes (the database cache in
+production) for the limits to hold across them; each write is read back, because the database cache
+drops a write it cannot make without a word (``LoginThrottle._store``).
 
 The development key (``config.settings`` falls back to a public ``SECRET_KEY`` with DEBUG on)
 lets anyone who reads this repository forge sessions and turn panel URLs back into samples, so a
@@ -38,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -52,6 +55,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseForbidden
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_variables
+
+from study.addresses import client_bucket
+
+logger = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
@@ -73,6 +80,12 @@ REFUSAL_ATTRIBUTE = "login_refusal"
 # signing in together from behind one address) before it is answered "busy".
 BUSY_WAIT_SECONDS = 30
 BUSY_POLL_SECONDS = (0.02, 0.5)
+# Writes of the counts that are read back and found missing are made again this many times in all.
+STORE_ATTEMPTS = 3
+
+
+class CountsNotStored(Exception):
+    """The cache did not keep a write of the throttle's counts."""
 
 
 class SecurityHeadersMiddleware:
@@ -188,12 +201,18 @@ class LoginThrottle:
             refusals = [self._refusal(states[key], limit, now) for key, limit in limits.items()]
             refusals = [refusal for refusal in refusals if refusal is not None]
             if refusals:
-                self._store(states)
+                # A lock-out that is not stored is refused now and computed again next time.
+                with contextlib.suppress(CountsNotStored):
+                    self._store(states)
                 locked = [refusal for refusal in refusals if not refusal.busy]
                 return max(locked or refusals, key=lambda refusal: refusal.retry_after_seconds)
             for state in states.values():
                 state["attempts"][token] = [now, True]
-            self._store(states)
+            try:
+                self._store(states)
+            except CountsNotStored:
+                # Unrecorded, the check would not count against the limit: none is made.
+                return Refusal(1, busy=True)
         return Reservation(tuple(limits), lock_key, token, pair_key=next(reversed(limits)))
 
     def reserve_waiting(self, username: str | None, address: str | None) -> Reservation | Refusal:
@@ -228,7 +247,9 @@ class LoginThrottle:
                     state["lockouts"].clear()
                 else:
                     state["attempts"].pop(reservation.token, None)
-            self._store(states)
+            # Unsettled, the reservation stays pending and counts as a failure after PENDING_SECONDS.
+            with contextlib.suppress(CountsNotStored):
+                self._store(states)
 
     def _limits(self, username: str | None, address: str | None) -> dict[str, int]:
         """Cache key -> limit: the address's count (when there is an address) first, the pair's last."""
@@ -268,12 +289,29 @@ class LoginThrottle:
         return None
 
     def _store(self, states: dict[str, dict]) -> None:
+        """Write the counts and read them back. Django's database cache drops a write it could not
+        make (a busy SQLite file, a conflicting insert) without a word, and each lost count would
+        let one more password be checked than the limit: a missing write is made again, and after
+        STORE_ATTEMPTS logged and raised as ``CountsNotStored``."""
         # Kept as long as a lock-out can be remembered; an entry with nothing in it is dropped.
-        for key, state in states.items():
-            if state["attempts"] or state["lockouts"] or state["until"] > self.clock():
-                cache.set(key, state, timeout=BACKOFF_MEMORY_SECONDS + self.window_seconds)
-            else:
-                cache.delete(key)
+        wanted = {
+            key: state if state["attempts"] or state["lockouts"] or state["until"] > self.clock() else None
+            for key, state in states.items()
+        }
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            for key, state in wanted.items():
+                if state is None:
+                    cache.delete(key)
+                else:
+                    cache.set(key, state, timeout=BACKOFF_MEMORY_SECONDS + self.window_seconds)
+            stored = cache.get_many(list(wanted))
+            lost = [key for key, state in wanted.items() if stored.get(key) != state]
+            if not lost:
+                return
+            if attempt < STORE_ATTEMPTS:
+                time.sleep(0.01 * attempt)
+        logger.error("sign-in throttle: the cache did not keep %d count(s) after %d writes", len(lost), STORE_ATTEMPTS)
+        raise CountsNotStored(f"{len(lost)} count(s) not stored")
 
     @contextlib.contextmanager
     def _lock(self, lock_key: str) -> Iterator[bool]:
@@ -305,15 +343,6 @@ def login_clock() -> float:
     return time.time()
 
 
-def client_address(request) -> str | None:
-    """The client's address: ``REMOTE_ADDR``, or behind a proxy the header it sets
-    (``LOGIN_CLIENT_ADDRESS_HEADER``), whose last entry is the one the nearest proxy added."""
-    if request is None:
-        return None
-    value = request.META.get(settings.LOGIN_CLIENT_ADDRESS_HEADER, "")
-    return value.split(",")[-1].strip() or None
-
-
 class ThrottledModelBackend(ModelBackend):
     """Django's password check, throttled: the attempt is reserved before the password is checked
     and settled after, in one place, for every sign-in form (the admin's too).
@@ -330,7 +359,7 @@ class ThrottledModelBackend(ModelBackend):
         if username is None or password is None:
             return None
         throttle = LoginThrottle.from_settings()
-        reserved = throttle.reserve_waiting(username, client_address(request))
+        reserved = throttle.reserve_waiting(username, client_bucket(request))
         if isinstance(reserved, Refusal):
             if request is not None:
                 setattr(request, REFUSAL_ATTRIBUTE, reserved)

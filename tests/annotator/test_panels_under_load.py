@@ -90,7 +90,9 @@ def test_a_samples_panels_asked_for_at_once_are_rendered_once(reading, slow_rend
     assert slow_renders["renders"] == 1
 
 
-def test_one_person_has_one_render_at_a_time_and_a_burst_beyond_their_waiting_places_gets_503(reading, slow_renders):
+def test_one_person_has_one_render_at_a_time_and_a_burst_beyond_their_waiting_places_gets_503(reading, slow_renders, settings):
+    # The session's own limit on requests in flight (study.floods) would refuse the burst first.
+    settings.SESSION_READS_IN_FLIGHT = 64
     urls = [panel_urls(reading.study, item.sample)["protein"] for item in reading.participant.order()]
     responses = fetch_at_once(signed_in(reading.participant.user), urls)
     assert slow_renders["most"] == 1

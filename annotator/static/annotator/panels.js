@@ -1,13 +1,15 @@
 // Panel images the server could not send yet. It answers 503 while a participant's other panels are
 // being drawn or the sample is being drawn for someone else (Retry-After says when to ask again), and
-// when it cannot store images (its disk is full), with a message for the reader. An <img> only says
-// that it failed, so the page asks again with fetch(), which can read the answer, shows the message,
-// and shows the image once it comes.
+// when it cannot store images (its disk is full), with a message for the reader; and 429 when this
+// browser, or its address, has too many requests under way (Retry-After again), which is no news for
+// the reader: the image just comes a moment later. An <img> only says that it failed, so the page asks
+// again with fetch(), which can read the answer, shows the message, and shows the image once it comes.
 (function () {
   "use strict";
 
   const RETRIES = 8;
   const LONGEST_WAIT_S = 30;
+  const WAIT_AND_ASK_AGAIN = [429, 503];
   const note = document.getElementById("panel-status");
   const problems = new Map();
   const tries = new WeakMap();
@@ -37,10 +39,12 @@
         image.setAttribute("src", source);
         return;
       }
-      const text = response.status === 503 ? (await response.text()).trim() : "";
-      problems.set(image, text || "An image could not be loaded (" + response.status + ").");
-      showProblems();
-      if (response.status === 503) {
+      if (response.status !== 429 || attempt === RETRIES) {
+        const text = response.status === 503 ? (await response.text()).trim() : "";
+        problems.set(image, text || "An image could not be loaded (" + response.status + ").");
+        showProblems();
+      }
+      if (WAIT_AND_ASK_AGAIN.indexOf(response.status) >= 0) {
         const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, LONGEST_WAIT_S);
         window.setTimeout(function () { retry(image); }, wait * 1000);
       }
