@@ -30,7 +30,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import Answer, AnswerHistory, Cohort, GalleryVisit, Participant, StudyConfig, config_of
+from annotator.assistance import assistance_of
+from annotator.models import (
+    Answer,
+    AnswerHistory,
+    Arm,
+    Cohort,
+    GalleryVisit,
+    Participant,
+    StudyConfig,
+    Suggestion,
+    config_of,
+)
 from annotator.training import gallery_labels
 from study.labels import CYTO13, LabelSet
 from study.models import Study, name_validator
@@ -159,29 +170,21 @@ def _gallery_examples(study: Study, cohort: Cohort) -> dict[int, list[int]]:
     return examples
 
 
-def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, seed: int = 0) -> SimulationResult:
+def simulate_readers(
+    study: Study, cohort_name: str, count: int, skill: float, seed: int = 0, reliance: float = 0.0
+) -> SimulationResult:
     """Create ``count`` simulated readers ``sim-<cohort>-01``... in the cohort (made if needed), each
     answering every case of their order (the study's samples and its repeated cases' second
     readings) and the study's background form; readers of those pseudonyms that already exist are
-    kept unchanged."""
-    try:
-        name_validator(cohort_name)
-    except ValidationError:
-        raise SimulationError(f"--cohort {cohort_name!r}: use letters, digits, '.', '_' and '-' only") from None
-    if count < 1:
-        raise SimulationError(f"--count {count}: expected at least 1")
-    if not 0.0 <= skill <= 1.0:
-        raise SimulationError(f"--skill {skill}: expected a probability between 0 and 1")
-    if seed < 0:
-        raise SimulationError(f"--seed {seed}: expected a non-negative integer")
-    items = list(study.items.order_by("position").prefetch_related("sample__reference_labels"))
-    if not items:
-        raise SimulationError(f"study {study.name}: has no samples to answer")
-    truth = np.array([item.sample.reference_labels.all()[0].class_index for item in items])
-    column_of = {item.pk: column for column, item in enumerate(items)}
-    confusion = confusion_model(study.label_set)
+    kept unchanged. In a sequential assisted study each then gives a final answer beside the case's
+    suggestion: the suggestion with probability ``reliance`` where it differs from their own, their
+    own answer otherwise."""
+    _check_arguments(cohort_name, count, skill, seed, reliance)
+    study_truth = StudyTruth.of(study)
     config = config_of(study)
-    percentiles = config.display_percentiles
+    assistance = assistance_of(study)
+    if assistance.crossover:
+        raise SimulationError(f"study {study.name}: simulated readers read unassisted and sequential studies only")
     created, kept, n_answers = [], [], 0
     with transaction.atomic():
         cohort, _ = Cohort.objects.get_or_create(study=study, name=cohort_name)
@@ -194,9 +197,7 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
                 kept.append(name)
                 continue
             rng = _reader_rng(seed, cohort_name, number)
-            answers = simulated_answers(truth, skill, confusion, rng)
-            seconds = rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD, truth.size)
-            seconds = np.where(answers == truth, seconds, seconds * WRONG_ANSWER_SLOWDOWN).round(1)
+            drawn = study_truth.draw(skill, rng)
             participant = Participant.objects.create(
                 study=study, cohort=cohort, user=None, pseudonym=name, simulated=True,
                 order_seed=int(rng.integers(0, 2**62)), submitted_at=start,
@@ -205,52 +206,153 @@ def simulate_readers(study: Study, cohort_name: str, count: int, skill: float, s
             if background:
                 participant.background, participant.background_given_at = background, start
                 participant.save(update_fields=["background", "background_given_at"])
-            readings = []  # (case, class index, seconds) in the reader's order
-            for case in participant.cases():
-                column = column_of[case.item.pk]
-                if case.repeat == 0:
-                    readings.append((case, int(answers[column]), float(seconds[column])))
-                    continue
-                again = int(answers[column])
-                if rng.random() >= REPEAT_CONSISTENCY:
-                    again = int(simulated_answers(truth[column : column + 1], skill, confusion, rng)[0])
-                took = float(rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD))
-                if again != truth[column]:
-                    took *= WRONG_ANSWER_SLOWDOWN
-                readings.append((case, again, round(took, 1)))
-            # Answered one after another in the reader's order, the last one now.
-            elapsed = np.cumsum([took for _, _, took in readings])
-            objects = [
-                Answer(
-                    participant=participant,
-                    item=case.item,
-                    repeat=case.repeat,
-                    class_index=class_index,
-                    active_seconds=took,
-                    answered_at=start - timedelta(seconds=float(elapsed[-1] - elapsed[k])),
-                    display_percentiles=percentiles,
-                )
-                for k, (case, class_index, took) in enumerate(readings)
-            ]
-            saved = Answer.readings.bulk_create(objects)
-            AnswerHistory.objects.bulk_create(
-                AnswerHistory(
-                    answer=answer, class_index=answer.class_index, answered_at=answer.answered_at,
-                    active_seconds=answer.active_seconds,
-                )
-                for answer in saved
-            )
-            looks = simulated_gallery_visits(
+            saved = _answer_every_case(participant, study_truth, drawn, skill, rng, start, config.display_percentiles)
+            if assistance.sequential:
+                saved += _answer_beside_the_suggestions(saved, study_truth, reliance, rng)
+            _look_at_the_gallery(
                 participant, examples, min(a.answered_at for a in saved), start,
                 np.random.default_rng([seed, zlib.crc32(cohort_name.encode()), number, GALLERY_STREAM]),
             )
-            if looks:
-                # ``visited_at`` is set on creation; the simulated moments are written after.
-                moments = [look.visited_at for look in looks]
-                looks = GalleryVisit.objects.bulk_create(looks)
-                for look, moment in zip(looks, moments):
-                    look.visited_at = moment
-                GalleryVisit.objects.bulk_update(looks, ["visited_at"])
             created.append(name)
             n_answers += len(saved)
     return SimulationResult(created=tuple(created), kept=tuple(kept), n_answers=n_answers)
+
+
+def _check_arguments(cohort_name: str, count: int, skill: float, seed: int, reliance: float) -> None:
+    try:
+        name_validator(cohort_name)
+    except ValidationError:
+        raise SimulationError(f"--cohort {cohort_name!r}: use letters, digits, '.', '_' and '-' only") from None
+    if count < 1:
+        raise SimulationError(f"--count {count}: expected at least 1")
+    if not 0.0 <= skill <= 1.0:
+        raise SimulationError(f"--skill {skill}: expected a probability between 0 and 1")
+    if not 0.0 <= reliance <= 1.0:
+        raise SimulationError(f"--reliance {reliance}: expected a probability between 0 and 1")
+    if seed < 0:
+        raise SimulationError(f"--seed {seed}: expected a non-negative integer")
+
+
+@dataclass(frozen=True)
+class StudyTruth:
+    """What simulated readers draw from: the study's samples with their classes, and the confusions."""
+
+    truth: np.ndarray  # the class of each study sample, in position order
+    column_of: dict[int, int]  # study sample primary key -> its column in ``truth``
+    confusion: np.ndarray
+    suggestions: dict[int, Suggestion]  # by study sample primary key; empty for an unassisted study
+
+    @classmethod
+    def of(cls, study: Study) -> StudyTruth:
+        items = list(study.items.order_by("position").prefetch_related("sample__reference_labels"))
+        if not items:
+            raise SimulationError(f"study {study.name}: has no samples to answer")
+        return cls(
+            truth=np.array([item.sample.reference_labels.all()[0].class_index for item in items]),
+            column_of={item.pk: column for column, item in enumerate(items)},
+            confusion=confusion_model(study.label_set),
+            suggestions={s.item_id: s for s in Suggestion.objects.filter(study=study)},
+        )
+
+    def draw(self, skill: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A reader's answer to each study sample and the seconds it took."""
+        answers = simulated_answers(self.truth, skill, self.confusion, rng)
+        seconds = rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD, self.truth.size)
+        return answers, np.where(answers == self.truth, seconds, seconds * WRONG_ANSWER_SLOWDOWN).round(1)
+
+
+def _answer_every_case(
+    participant: Participant, study_truth: StudyTruth, drawn: tuple[np.ndarray, np.ndarray], skill: float,
+    rng: np.random.Generator, last: datetime, percentiles: dict,
+) -> list[Answer]:
+    """The reader's answers alone to every case of their order (``drawn`` per sample, the second
+    readings of repeated cases drawn here), one after another, the last at ``last``."""
+    truth, confusion = study_truth.truth, study_truth.confusion
+    answers, seconds = drawn
+    readings = []  # (case, class index, seconds) in the reader's order
+    for case in participant.cases():
+        column = study_truth.column_of[case.item.pk]
+        if case.repeat == 0:
+            readings.append((case, int(answers[column]), float(seconds[column])))
+            continue
+        again = int(answers[column])
+        if rng.random() >= REPEAT_CONSISTENCY:
+            again = int(simulated_answers(truth[column : column + 1], skill, confusion, rng)[0])
+        took = float(rng.lognormal(np.log(MEDIAN_SECONDS), SECONDS_SPREAD))
+        if again != truth[column]:
+            took *= WRONG_ANSWER_SLOWDOWN
+        readings.append((case, again, round(took, 1)))
+    elapsed = np.cumsum([took for _, _, took in readings])
+    saved = Answer.readings.bulk_create(
+        Answer(
+            participant=participant,
+            item=case.item,
+            repeat=case.repeat,
+            class_index=class_index,
+            active_seconds=took,
+            answered_at=last - timedelta(seconds=float(elapsed[-1] - elapsed[k])),
+            display_percentiles=percentiles,
+        )
+        for k, (case, class_index, took) in enumerate(readings)
+    )
+    _keep_history(saved)
+    return saved
+
+
+def _answer_beside_the_suggestions(
+    alone: list[Answer], study_truth: StudyTruth, reliance: float, rng: np.random.Generator
+) -> list[Answer]:
+    """The final answers of a sequential study: each case's suggestion appears when the answer alone is
+    given; the reader takes it with probability ``reliance`` where it differs, and answers within
+    seconds."""
+    aided = []
+    for answer in alone:
+        suggestion = study_truth.suggestions[answer.item_id]
+        final = answer.class_index
+        if suggestion.class_index != final and rng.random() < reliance:
+            final = suggestion.class_index
+        after = round(float(rng.lognormal(np.log(MEDIAN_SECONDS / 4), SECONDS_SPREAD)), 1)
+        aided.append(
+            Answer(
+                participant_id=answer.participant_id,
+                item_id=answer.item_id,
+                repeat=answer.repeat,
+                arm=Arm.AIDED,
+                class_index=final,
+                active_seconds=after,
+                answered_at=answer.answered_at + timedelta(seconds=after),
+                display_percentiles=answer.display_percentiles,
+                suggested_class=suggestion.class_index,
+                suggestion_probability=suggestion.probability,
+                suggestion_source=suggestion.source,
+                suggestion_shown_at=answer.answered_at,
+                seconds_before_suggestion=answer.active_seconds,
+                seconds_after_suggestion=after,
+            )
+        )
+    saved = Answer.readings.bulk_create(aided)
+    _keep_history(saved)
+    return saved
+
+
+def _keep_history(answers: list[Answer]) -> None:
+    AnswerHistory.objects.bulk_create(
+        AnswerHistory(
+            answer=answer, class_index=answer.class_index, answered_at=answer.answered_at,
+            active_seconds=answer.active_seconds,
+        )
+        for answer in answers
+    )
+
+
+def _look_at_the_gallery(
+    participant: Participant, examples: dict[int, list[int]], first: datetime, last: datetime, rng: np.random.Generator
+) -> None:
+    looks = simulated_gallery_visits(participant, examples, first, last, rng)
+    if looks:
+        # ``visited_at`` is set on creation; the simulated moments are written after.
+        moments = [look.visited_at for look in looks]
+        looks = GalleryVisit.objects.bulk_create(looks)
+        for look, moment in zip(looks, moments):
+            look.visited_at = moment
+        GalleryVisit.objects.bulk_update(looks, ["visited_at"])

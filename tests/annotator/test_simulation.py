@@ -159,3 +159,38 @@ def test_simulated_readers_answer_the_background_form(study_with_repeats_and_que
     experts = np.mean([v["years"] for p, v in covariates.items() if "expert" in p])
     scholars = np.mean([v["years"] for p, v in covariates.items() if "scholar" in p])
     assert experts > scholars
+
+
+@pytest.fixture
+def sequential_study(db):
+    from tests.analysis.test_study_arrays import add_model
+    from tests.factories import reading_study
+
+    reading = reading_study("sim-assisted", test_samples=26, train_samples=0)
+    # The model is right on the first 20 cases and suggests class 0 on the last 6.
+    add_model(reading.study, "gapnet", [i % 13 for i in range(20)] + [0] * 6)
+    call_command("set_assistance", "sim-assisted", "sequential", "--suggestions", "gapnet")
+    return reading.study
+
+
+def test_in_a_sequential_study_each_simulated_reader_answers_alone_then_beside_the_suggestion(sequential_study):
+    call_command("simulate_readers", "sim-assisted", "--cohort", "scholar", "--count", "2", "--skill", "0.5", "--reliance", "1", stdout=io.StringIO())
+    for participant in Participant.objects.filter(study=sequential_study, simulated=True):
+        alone = {a.item_id: a for a in Answer.readings.filter(participant=participant, arm="unaided")}
+        aided = {a.item_id: a for a in Answer.readings.filter(participant=participant, arm="aided")}
+        assert set(alone) == set(aided) and len(aided) == 26
+        for item_id, final in aided.items():
+            assert final.class_index == final.suggested_class, "reliance 1 takes every suggestion"
+            assert final.suggestion_shown_at == alone[item_id].answered_at < final.answered_at
+
+
+def test_a_reader_who_never_relies_keeps_their_answers(sequential_study):
+    call_command("simulate_readers", "sim-assisted", "--cohort", "expert", "--count", "1", "--skill", "0.5", "--reliance", "0", stdout=io.StringIO())
+    pairs = Answer.readings.filter(participant__study=sequential_study).values_list("item_id", "arm", "class_index")
+    by_arm = {arm: {item: c for item, a, c in pairs if a == arm} for arm in ("unaided", "aided")}
+    assert by_arm["unaided"] == by_arm["aided"]
+
+
+def test_reliance_is_a_probability(sequential_study):
+    with pytest.raises(CommandError, match="--reliance 1.5"):
+        call_command("simulate_readers", "sim-assisted", "--cohort", "expert", "--count", "1", "--skill", "0.5", "--reliance", "1.5")

@@ -17,11 +17,17 @@ class Command(DatabaseCommand):
         parser.add_argument("--count", type=int, required=True)
         parser.add_argument("--skill", type=float, required=True, help="Probability of answering the true class.")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--reliance", type=float, default=0.0,
+            help="In a sequential assisted study, the probability of taking a suggestion that differs from their own answer.",
+        )
 
     def handle(self, *args, **options):
         study = get_study(options["study"])
         try:
-            result = simulate_readers(study, options["cohort"], options["count"], options["skill"], options["seed"])
+            result = simulate_readers(
+                study, options["cohort"], options["count"], options["skill"], options["seed"], options["reliance"]
+            )
         except SimulationError as error:
             raise CommandError(str(error)) from None
         if result.kept:
