@@ -151,7 +151,7 @@ def nginx_configuration(
             # Half a minute's worth of sign-in attempts pass at once (a class signing in together
             # behind one address); more wait in the queue, a minute's worth, rather than all hashing
             # passwords at once; beyond it they are refused.
-            limit_req zone=address_sign_ins burst={sign_ins} delay={sign_ins // 2};
+            limit_req zone=address_sign_ins burst={sign_ins}{f" delay={sign_ins // 2}" if sign_ins >= 2 else ""};
             proxy_pass http://site;
         }}"""
         for path in SIGN_IN_PATHS
