@@ -13,15 +13,18 @@ from django.forms import BaseFormSet, formset_factory, modelformset_factory
 from django.utils import timezone
 from django.utils.text import slugify
 
+from annotator.assistance import AssistanceSettings
 from annotator.models import (
     BACKGROUND_KEY,
     BACKGROUND_KINDS,
     DEFAULT_NUMBER_RANGE,
     MOST_NUMBER_ANSWER,
+    Assistance,
     Cohort,
     StudyConfig,
     max_repeated_cases,
 )
+from annotator.models.assistance import MOST_CONTROLLED_FRACTION
 from annotator.operations import MAX_INVITATIONS_AT_ONCE
 from annotator.panel_composition import CHANNEL_SHOWN
 from study.models import Study, name_validator
@@ -439,3 +442,55 @@ class BackgroundForm(forms.Form):
                 value = int(value)
             answers[question["key"]] = None if value in ("", None) else value
         return answers
+
+
+class AssistanceForm(forms.Form):
+    """How the study's readers read with the machine (``annotator.assistance.set_assistance``): fixed,
+    and shown greyed out with the reason, once anyone has answered."""
+
+    design = forms.ChoiceField(label="Readers read", choices=Assistance.Design.choices)
+    run = forms.ChoiceField(label="Suggestions of the model run", required=False)
+    controlled_fraction = forms.FloatField(
+        label="Controlled wrong suggestions (share of cases)", min_value=0, max_value=MOST_CONTROLLED_FRACTION,
+        initial=0, widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text="For studies of automation bias: cases the model gets right show its runner-up instead; "
+        "participants are told after they submit.",
+    )
+    show_top_three = forms.BooleanField(label="Show the model's three most likely classes", required=False)
+    block_size = forms.IntegerField(label="Crossover: cases per block", min_value=1, max_value=500, initial=10)
+    washout_days = forms.IntegerField(label="Crossover: days between the sessions", min_value=0, max_value=365, initial=28)
+    aided_instructions = forms.CharField(
+        label="What readers are told about the suggestion", required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+    )
+
+    def __init__(self, *args, study: Study, runs: list, assistance: Assistance, fixed: bool, **kwargs):
+        initial = {
+            "design": assistance.design, "run": assistance.source, "controlled_fraction": assistance.controlled_fraction,
+            "show_top_three": assistance.show_top_three, "block_size": assistance.block_size,
+            "washout_days": assistance.washout_days, "aided_instructions": assistance.aided_instructions,
+        }
+        super().__init__(*args, initial=initial, **kwargs)
+        self.study = study
+        self.fields["run"].choices = [("", "—")] + [
+            (run.name, run.name if run.complete else f"{run.name} ({run.covered} of {run.total} samples)") for run in runs
+        ]
+        self.fixed = fixed
+        if fixed:
+            for field in self.fields.values():
+                field.disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("design", Assistance.Design.NONE) != Assistance.Design.NONE and not cleaned.get("run"):
+            self.add_error("run", "Choose the model run whose predictions the readers see.")
+        return cleaned
+
+    def settings(self) -> AssistanceSettings:
+        data = self.cleaned_data
+        return AssistanceSettings(
+            design=data["design"], run=data.get("run") or "", controlled_fraction=data["controlled_fraction"],
+            show_top_three=data["show_top_three"], block_size=data["block_size"], washout_days=data["washout_days"],
+            aided_instructions=data.get("aided_instructions", "").strip(),
+        )
+

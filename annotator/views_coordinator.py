@@ -13,7 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from study.access import role_required, study_for_role
+from annotator.assistance import assistance_of, set_assistance, suggestion_source
 from annotator.forms import (
+    AssistanceForm,
     BackgroundFormSet,
     CohortForm,
     CohortSettingsFormSet,
@@ -26,6 +28,7 @@ from annotator.forms import (
 from annotator.models import Invitation, config_of
 from annotator.answer_files import export_answers, export_gallery_visits
 from annotator.operations import ensure_cohort, invite, study_progress, study_summaries
+from study.operations import OperationError
 from study.roles import COORDINATOR, studies_for
 
 
@@ -57,17 +60,25 @@ def coordinator_study(request: HttpRequest, study: str):
     cohort_settings = CohortSettingsFormSet(bound("cohorts"), queryset=the_study.cohorts.order_by("name"), prefix="cohort")
     window_form = ReadingWindowForm(bound("window"), instance=copy(config), prefix="window")
     background_forms = BackgroundFormSet(bound("background"), initial=background_initial(config), prefix="background")
+    assistance_form = AssistanceForm(
+        bound("assistance"), study=the_study, runs=suggestion_source().runs(the_study),
+        assistance=assistance_of(the_study), fixed=config.anyone_answered(), prefix="assistance",
+    )
     forms_by_action = {
         "configure": config_form,
         "add_cohort": cohort_form,
         "cohorts": cohort_settings,
         "window": window_form,
         "background": background_forms,
+        "assistance": assistance_form,
     }
     submitted = forms_by_action.get(action)
     if submitted is not None and submitted.is_valid():
-        messages.success(request, save_study_form(the_study, action, submitted))
-        return redirect("annotator:coordinator_study", the_study.name)
+        try:
+            messages.success(request, save_study_form(the_study, action, submitted))
+            return redirect("annotator:coordinator_study", the_study.name)
+        except OperationError as error:
+            submitted.add_error(None, str(error))
     return render(
         request,
         "annotator/coordinator/study.html",
@@ -81,6 +92,8 @@ def coordinator_study(request: HttpRequest, study: str):
             "window_form": window_form,
             "window_state": config.window_state(),
             "background_forms": background_forms,
+            "assistance_form": assistance_form,
+            "assistance": assistance_of(the_study),
             "errors": error_summary(submitted) if submitted is not None else [],
             "refused": action if submitted is not None else "",
         },
@@ -98,6 +111,14 @@ def save_study_form(study, action: str, form) -> str:
         config.background_fields = form.questions()
         config.save(update_fields=["background_fields", "updated_at"])
         return f"The background form is saved ({len(config.background_fields)} questions)."
+    if action == "assistance":
+        assistance = set_assistance(study, form.settings())
+        if not assistance.assisted:
+            return "Readers read every case alone."
+        return (
+            f"Readers read {assistance.design}, with the suggestions of {assistance.source} frozen for the "
+            f"study's {study.suggestions.count()} samples."
+        )
     form.save()
     return {
         "configure": "The configuration is saved.",

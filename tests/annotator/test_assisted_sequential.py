@@ -227,3 +227,42 @@ def test_a_bad_assisted_file_is_refused_naming_the_line(client, sequential, seco
     with pytest.raises(OperationError, match=re.escape(words)):
         import_answers(second, path)
     assert not Answer.readings.filter(participant__study=second).exists()
+
+
+def assistance_form(**changes):
+    data = {"action": "assistance", "assistance-design": "sequential", "assistance-run": "gapnet",
+            "assistance-controlled_fraction": "0", "assistance-block_size": "10", "assistance-washout_days": "28",
+            "assistance-aided_instructions": ""}
+    data.update({f"assistance-{key}": value for key, value in changes.items()})
+    return data
+
+
+def test_the_coordinator_sets_the_assistance_on_the_study_page(client, reading):
+    client.force_login(reading.coordinator)
+    page = reverse("annotator:coordinator_study", args=["assisted"])
+    assert '<option value="gapnet">gapnet</option>' in client.get(page).text
+    response = client.post(page, assistance_form())
+    assert response.status_code == 302
+    assert Suggestion.objects.filter(study=reading.study).count() == N_SAMPLES
+    assert "Now: <strong>sequential</strong>, the suggestions of <strong>gapnet</strong>" in client.get(page).text
+
+
+def test_the_study_page_refuses_a_run_without_every_prediction_saying_how_many(client, reading):
+    from models_zoo.models import Prediction
+
+    Prediction.objects.filter(run__name="gapnet", sample__study_items__position=0).delete()
+    client.force_login(reading.coordinator)
+    page = reverse("annotator:coordinator_study", args=["assisted"])
+    assert "gapnet (7 of 8 samples)" in client.get(page).text
+    response = client.post(page, assistance_form())
+    assert response.status_code == 400 and "has no prediction for 1 of study assisted&#x27;s 8 samples" in response.text
+    assert not Suggestion.objects.exists()
+
+
+def test_the_study_page_shows_the_assistance_fixed_once_anyone_answered(client, sequential):
+    save_answer(sequential.participant, sequential.study.items.first(), 1)
+    client.force_login(sequential.coordinator)
+    page = client.get(reverse("annotator:coordinator_study", args=["assisted"])).text
+    assert "Fixed: participants have answered already." in page
+    assert re.search(r'<select name="assistance-design"[^>]*disabled', page)
+    assert 'value="assistance"' not in page
