@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator.answers import AnswerRejected, parse_body, save_answer, submit
 from annotator.assistance import assistance_of
 from annotator.forms import BackgroundForm, error_summary
-from annotator.models import Arm, CaseOpening, InstructionsSeen, Invitation, Participant, hash_token
+from annotator.models import Arm, CaseOpening, InstructionsSeen, Invitation, Participant, Suggestion, hash_token
 from annotator.operations import use_invitation
 from annotator.panel_composition import PANEL_ALT, PANELS
 from annotator.panels import case_occasion, panel_urls
@@ -103,8 +103,11 @@ def participant_instructions(request: HttpRequest, study: str):
     standing = Standing.of(participant)
     if participant.background_pending and not standing.submitted:
         return redirect("annotator:participant_background", study)
-    # The wording the participant is shown is kept with them (``InstructionsSeen``).
+    # The wording the participant is shown is kept with them (``InstructionsSeen``), each arm's.
     InstructionsSeen.record(participant, standing.config.instructions)
+    assistance = assistance_of(participant.study)
+    if assistance.assisted and assistance.aided_instructions:
+        InstructionsSeen.record(participant, assistance.aided_instructions)
     cases = participant.cases()
     start = first_unanswered(cases, answers_by_number(participant, cases)) or 1
     training = participant.training_pending and not standing.submitted
@@ -120,6 +123,7 @@ def participant_instructions(request: HttpRequest, study: str):
             "total": len(cases),
             "training": training,
             "start_url": start_url,
+            "assistance": assistance,
             **standing.context(),
         },
     )
@@ -319,10 +323,18 @@ def participant_done(request: HttpRequest, study: str):
         (number, case_url(participant, number), label_set.by_index(answered[number].class_index).name if number in answered else "")
         for number in range(1, len(cases) + 1)
     ]
+    controlled = participant.study.suggestions.filter(source=Suggestion.Source.CONTROLLED).count()
     return render(
         request,
         "annotator/participant/done.html",
-        {"study": participant.study, "participant": participant, "rows": rows, "answered": len(answered)},
+        {
+            "study": participant.study,
+            "participant": participant,
+            "rows": rows,
+            "answered": len(answered),
+            "controlled": controlled,
+            "n_suggestions": participant.study.suggestions.count(),
+        },
     )
 
 

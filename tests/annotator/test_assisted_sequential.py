@@ -266,3 +266,26 @@ def test_the_study_page_shows_the_assistance_fixed_once_anyone_answered(client, 
     assert "Fixed: participants have answered already." in page
     assert re.search(r'<select name="assistance-design"[^>]*disabled', page)
     assert 'value="assistance"' not in page
+
+
+def test_the_instructions_say_how_the_suggestions_come_and_are_recorded(client, reading):
+    from annotator.assistance import AssistanceSettings, set_assistance
+    from annotator.models import InstructionsSeen
+
+    set_assistance(reading.study, AssistanceSettings("sequential", "gapnet", aided_instructions="The model is right about 9 times in 10."))
+    client.force_login(reading.participant.user)
+    text = client.get(reverse("annotator:participant_instructions", args=["assisted"])).text
+    assert "For each sample you first give your own answer. It is then locked" in text
+    assert "The model is right about 9 times in 10." in text
+    seen = set(InstructionsSeen.objects.filter(participant=reading.participant).values_list("text", flat=True))
+    assert "The model is right about 9 times in 10." in seen
+
+
+def test_after_submitting_a_study_with_controlled_suggestions_participants_are_told(client, reading):
+    from annotator.answers import submit
+
+    call_command("set_assistance", "assisted", "sequential", "--suggestions", "gapnet", "--controlled", "0.25")
+    submit(reading.participant)
+    client.force_login(reading.participant.user)
+    text = client.get(reverse("annotator:participant_done", args=["assisted"])).text
+    assert "in 2 of the 8 samples the suggestion was\\nchosen on purpose to be wrong".replace("\\n", "\n") in text
