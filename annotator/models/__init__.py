@@ -221,6 +221,7 @@ class StudyConfig(models.Model):
 REPEAT_STREAM = 0x5EED_0001
 REPEAT_PLACES_STREAM = 0x5EED_0002
 PRACTICE_STREAM = 0x5EED_0003
+SECOND_SESSION_STREAM = 0x5EED_0005
 
 
 def config_of(study: Study) -> StudyConfig:
@@ -295,6 +296,10 @@ class Participant(models.Model):
     first_session_submitted_at = models.DateTimeField(
         null=True, blank=True, help_text="Crossover: when they submitted their first session."
     )
+    second_session_started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Crossover: when they first opened a case of their second session (the wash-out taken ends then).",
+    )
 
     class Meta:
         ordering = ["study", "pseudonym"]
@@ -318,12 +323,14 @@ class Participant(models.Model):
     def new_order_seed(cls) -> int:
         return secrets.randbits(62)
 
-    def cases(self) -> list[Case]:
+    def cases(self, session: int = 1) -> list[Case]:
         """The participant's cases in presentation order: the study's samples in a permutation seeded
         by ``order_seed`` (random per participant, the same every time they return), with the study's
-        repeated cases a second time (:meth:`case_plan`)."""
+        repeated cases a second time (:meth:`case_plan`); a crossover study's second session in an
+        order of its own."""
         items = list(self.study.items.select_related("sample").order_by("position"))
-        return [Case(number, items[i], repeat) for number, (i, repeat) in enumerate(self.case_plan(len(items)), 1)]
+        plan = self.case_plan(len(items), session)
+        return [Case(number, items[i], repeat) for number, (i, repeat) in enumerate(plan, 1)]
 
     def order(self) -> list[StudySample]:
         """The study's samples, each once, in the order of their first reading in :meth:`cases`."""
@@ -333,16 +340,25 @@ class Participant(models.Model):
         items = self.study.items.count()
         return items + len(config_of(self.study).repeated_item_indices(items))
 
-    def case_at(self, number: int) -> Case | None:
+    def case_at(self, number: int, session: int = 1) -> Case | None:
         """Case ``number`` (1-based) of :meth:`cases`, fetched alone: an answer is saved many times
         more often than the whole order is needed. None past the last case."""
-        plan = self.case_plan(self.study.items.count())
+        plan = self.case_plan(self.study.items.count(), session)
         if not 1 <= number <= len(plan):
             return None
         index, repeat = plan[number - 1]
         return Case(number, self.study.items.select_related("sample").order_by("position")[index], repeat)
 
-    def case_plan(self, n_items: int) -> list[tuple[int, int]]:
+    def session_seed(self, session: int) -> int | list[int]:
+        """The seed of a session's order: ``order_seed`` for the first, a stream of its own for the second."""
+        return self.order_seed if session == 1 else [SECOND_SESSION_STREAM, self.order_seed]
+
+    @property
+    def current_session(self) -> int:
+        """The session they read now: the second once they submitted the first (a crossover study's)."""
+        return 2 if self.first_session_submitted_at else 1
+
+    def case_plan(self, n_items: int, session: int = 1) -> list[tuple[int, int]]:
         """(index of the sample in position order, reading) per case, in presentation order.
 
         Without repeats, a permutation of the samples seeded by ``order_seed``. With ``R`` repeated
@@ -352,14 +368,14 @@ class Participant(models.Model):
         a third of the order apart; the other samples keep the permutation's order in the places left.
         Nothing marks a second reading.
         """
-        base = [int(i) for i in np.random.default_rng(self.order_seed).permutation(n_items)]
+        base = [int(i) for i in np.random.default_rng(self.session_seed(session)).permutation(n_items)]
         repeated = config_of(self.study).repeated_item_indices(n_items)
         if not repeated:
             return [(i, 0) for i in base]
         count = len(repeated)
         total = n_items + count
         gap = math.ceil(total / 3)
-        rng = np.random.default_rng([REPEAT_PLACES_STREAM, self.order_seed])
+        rng = np.random.default_rng([REPEAT_PLACES_STREAM, self.order_seed] + ([session] if session > 1 else []))
         cut = int(rng.integers(count, total - gap - count + 1))
         firsts = np.sort(rng.choice(cut, count, replace=False))
         seconds = cut + gap + rng.choice(total - cut - gap, count, replace=False)
