@@ -1,0 +1,455 @@
+"""Readers with the machine: the analysis of an assisted reading arm, arrays in, named results out.
+
+Each reader reads each case unaided (``u``) and aided (``f``, the final answer once the model's
+suggestion ``a`` was shown); ``t`` is the truth. In a sequential design (Beiden et al. 2002) ``u`` is
+locked before ``a`` appears and ``f`` follows at once; in a crossover the two readings of a case lie
+in different sessions. Answers follow ``models_zoo.metrics``: class indices, -1 (``NO_ANSWER``) where
+there is none; a suggestion of -1 means none was shown.
+
+- ``orh_aided_vs_unaided``: aided against unaided as a two-modality Obuchowski–Rockette analysis with
+  Hillis' df (Obuchowski & Rockette 1995; Hillis 2007) per cohort and over all readers, accuracy and
+  macro F1, the three variants of ``analysis.mrmc``;
+- ``reader_changes``: each reader's change, the readings it helped and harmed, McNemar's exact test
+  and the fixed-reader jackknife interval of the change (``reader_differences``), and a verdict;
+- ``suggestion_strata``: accuracy unaided and aided on the cases whose suggestion was right and wrong.
+
+The switch and reliance measures are in ``analysis.assistance_switches``, reading time and the
+crossover's period and sequence effects in ``analysis.assistance_time``. Nothing here loops over cases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+from scipy.stats import binom
+
+from analysis.mrmc import ANSWER_FOMS, JackknifeFOM, ModalityComparison, compare_modalities
+from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
+
+HELPED = "helped"
+HARMED = "harmed"
+NO_DETECTABLE_CHANGE = "no detectable change"
+
+
+def check_level(level: float) -> float:
+    if not 0.0 < float(level) < 1.0:
+        raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
+    return float(level)
+
+
+def rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` as floats, NaN where the denominator is 0 (an empty condition)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+
+
+def optional(value: Any) -> float | None:
+    """A float, or ``None`` for a figure that is undefined (NaN): JSON null, never 0."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+@dataclass(frozen=True, eq=False)
+class AssistedReadings:
+    """The checked readings of an assisted arm: ``(n_readers, n_cases)`` matrices of class indices.
+
+    ``suggestion`` is broadcast to one row per reader. ``cohorts`` names the cohorts in sorted order,
+    ``cohort_of`` each reader's index into it.
+    """
+
+    unaided: np.ndarray
+    aided: np.ndarray
+    suggestion: np.ndarray
+    truth: np.ndarray
+    n_classes: int
+    readers: tuple[str, ...]
+    reader_cohorts: tuple[str, ...]
+    cohorts: tuple[str, ...]
+    cohort_of: np.ndarray
+
+    @property
+    def n_readers(self) -> int:
+        return self.unaided.shape[0]
+
+    @property
+    def n_cases(self) -> int:
+        return self.unaided.shape[1]
+
+    @property
+    def paired(self) -> np.ndarray:
+        """The readings with both an unaided and an aided answer."""
+        return (self.unaided != NO_ANSWER) & (self.aided != NO_ANSWER)
+
+    @property
+    def with_suggestion(self) -> np.ndarray:
+        """The paired readings that were shown a suggestion."""
+        return self.paired & (self.suggestion != NO_ANSWER)
+
+    def members(self, cohort: str | None) -> np.ndarray:
+        """The readers of ``cohort`` (``None``: all readers) as a boolean mask."""
+        if cohort is None:
+            return np.ones(self.n_readers, dtype=bool)
+        return self.cohort_of == self.cohorts.index(cohort)
+
+    def groups(self) -> list[str | None]:
+        """Every cohort, then all readers (``None``)."""
+        return [*self.cohorts, None]
+
+
+def assisted_readings(
+    unaided: Any,
+    aided: Any,
+    suggestion: Any,
+    truth: Any,
+    n_classes: int,
+    *,
+    readers: Sequence[str],
+    cohorts: Sequence[str],
+) -> AssistedReadings:
+    """Check the arrays once: ``unaided`` and ``aided`` ``(n_readers, n_cases)``, ``suggestion``
+    ``(n_cases,)`` (the same for every reader) or ``(n_readers, n_cases)``, ``truth`` ``(n_cases,)``,
+    and each reader's name and cohort. An error names the array and the first bad value."""
+    u = check_answers(unaided, n_classes, name="unaided")
+    f = check_answers(aided, n_classes, name="aided")
+    if f.shape != u.shape:
+        raise MetricInputError(f"aided: expected the shape of unaided {u.shape}, got {f.shape}")
+    a = check_answers(suggestion, n_classes, name="suggestion")
+    if a.shape[1] != u.shape[1] or a.shape[0] not in (1, u.shape[0]):
+        raise MetricInputError(
+            f"suggestion: expected shape ({u.shape[1]},) or {u.shape}, got {np.shape(suggestion)}"
+        )
+    t = check_truth(truth, n_classes, n_samples=u.shape[1])
+    if t.ndim != 1:
+        raise MetricInputError(f"truth: expected shape ({u.shape[1]},), got {t.shape}")
+    names, groups = tuple(map(str, readers)), tuple(map(str, cohorts))
+    for label, values in (("readers", names), ("cohorts", groups)):
+        if len(values) != u.shape[0]:
+            raise MetricInputError(f"{label}: expected one per reader ({u.shape[0]}), got {len(values)}")
+    if len(set(names)) != len(names):
+        raise MetricInputError("readers: a name appears twice")
+    cohort_names = tuple(sorted(set(groups)))
+    return AssistedReadings(
+        unaided=u.astype(np.int64),
+        aided=f.astype(np.int64),
+        suggestion=np.broadcast_to(a, u.shape).astype(np.int64),
+        truth=t,
+        n_classes=int(n_classes),
+        readers=names,
+        reader_cohorts=groups,
+        cohorts=cohort_names,
+        cohort_of=np.array([cohort_names.index(group) for group in groups], dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class AidedOrhRow:
+    """Aided against unaided in one cohort (``None``: all readers), FOM and variant; effect = aided − unaided.
+
+    ``df`` is infinite for fixed readers (the normal reference), ``None`` in ``to_dict``.
+    """
+
+    cohort: str | None
+    fom: str
+    variant: str
+    n_readers: int
+    n_cases: int
+    unaided_fom: float
+    aided_fom: float
+    effect: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    var_tr: float
+
+    def to_dict(self) -> dict[str, Any]:
+        row = jsonable(asdict(self))
+        row["df"] = None if math.isinf(self.df) else row["df"]
+        return row
+
+
+@dataclass(frozen=True, eq=False)
+class AidedOrh:
+    """The ORH rows, the comparisons behind them by (cohort, FOM), cases left out and why.
+
+    ``n_cases_dropped`` counts, per cohort, the cases some reader of it lacks an unaided or aided
+    answer to (the jackknife needs every reader on every case); ``notes`` say so, and name the
+    cohorts that could not be analysed.
+    """
+
+    rows: tuple[AidedOrhRow, ...]
+    comparisons: dict[tuple[str | None, str], ModalityComparison]
+    n_cases_dropped: dict[str | None, int]
+    notes: tuple[str, ...]
+
+
+def _group_name(cohort: str | None) -> str:
+    return "all readers" if cohort is None else f"cohort {cohort}"
+
+
+def orh_aided_vs_unaided(
+    readings: AssistedReadings, *, foms: Sequence[str] = ("accuracy", "f1"), level: float = 0.95
+) -> AidedOrh:
+    """Aided against unaided, two modalities read by the same readers on the same cases (ORH).
+
+    Per cohort and over all readers, on the cases every reader of the group answered in both arms:
+    the jackknife FOMs of ``analysis.mrmc`` (modality 0 aided, 1 unaided) and ``compare_modalities``
+    (Obuchowski & Rockette 1995; Hillis 2007; Hillis, Berbaum & Metz 2008). A group with fewer than
+    two readers or two complete cases gives no rows, and a note.
+    """
+    level = check_level(level)
+    unknown = [fom for fom in foms if fom not in ANSWER_FOMS]
+    if unknown or not foms:
+        raise MetricInputError(f"foms: expected some of {tuple(ANSWER_FOMS)}, got {tuple(foms)!r}")
+    rows, comparisons, dropped, notes = [], {}, {}, []
+    for cohort in readings.groups():
+        members = readings.members(cohort)
+        complete = readings.paired[members].all(axis=0)
+        n_readers, n_cases = int(members.sum()), int(complete.sum())
+        dropped[cohort] = readings.n_cases - n_cases
+        if n_readers < 2 or n_cases < 2:
+            notes.append(
+                f"{_group_name(cohort)}: {n_readers} reader(s) and {n_cases} case(s) answered by all of them "
+                "unaided and aided; the ORH analysis needs two or more of each"
+            )
+            continue
+        if dropped[cohort]:
+            notes.append(
+                f"{_group_name(cohort)}: left out {dropped[cohort]} of {readings.n_cases} cases that some reader "
+                "did not answer both unaided and aided (the analysis needs every reader on every case)"
+            )
+        both = np.stack([readings.aided[members][:, complete], readings.unaided[members][:, complete]])
+        for fom in foms:
+            comparison = compare_modalities(
+                ANSWER_FOMS[fom](both, readings.truth[complete], readings.n_classes), level=level
+            )
+            comparisons[(cohort, fom)] = comparison
+            for test in comparison.tests:
+                rows.append(
+                    AidedOrhRow(
+                        cohort=cohort,
+                        fom=fom,
+                        variant=test.variant,
+                        n_readers=n_readers,
+                        n_cases=n_cases,
+                        unaided_fom=comparison.fom_b,
+                        aided_fom=comparison.fom_a,
+                        effect=comparison.difference,
+                        se=test.std_error,
+                        df=test.df2,
+                        ci_low=test.ci_low,
+                        ci_high=test.ci_high,
+                        p_value=test.p_value,
+                        var_tr=comparison.components.var_tr,
+                    )
+                )
+    return AidedOrh(tuple(rows), comparisons, dropped, tuple(notes))
+
+
+@dataclass(frozen=True, eq=False)
+class ReaderDifferences:
+    """Each reader's difference of FOMs (modality 0 − modality 1) with readers fixed, arrays ``(n_readers,)``.
+
+    ``std_error`` is the jackknife standard error of the reader's difference over the cases it read,
+    ``z`` = difference / std_error, ``p_value`` two-sided normal, the interval normal at ``level``.
+    """
+
+    difference: np.ndarray
+    std_error: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    n_cases: np.ndarray
+    level: float
+
+
+def reader_differences(foms: JackknifeFOM, *, level: float = 0.95) -> ReaderDifferences:
+    """Reader-specific tests and intervals of the difference of two modalities, readers fixed.
+
+    As MRMCaov's "Reader-specific 95% CIs and tests" of the fixed-readers analysis (Smith & Hillis;
+    the tests reproduce its Van Dyke values): the jackknife over a reader's ``n`` cases of the
+    difference ``d``, Var = (n − 1)/n · Σ_k (d(k) − d̄)², with normal-theory p-value and interval.
+    ``foms`` are ``(2, n_readers)`` with jackknife ``(2, n_readers, n_cases)``; a NaN jackknife
+    value marks a case outside that reader's sample (in both modalities alike). A reader with fewer
+    than two cases gets NaN.
+    """
+    level = check_level(level)
+    fom, jackknife = np.asarray(foms.fom, dtype=float), np.asarray(foms.jackknife, dtype=float)
+    if fom.ndim != 2 or fom.shape[0] != 2 or jackknife.shape != fom.shape + (jackknife.shape[-1],):
+        raise MetricInputError(
+            f"foms: expected fom (2, n_readers) and jackknife (2, n_readers, n_cases), got {fom.shape} and "
+            f"{jackknife.shape}"
+        )
+    read = ~np.isnan(jackknife)
+    if (read[0] != read[1]).any():
+        raise MetricInputError("foms: the two modalities' jackknife values must cover the same cases")
+    n = read[0].sum(axis=1)
+    differences = np.where(read[0], jackknife[0] - jackknife[1], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = differences.sum(axis=1) / n
+        deviations = np.where(read[0], differences - mean[:, np.newaxis], 0.0)
+        variance = np.where(n >= 2, (n - 1) / n * np.sum(deviations**2, axis=1), np.nan)
+        std_error = np.sqrt(variance)
+        difference = fom[0] - fom[1]
+        z = difference / std_error
+    half_width = ndtri((1 + level) / 2) * std_error
+    return ReaderDifferences(
+        difference=difference,
+        std_error=std_error,
+        z=z,
+        p_value=2 * ndtr(-np.abs(z)),
+        ci_low=difference - half_width,
+        ci_high=difference + half_width,
+        n_cases=n,
+        level=level,
+    )
+
+
+def exact_mcnemar_p(helped: np.ndarray, harmed: np.ndarray) -> np.ndarray:
+    """Two-sided exact McNemar p-values of discordant counts, element-wise: the binomial test of
+    min(b, c) among b + c at one half (McNemar 1947), as statsmodels' ``mcnemar(exact=True)``."""
+    helped, harmed = np.asarray(helped), np.asarray(harmed)
+    return np.minimum(1.0, 2 * binom.cdf(np.minimum(helped, harmed), helped + harmed, 0.5))
+
+
+@dataclass(frozen=True)
+class ReaderChange:
+    """One reader unaided and aided on the cases read both ways (``n_cases``).
+
+    ``helped`` counts cases wrong unaided and right aided, ``harmed`` the reverse; ``p_value`` is
+    McNemar's exact test of the two; ``ci_low``, ``ci_high`` the fixed-reader jackknife interval of
+    ``change`` (aided − unaided accuracy). ``verdict``: ``helped`` when the interval lies above 0,
+    ``harmed`` below, else ``no detectable change``; ``None`` (with the interval) below two cases.
+    """
+
+    reader: str
+    cohort: str
+    n_cases: int
+    unaided_accuracy: float | None
+    aided_accuracy: float | None
+    change: float | None
+    helped: int
+    harmed: int
+    p_value: float
+    std_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str | None
+
+
+@dataclass(frozen=True)
+class ReaderChanges:
+    rows: tuple[ReaderChange, ...]
+    level: float
+
+    @property
+    def caveat(self) -> str:
+        """Why a reader marked helped or harmed may be so by chance: one interval per reader."""
+        n = len(self.rows)
+        expected = (1 - self.level) * n
+        return (
+            f"Each reader's {self.level:.0%} interval is computed on its own: among {n} readers whose accuracy "
+            f"did not change at all, about {expected:.1f} would be marked helped or harmed by chance alone. "
+            "Read a single reader's verdict as a lead to look at, not as a finding."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"rows": [asdict(row) for row in self.rows], "level": self.level, "caveat": self.caveat})
+
+
+def _verdict(n: int, low: float, high: float) -> str | None:
+    if n < 2 or math.isnan(low):
+        return None
+    return HELPED if low > 0 else HARMED if high < 0 else NO_DETECTABLE_CHANGE
+
+
+def reader_changes(readings: AssistedReadings, *, level: float = 0.95) -> ReaderChanges:
+    """Each reader's accuracy unaided and aided, the cases helped and harmed, and the change's interval.
+
+    The interval is ``reader_differences`` on each reader's accuracy jackknife over the cases it read
+    both ways (leaving case k out of a reader's n: (correct − correct_k) / (n − 1)); for accuracy it
+    equals the paired standard error sd(d) / √n of the per-case differences d. The p-value is
+    McNemar's exact (binomial) test of helped against harmed.
+    """
+    level = check_level(level)
+    paired = readings.paired
+    unaided = (readings.unaided == readings.truth) & paired
+    aided = (readings.aided == readings.truth) & paired
+    n = paired.sum(axis=1)
+    correct = np.stack([aided.sum(axis=1), unaided.sum(axis=1)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fom = correct / n
+        left_out = (correct[:, :, np.newaxis] - np.stack([aided, unaided])) / (n[:, np.newaxis] - 1)
+    jackknife = np.where(paired & (n[:, np.newaxis] >= 2), left_out, np.nan)
+    differences = reader_differences(JackknifeFOM(fom, jackknife), level=level)
+    helped = (aided & ~unaided).sum(axis=1)
+    harmed = (unaided & ~aided).sum(axis=1)
+    p_values = exact_mcnemar_p(helped, harmed)
+    rows = tuple(
+        ReaderChange(
+            reader=readings.readers[j],
+            cohort=readings.reader_cohorts[j],
+            n_cases=int(n[j]),
+            unaided_accuracy=optional(fom[1, j]),
+            aided_accuracy=optional(fom[0, j]),
+            change=optional(differences.difference[j]),
+            helped=int(helped[j]),
+            harmed=int(harmed[j]),
+            p_value=float(p_values[j]),
+            std_error=optional(differences.std_error[j]),
+            ci_low=optional(differences.ci_low[j]),
+            ci_high=optional(differences.ci_high[j]),
+            verdict=_verdict(int(n[j]), float(differences.ci_low[j]), float(differences.ci_high[j])),
+        )
+        for j in range(readings.n_readers)
+    )
+    return ReaderChanges(rows, level)
+
+
+@dataclass(frozen=True)
+class SuggestionStratum:
+    """A cohort's (``None``: all readers') readings on the cases whose suggestion was right, or wrong.
+
+    ``n_cases`` counts distinct cases, ``n_readings`` the cohort's readings of them (both arms
+    answered); accuracies pool the readings.
+    """
+
+    cohort: str | None
+    suggestion_correct: bool
+    n_cases: int
+    n_readings: int
+    unaided_accuracy: float | None
+    aided_accuracy: float | None
+
+
+def suggestion_strata(readings: AssistedReadings) -> tuple[SuggestionStratum, ...]:
+    """Accuracy unaided and aided where the suggestion was right and where it was wrong, per cohort and
+    over all readers (Kiani et al. 2020 stratify the same way), the cases without a suggestion left out."""
+    shown = readings.with_suggestion
+    suggestion_right = readings.suggestion == readings.truth
+    unaided = readings.unaided == readings.truth
+    aided = readings.aided == readings.truth
+    strata = []
+    for cohort in readings.groups():
+        members = readings.members(cohort)
+        for correct in (True, False):
+            cells = shown[members] & (suggestion_right[members] == correct)
+            n_readings = int(cells.sum())
+            strata.append(
+                SuggestionStratum(
+                    cohort=cohort,
+                    suggestion_correct=correct,
+                    n_cases=int(cells.any(axis=0).sum()),
+                    n_readings=n_readings,
+                    unaided_accuracy=optional(rate(np.sum(unaided[members] & cells), n_readings)),
+                    aided_accuracy=optional(rate(np.sum(aided[members] & cells), n_readings)),
+                )
+            )
+    return tuple(strata)
