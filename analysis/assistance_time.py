@@ -232,8 +232,25 @@ def _sessions(values: Any, answers: np.ndarray, name: str) -> np.ndarray:
     bad = (answers != NO_ANSWER) & ~np.isin(sessions, (1, 2))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise MetricInputError(f"{name}{list(where)} = {sessions[where]!r}: an answered reading's session is 1 or 2")
+        raise MetricInputError(f"{name}{list(where)} = {sessions[where]}: an answered reading's session is 1 or 2")
     return sessions
+
+
+def _cell_accuracies(readings: AssistedReadings, sessions: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each reader's accuracy per arm and session, ``unaided_session_1`` … ``aided_session_2``; NaN
+    where a reader has no reading of that kind."""
+    cell = {}
+    for arm, answers, session in zip(("unaided", "aided"), (readings.unaided, readings.aided), sessions):
+        correct = answers == readings.truth
+        for number in (1, 2):
+            read = (answers != NO_ANSWER) & (session == number)
+            cell[f"{arm}_session_{number}"] = rate((correct & read).sum(axis=1), read.sum(axis=1))
+    return cell
+
+
+def _mean_over_readers(values: np.ndarray) -> float | None:
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else None
 
 
 def crossover_effects(
@@ -264,36 +281,26 @@ def crossover_effects(
     if len(names) != 2:
         raise MetricInputError(f"sequence: a crossover has two sequence groups, got {len(names)}: {', '.join(names)}")
     in_second = np.array([group == names[1] for group in groups])
-    cell = {}
-    for arm, answers, session in zip(("unaided", "aided"), (readings.unaided, readings.aided), sessions):
-        correct = answers == readings.truth
-        for number in (1, 2):
-            read = (answers != NO_ANSWER) & (session == number)
-            cell[f"{arm}_session_{number}"] = rate((correct & read).sum(axis=1), read.sum(axis=1))
+    cell = _cell_accuracies(readings, sessions)
     period = (cell["unaided_session_2"] - cell["unaided_session_1"] + cell["aided_session_2"] - cell["aided_session_1"]) / 2
-    carryover = (cell["aided_session_1"] - cell["unaided_session_1"]) - (cell["aided_session_2"] - cell["unaided_session_2"])
-    answered = np.concatenate([readings.unaided, readings.aided], axis=1) != NO_ANSWER
-    right = np.concatenate([readings.unaided, readings.aided], axis=1) == np.tile(readings.truth, 2)
-    overall = rate((right & answered).sum(axis=1), answered.sum(axis=1))
+    aided_effect = (cell["aided_session_1"] - cell["unaided_session_1"], cell["aided_session_2"] - cell["unaided_session_2"])
+    both_arms = np.concatenate([readings.unaided, readings.aided], axis=1)
+    answered = both_arms != NO_ANSWER
+    overall = rate(((both_arms == np.tile(readings.truth, 2)) & answered).sum(axis=1), answered.sum(axis=1))
     effects = []
     for cohort in readings.groups():
         members = readings.members(cohort)
-        mean_accuracy = {
-            key: optional(np.mean(values[members][~np.isnan(values[members])])) if np.isfinite(values[members]).any()
-            else None
-            for key, values in cell.items()
-        }
         effects.append(
             CrossoverEffects(
                 cohort=cohort,
                 n_readers=int(members.sum()),
                 sequence_groups=names,
-                accuracy=mean_accuracy,
+                accuracy={key: _mean_over_readers(values[members]) for key, values in cell.items()},
                 period=_one_sample(period[members], level, PERIOD_METHOD),
                 sequence=_two_sample(
                     overall[members & ~in_second], overall[members & in_second], level, SEQUENCE_METHOD
                 ),
-                carryover=_one_sample(carryover[members], level, CARRYOVER_METHOD),
+                carryover=_one_sample((aided_effect[0] - aided_effect[1])[members], level, CARRYOVER_METHOD),
             )
         )
     return tuple(effects)
