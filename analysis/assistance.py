@@ -9,7 +9,8 @@ there is none; a suggestion of -1 means none was shown.
 - ``orh_aided_vs_unaided``: aided against unaided as a two-modality Obuchowski–Rockette analysis with
   Hillis' df (Obuchowski & Rockette 1995; Hillis 2007) per cohort and over all readers, accuracy and
   macro F1, the three variants of ``analysis.mrmc``;
-- ``suggestion_strata``: accuracy unaided and aided on the cases whose suggestion was right and wrong.
+- ``suggestion_strata``: accuracy unaided and aided on the cases whose suggestion was right and wrong;
+- ``assisted_pilot``: a cohort's OR components, to size an assisted study (``analysis.study_power``).
 
 Each reader's change, helped or harmed, is in ``analysis.assistance_readers``; the switch and
 reliance measures in ``analysis.assistance_switches``; reading time and the crossover's period and
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from analysis.mrmc import ANSWER_FOMS, ModalityComparison, compare_modalities
+from analysis.study_power import PilotComponents
 from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
 
 def check_level(level: float) -> float:
@@ -185,6 +187,26 @@ def _group_name(cohort: str | None) -> str:
     return "all readers" if cohort is None else f"cohort {cohort}"
 
 
+def _complete_cases(readings: AssistedReadings, cohort: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The group's readers, and the cases every one of them answered unaided and aided."""
+    members = readings.members(cohort)
+    return members, readings.paired[members].all(axis=0)
+
+
+def _too_few(cohort: str | None, n_readers: int, n_cases: int) -> str:
+    return (
+        f"{_group_name(cohort)}: {n_readers} reader(s) and {n_cases} case(s) answered by all of them unaided and "
+        "aided; the ORH analysis needs two or more of each"
+    )
+
+
+def _aided_vs_unaided(
+    readings: AssistedReadings, members: np.ndarray, complete: np.ndarray, fom: str, level: float
+) -> ModalityComparison:
+    both = np.stack([readings.aided[members][:, complete], readings.unaided[members][:, complete]])
+    return compare_modalities(ANSWER_FOMS[fom](both, readings.truth[complete], readings.n_classes), level=level)
+
+
 def orh_aided_vs_unaided(
     readings: AssistedReadings, *, foms: Sequence[str] = ("accuracy", "f1"), level: float = 0.95
 ) -> AidedOrh:
@@ -201,26 +223,19 @@ def orh_aided_vs_unaided(
         raise MetricInputError(f"foms: expected some of {tuple(ANSWER_FOMS)}, got {tuple(foms)!r}")
     rows, comparisons, dropped, notes = [], {}, {}, []
     for cohort in readings.groups():
-        members = readings.members(cohort)
-        complete = readings.paired[members].all(axis=0)
+        members, complete = _complete_cases(readings, cohort)
         n_readers, n_cases = int(members.sum()), int(complete.sum())
         dropped[cohort] = readings.n_cases - n_cases
         if n_readers < 2 or n_cases < 2:
-            notes.append(
-                f"{_group_name(cohort)}: {n_readers} reader(s) and {n_cases} case(s) answered by all of them "
-                "unaided and aided; the ORH analysis needs two or more of each"
-            )
+            notes.append(_too_few(cohort, n_readers, n_cases))
             continue
         if dropped[cohort]:
             notes.append(
                 f"{_group_name(cohort)}: left out {dropped[cohort]} of {readings.n_cases} cases that some reader "
                 "did not answer both unaided and aided (the analysis needs every reader on every case)"
             )
-        both = np.stack([readings.aided[members][:, complete], readings.unaided[members][:, complete]])
         for fom in foms:
-            comparison = compare_modalities(
-                ANSWER_FOMS[fom](both, readings.truth[complete], readings.n_classes), level=level
-            )
+            comparison = _aided_vs_unaided(readings, members, complete, fom, level)
             comparisons[(cohort, fom)] = comparison
             for test in comparison.tests:
                 rows.append(
@@ -284,3 +299,20 @@ def suggestion_strata(readings: AssistedReadings) -> tuple[SuggestionStratum, ..
                 )
             )
     return tuple(strata)
+
+
+def assisted_pilot(readings: AssistedReadings, *, cohort: str | None = None, fom: str = "accuracy") -> PilotComponents:
+    """The OR components of aided against unaided in ``cohort`` (``None``: all readers), to plan a study.
+
+    Cov1, the covariance of a reader's unaided and aided errors, comes from the pilot: a sequential
+    design makes it large, which shrinks the variance of the difference (Beiden et al. 2002;
+    Schalekamp et al. 2014), and a planner that assumed it would size the study for another design.
+    """
+    if fom not in ANSWER_FOMS:
+        raise MetricInputError(f"fom: expected one of {tuple(ANSWER_FOMS)}, got {fom!r}")
+    if cohort is not None and cohort not in readings.cohorts:
+        raise MetricInputError(f"cohort: {cohort!r} is none of the readers' cohorts ({', '.join(readings.cohorts)})")
+    members, complete = _complete_cases(readings, cohort)
+    if members.sum() < 2 or complete.sum() < 2:
+        raise MetricInputError(_too_few(cohort, int(members.sum()), int(complete.sum())))
+    return PilotComponents.from_components(_aided_vs_unaided(readings, members, complete, fom, 0.95).components)
