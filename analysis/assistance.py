@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.mrmc import ANSWER_FOMS, ModalityComparison, compare_modalities
+from analysis.mrmc import ANSWER_FOMS, JackknifeFOM, ModalityComparison, compare_modalities
 from analysis.study_power import PilotComponents
 from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
 
@@ -201,10 +201,16 @@ def _too_few(cohort: str | None, n_readers: int, n_cases: int) -> str:
 
 
 def _aided_vs_unaided(
-    readings: AssistedReadings, members: np.ndarray, complete: np.ndarray, fom: str, level: float
+    readings: AssistedReadings, members: np.ndarray, complete: np.ndarray, fom: str, level: float, cache: dict
 ) -> ModalityComparison:
-    both = np.stack([readings.aided[members][:, complete], readings.unaided[members][:, complete]])
-    return compare_modalities(ANSWER_FOMS[fom](both, readings.truth[complete], readings.n_classes), level=level)
+    """ORH of the ``members`` on the ``complete`` cases. A reader's jackknife depends on the cases alone, so
+    it is computed once for every reader per set of cases (in ``cache``) and each group takes its rows."""
+    key = (fom, complete.tobytes())
+    if key not in cache:
+        both = np.stack([readings.aided[:, complete], readings.unaided[:, complete]])
+        cache[key] = ANSWER_FOMS[fom](both, readings.truth[complete], readings.n_classes)
+    foms = cache[key]
+    return compare_modalities(JackknifeFOM(foms.fom[:, members], foms.jackknife[:, members]), level=level)
 
 
 def orh_aided_vs_unaided(
@@ -221,7 +227,7 @@ def orh_aided_vs_unaided(
     unknown = [fom for fom in foms if fom not in ANSWER_FOMS]
     if unknown or not foms:
         raise MetricInputError(f"foms: expected some of {tuple(ANSWER_FOMS)}, got {tuple(foms)!r}")
-    rows, comparisons, dropped, notes = [], {}, {}, []
+    rows, comparisons, dropped, notes, jackknives = [], {}, {}, [], {}
     for cohort in readings.groups():
         members, complete = _complete_cases(readings, cohort)
         n_readers, n_cases = int(members.sum()), int(complete.sum())
@@ -235,7 +241,7 @@ def orh_aided_vs_unaided(
                 "did not answer both unaided and aided (the analysis needs every reader on every case)"
             )
         for fom in foms:
-            comparison = _aided_vs_unaided(readings, members, complete, fom, level)
+            comparison = _aided_vs_unaided(readings, members, complete, fom, level, jackknives)
             comparisons[(cohort, fom)] = comparison
             for test in comparison.tests:
                 rows.append(
@@ -315,4 +321,4 @@ def assisted_pilot(readings: AssistedReadings, *, cohort: str | None = None, fom
     members, complete = _complete_cases(readings, cohort)
     if members.sum() < 2 or complete.sum() < 2:
         raise MetricInputError(_too_few(cohort, int(members.sum()), int(complete.sum())))
-    return PilotComponents.from_components(_aided_vs_unaided(readings, members, complete, fom, 0.95).components)
+    return PilotComponents.from_components(_aided_vs_unaided(readings, members, complete, fom, 0.95, {}).components)

@@ -8,7 +8,6 @@ Seconds are ``(n_readers, n_cases)`` floats, NaN where a reading was not timed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from scipy.stats import t as student_t
 from scipy.stats import wilcoxon
 
-from analysis.assistance import AssistedReadings, check_level, optional, rate
+from analysis.assistance import AssistedReadings, check_level, rate
 from models_zoo.metrics import NO_ANSWER, MetricInputError
 
 WILCOXON_OF_READER_MEDIANS = (
@@ -61,30 +60,47 @@ class PairedSeconds:
 
 
 def _reader_medians(seconds: np.ndarray) -> np.ndarray:
-    """Each row's median of its non-NaN values, NaN for a row without any."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a reader without such readings: NaN, on purpose
-        return np.nanmedian(seconds, axis=1)
+    """Each row's median of its non-NaN values, NaN for a row without any: one sort of the matrix (NaN
+    sorts last), then the middle one or two of each row's ``n`` values."""
+    ordered = np.sort(seconds, axis=1)
+    n = np.count_nonzero(~np.isnan(seconds), axis=1)
+    rows = np.arange(seconds.shape[0])
+    low, high = ordered[rows, np.maximum(n - 1, 0) // 2], ordered[rows, n // 2]
+    return np.where(n > 0, (low + high) / 2, np.nan)
 
 
-def _paired_seconds(cohort: str | None, first: np.ndarray, second: np.ndarray) -> PairedSeconds:
-    """``first`` and ``second`` the cohort's seconds, NaN where the reading is not of that kind."""
-    reader_first, reader_second = _reader_medians(first), _reader_medians(second)
+def _paired_seconds(readings: AssistedReadings, first: np.ndarray, second: np.ndarray) -> tuple[PairedSeconds, ...]:
+    """``first`` against ``second`` (seconds, NaN where a reading is not of that kind) per cohort and over
+    all readers; each reader's medians computed once for every group."""
+    medians = (_reader_medians(first), _reader_medians(second))
+    return tuple(
+        _group_seconds(cohort, readings.members(cohort), first, second, medians) for cohort in readings.groups()
+    )
+
+
+def _group_seconds(
+    cohort: str | None,
+    members: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    medians: tuple[np.ndarray, np.ndarray],
+) -> PairedSeconds:
+    reader_first, reader_second = medians[0][members], medians[1][members]
     both = ~np.isnan(reader_first) & ~np.isnan(reader_second)
     differences = reader_second[both] - reader_first[both]
     statistic = p_value = None
     if np.count_nonzero(differences):
         result = wilcoxon(differences)
         statistic, p_value = float(result.statistic), float(result.pvalue)
-    pooled = (first[~np.isnan(first)], second[~np.isnan(second)])
+    pooled = [values[members][~np.isnan(values[members])] for values in (first, second)]
     return PairedSeconds(
         cohort=cohort,
         n_readers=int(both.sum()),
         n_first=int(pooled[0].size),
         n_second=int(pooled[1].size),
-        median_first=optional(np.median(pooled[0])) if pooled[0].size else None,
-        median_second=optional(np.median(pooled[1])) if pooled[1].size else None,
-        median_difference=optional(np.median(differences)) if differences.size else None,
+        median_first=float(np.median(pooled[0])) if pooled[0].size else None,
+        median_second=float(np.median(pooled[1])) if pooled[1].size else None,
+        median_difference=float(np.median(differences)) if differences.size else None,
         statistic=statistic,
         p_value=p_value,
         test=WILCOXON_OF_READER_MEDIANS,
@@ -116,23 +132,13 @@ def assisted_reading_time(
     aided = _seconds(aided_seconds, readings, "aided_seconds")
     unaided = np.where(readings.unaided != NO_ANSWER, unaided, np.nan)
     aided = np.where(readings.aided != NO_ANSWER, aided, np.nan)
-    arms = tuple(
-        _paired_seconds(cohort, unaided[readings.members(cohort)], aided[readings.members(cohort)])
-        for cohort in readings.groups()
-    )
+    arms = _paired_seconds(readings, unaided, aided)
     after = ()
     if seconds_after_suggestion is not None:
         seconds = _seconds(seconds_after_suggestion, readings, "seconds_after_suggestion")
         seconds = np.where(readings.with_suggestion, seconds, np.nan)
         agreed = readings.unaided == readings.suggestion
-        after = tuple(
-            _paired_seconds(
-                cohort,
-                np.where(agreed, seconds, np.nan)[readings.members(cohort)],
-                np.where(~agreed, seconds, np.nan)[readings.members(cohort)],
-            )
-            for cohort in readings.groups()
-        )
+        after = _paired_seconds(readings, np.where(agreed, seconds, np.nan), np.where(~agreed, seconds, np.nan))
     return AssistedReadingTime(arms, after)
 
 
@@ -282,8 +288,9 @@ def crossover_effects(
         raise MetricInputError(f"sequence: a crossover has two sequence groups, got {len(names)}: {', '.join(names)}")
     in_second = np.array([group == names[1] for group in groups])
     cell = _cell_accuracies(readings, sessions)
-    period = (cell["unaided_session_2"] - cell["unaided_session_1"] + cell["aided_session_2"] - cell["aided_session_1"]) / 2
-    aided_effect = (cell["aided_session_1"] - cell["unaided_session_1"], cell["aided_session_2"] - cell["unaided_session_2"])
+    later = {arm: cell[f"{arm}_session_2"] - cell[f"{arm}_session_1"] for arm in ("unaided", "aided")}
+    period = (later["unaided"] + later["aided"]) / 2
+    aided_effect = {number: cell[f"aided_session_{number}"] - cell[f"unaided_session_{number}"] for number in (1, 2)}
     both_arms = np.concatenate([readings.unaided, readings.aided], axis=1)
     answered = both_arms != NO_ANSWER
     overall = rate(((both_arms == np.tile(readings.truth, 2)) & answered).sum(axis=1), answered.sum(axis=1))
@@ -300,7 +307,7 @@ def crossover_effects(
                 sequence=_two_sample(
                     overall[members & ~in_second], overall[members & in_second], level, SEQUENCE_METHOD
                 ),
-                carryover=_one_sample((aided_effect[0] - aided_effect[1])[members], level, CARRYOVER_METHOD),
+                carryover=_one_sample((aided_effect[1] - aided_effect[2])[members], level, CARRYOVER_METHOD),
             )
         )
     return tuple(effects)

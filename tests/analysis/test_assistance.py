@@ -1,4 +1,5 @@
-"""The assisted arm's inputs, its aided-against-unaided ORH rows and its accuracy by suggestion (analysis.assistance)."""
+"""The assisted arm's inputs, its aided-against-unaided ORH rows and its accuracy by suggestion
+(analysis.assistance)."""
 
 import numpy as np
 import pytest
@@ -61,9 +62,9 @@ def test_the_rows_are_the_two_modality_orh_with_aided_first():
         for row, test in zip(rows, expected.tests):
             assert row.effect == pytest.approx(expected.fom_a - expected.fom_b)
             assert (row.aided_fom, row.unaided_fom) == (pytest.approx(expected.fom_a), pytest.approx(expected.fom_b))
-            assert (row.se, row.df, row.p_value) == (test.std_error, test.df2, test.p_value)
-            assert (row.ci_low, row.ci_high) == (test.ci_low, test.ci_high)
-            assert row.var_tr == expected.components.var_tr
+            assert (row.se, row.df, row.p_value) == pytest.approx((test.std_error, test.df2, test.p_value))
+            assert (row.ci_low, row.ci_high) == pytest.approx((test.ci_low, test.ci_high))
+            assert row.var_tr == pytest.approx(expected.components.var_tr)
             assert (row.n_readers, row.n_cases) == (3, 80)
 
 

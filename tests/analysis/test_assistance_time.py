@@ -89,7 +89,10 @@ def test_without_seconds_after_the_suggestion_that_part_is_empty():
 
 @pytest.mark.parametrize(
     "seconds, message",
-    [(np.zeros((4, 3)), r"unaided_seconds: expected shape \(4, 4\)"), (-UNAIDED_SECONDS, r"unaided_seconds\[0, 0\] = -10")],
+    [
+        (np.zeros((4, 3)), r"unaided_seconds: expected shape \(4, 4\)"),
+        (-UNAIDED_SECONDS, r"unaided_seconds\[0, 0\] = -10"),
+    ],
 )
 def test_bad_seconds_are_refused(seconds, message):
     with pytest.raises(MetricInputError, match=message):

@@ -51,7 +51,9 @@ def test_it_plans_from_the_same_components_as_the_assisted_analysis_of_the_pilot
     readings = assisted_readings(unaided, aided, suggestion, truth, 4, readers=range(5), cohorts=["x"] * 5)
     pilot = assisted_pilot(readings)
 
-    printed = run_plan(pilot_file(tmp_path, unaided, aided, truth), "--assisted", "--effect", "0.05", "--max-readers", "6")
+    path = pilot_file(tmp_path, unaided, aided, truth)
+
+    printed = run_plan(path, "--assisted", "--effect", "0.05", "--max-readers", "6")
 
     assert "Assisted pilot pilot.imrmc: unaided vs aided, 5 readers, 40 cases, FOM accuracy" in printed
     observed = (aided == truth).mean() - (unaided == truth).mean()
