@@ -30,7 +30,9 @@ from analysis.mrmc import ANSWER_FOMS, JackknifeFOM, ModalityComparison, compare
 from analysis.study_power import PilotComponents
 from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
 
+
 def check_level(level: float) -> float:
+    """A confidence level strictly between 0 and 1, or an error that says so."""
     if not 0.0 < float(level) < 1.0:
         raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
     return float(level)

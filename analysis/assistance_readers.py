@@ -118,6 +118,8 @@ class ReaderChange:
 
 @dataclass(frozen=True)
 class ReaderChanges:
+    """Every reader's ``ReaderChange``, in the readers' order, at confidence ``level``."""
+
     rows: tuple[ReaderChange, ...]
     level: float
 

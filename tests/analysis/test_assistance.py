@@ -1,6 +1,10 @@
 """The assisted arm's inputs, its aided-against-unaided ORH rows and its accuracy by suggestion
 (analysis.assistance)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,6 +12,7 @@ from analysis.assistance import assisted_readings, orh_aided_vs_unaided, suggest
 from analysis.mrmc import VARIANTS, accuracy_jackknife, compare_modalities, macro_f1_jackknife
 from models_zoo.metrics import MetricInputError
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 ROW_KEYS = [
     "cohort", "fom", "variant", "n_readers", "n_cases", "unaided_fom", "aided_fom", "effect", "se", "df",
     "ci_low", "ci_high", "p_value", "var_tr",
@@ -212,3 +217,15 @@ def test_readings_without_a_suggestion_are_left_out_of_the_strata():
 
     empty = strata[("expert", False)]
     assert (empty.n_cases, empty.n_readings, empty.unaided_accuracy, empty.aided_accuracy) == (0, 0, None, None)
+
+
+def test_the_assistance_modules_import_without_django():
+    code = (
+        "import sys\n"
+        "import analysis.assistance, analysis.assistance_readers, analysis.assistance_switches\n"
+        "import analysis.assistance_time\n"
+        "assert 'django' not in sys.modules, 'django was imported'\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY)
+
+    assert completed.returncode == 0, completed.stderr
