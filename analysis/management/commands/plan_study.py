@@ -13,13 +13,16 @@ from study.commands import ensure_migrated
 from study.lookups import get_study
 
 CASE_COLUMNS = (50, 100, 200, 300, 500, 1000, 2000)
+# The modalities an assisted pilot's iMRMC file names its two readings of each case by, unless --modalities.
+ASSISTED_MODALITIES = ("unaided", "aided")
 
 
 class Command(BaseCommand):
     help = (
         "Power of a planned two-modality MRMC study (random readers, random cases; Hillis, Obuchowski & "
         "Berbaum 2011) from the variance components of a pilot: an iMRMC file, or a study's answers with "
-        "--cohort (a model against that cohort's readers); and the smallest designs reaching the target power."
+        "--cohort (a model against that cohort's readers), or with --assisted an iMRMC file of readers unaided "
+        "and aided; and the smallest designs reaching the target power."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cohort", metavar="C",
             help="Plan from the study's answers: the model against the readers of this cohort (e.g. expert).",
+        )
+        parser.add_argument(
+            "--assisted", action="store_true",
+            help="Plan an assisted reading study (aided against unaided) from a pilot iMRMC file whose modalities "
+            "are the readers' unaided and aided readings, 'unaided' and 'aided' unless --modalities UNAIDED AIDED "
+            "names them; every component, Cov1 included, is the pilot's. FOM accuracy unless --fom.",
         )
         parser.add_argument(
             "--model", metavar="RUN",
@@ -48,7 +57,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--modalities", nargs=2, metavar=("A", "B"),
-            help="The two modalities of the pilot to take the components from (needed when it has more than two).",
+            help="The two modalities of the pilot to take the components from (needed when it has more than two); "
+            "with --assisted the unaided one first.",
         )
         parser.add_argument(
             "--max-readers", type=int, default=20, help="Designs of 2 to this many readers (default 20)."
@@ -59,14 +69,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self._check_options(options)
-        if options["cohort"] is not None:
+        if options["assisted"]:
+            pilot = self._assisted_pilot(options)
+        elif options["cohort"] is not None:
             pilot = self._pilot_from_study(options)
         else:
             pilot = self._pilot_from_file(options)
         self._write_table(pilot, options)
         self._write_smallest(pilot, options)
 
-    def _pilot_from_file(self, options) -> PilotComponents:
+    @staticmethod
+    def _pilot_file(options, default_fom: str) -> tuple[Path, str]:
         path = Path(options["file"])
         if options["model"] is not None:
             raise CommandError("--model: only with --cohort, when planning from a study's answers")
@@ -75,9 +88,53 @@ class Command(BaseCommand):
                 f"{path}: no such file. plan_study takes the components from a pilot iMRMC file, or from a "
                 "study's answers with --cohort (plan_study STUDY --cohort expert --effect 0.05)"
             )
-        fom = options["fom"] or "auc"
+        fom = options["fom"] or default_fom
         if fom not in FILE_FOMS:
             raise CommandError(f"--fom {fom}: a file's FOM is one of {', '.join(FILE_FOMS)}")
+        return path, fom
+
+    def _assisted_pilot(self, options) -> PilotComponents:
+        """The components of aided against unaided readings in a pilot iMRMC file, Cov1 the pilot's own."""
+        if options["cohort"] is not None:
+            raise CommandError(
+                "--assisted: plans from a pilot iMRMC file of unaided and aided readings; --cohort plans a model "
+                "against a cohort from a study's answers. Give one of the two."
+            )
+        path, fom = self._pilot_file(options, "accuracy")
+        unaided, aided = options["modalities"] or ASSISTED_MODALITIES
+        try:
+            data = read_imrmc(path, fom=fom)
+            missing = [name for name in (unaided, aided) if name not in data.modalities]
+            if missing or unaided == aided:
+                raise IMRMCFileError(
+                    f"{path}: --assisted needs two different modalities, the unaided and the aided readings "
+                    f"({unaided}, {aided}); the file has {', '.join(data.modalities)}: name them with "
+                    "--modalities UNAIDED AIDED"
+                )
+            pair = analyse_pair(data, aided, unaided)
+        except IMRMCFileError as error:
+            raise CommandError(str(error)) from None
+        except MetricInputError as error:
+            raise CommandError(f"{path}: {error}") from None
+        for note in pair.warnings:
+            self.stdout.write(self.style.WARNING(note))
+        pilot = PilotComponents.from_components(pair.comparison.components)
+        comparison = pair.comparison
+        correlation = pilot.cov1 / pilot.var_error if pilot.var_error > 0 else float("nan")
+        self.stdout.write(
+            f"Assisted pilot {path.name}: {unaided} vs {aided}, {len(pair.readers)} readers, {pilot.n_cases} cases, "
+            f"FOM {fom}\n"
+            f"  observed: unaided {comparison.fom_b:.4f}, aided {comparison.fom_a:.4f}, effect "
+            f"{comparison.difference:+.4f}\n"
+            f"  Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}  Cov1 {pilot.cov1:.8f}  "
+            f"Cov2 {pilot.cov2:.8f}  Cov3 {pilot.cov3:.8f}\n"
+            f"  Cov1 / Var(error) {correlation:.3f}: the pilot's correlation of a reader's unaided and aided errors\n"
+            "  (larger in a sequential design than in a crossover: the plan holds for a study of the pilot's design)\n"
+        )
+        return pilot
+
+    def _pilot_from_file(self, options) -> PilotComponents:
+        path, fom = self._pilot_file(options, "auc")
         try:
             data = read_imrmc(path, fom=fom)
             modality_a, modality_b = self._modalities(data.modalities, options["modalities"])
