@@ -351,6 +351,20 @@ def _answered_at(now: datetime, ago: float, opening: CaseOpening | None, answer:
     return min(now, max(earliest, now - timedelta(seconds=ago)))
 
 
+def submit_first_session(participant: Participant) -> Participant:
+    """A crossover reader's first session is submitted: its answers are read-only from now on, and the
+    second session opens after the wash-out (``annotator.assistance.second_session_opens``)."""
+
+    def mark_submitted() -> Participant:
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if locked.first_session_submitted_at is None:
+            locked.first_session_submitted_at = timezone.now()
+            locked.save(update_fields=["first_session_submitted_at"])
+        return locked
+
+    return atomic_with_retries(mark_submitted)
+
+
 def submit(participant: Participant) -> Participant:
     """The final submission: from now on the participant's answers are read-only. Many participants
     submitting at once all get in (``atomic_with_retries``)."""

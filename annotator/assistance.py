@@ -6,8 +6,9 @@ gives their output per case (``config.suggestions`` reads them from ``models_zoo
 assistance freezes one ``Suggestion`` per case; it is refused once anyone has answered.
 
 Crossover studies (``Assistance.Design.CROSSOVER``) read every case twice, once per session; which arm a
-case is read in follows from its place: blocks of ``block_size`` cases alternate, sequence group 0
-starting unaided and group 1 aided, and session 2 swaps them. Sequence groups are given in turn within
+case is read in follows from its place in the first session: blocks of ``block_size`` cases alternate,
+sequence group 0 starting unaided and group 1 aided; the second session reads the same blocks in a new
+order (``annotator.models.second_session_plan``), every case in the other arm. Sequence groups are given in turn within
 each cohort, so that the two are balanced in every cohort.
 """
 
@@ -25,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from annotator.models import Answer, Arm, Assistance, Participant, Suggestion
+from annotator.models import Answer, Arm, Assistance, Participant, Suggestion, config_of
 from study.models import Study
 from study.operations import OperationError
 
@@ -96,6 +97,10 @@ def set_assistance(study: Study, wanted: AssistanceSettings) -> Assistance:
         if Answer.readings.filter(participant__study=study).exists():
             raise OperationError(
                 f"study {study.name}: participants have answered already; its assistance is fixed from the first answer"
+            )
+        if wanted.design == Assistance.Design.CROSSOVER and config_of(study).repeated_cases:
+            raise OperationError(
+                f"study {study.name}: a crossover study reads every case twice already; set its cases read twice to 0 first"
             )
         assistance = assistance_of(study)
         for field in ("design", "controlled_fraction", "show_top_three", "block_size", "washout_days", "aided_instructions"):
@@ -200,10 +205,11 @@ def ensure_sequence_group(participant: Participant) -> int:
     return participant.sequence_group
 
 
-def crossover_arm(assistance: Assistance, sequence_group: int, session: int, number: int) -> str:
-    """The arm of case ``number`` (1-based) of a session: blocks alternate, group 0 starting unaided in
-    session 1, group 1 aided, and session 2 swapping both."""
-    block = (number - 1) // assistance.block_size
+def crossover_arm(assistance: Assistance, sequence_group: int, first_session_number: int, session: int = 1) -> str:
+    """The arm of the case read at ``first_session_number`` (1-based) in the first session, in
+    ``session``: blocks alternate in the first session, group 0 starting unaided and group 1 aided,
+    and the second session reads every case in the other arm."""
+    block = (first_session_number - 1) // assistance.block_size
     aided = (block + sequence_group + session - 1) % 2 == 1
     return Arm.AIDED if aided else Arm.UNAIDED
 

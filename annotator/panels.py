@@ -85,10 +85,11 @@ def panel_token(study: Study, sample: Sample, panel: str, resolution: str, diges
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:48]
 
 
-def case_occasion(participant_pk: int, number: int) -> str:
-    """A participant's case ``number``: each reading of a repeated case is an occasion of its own, so
-    that its URLs, and the browser's cache of them, never tell a second reading."""
-    return f"case:{participant_pk}:{number}"
+def case_occasion(participant_pk: int, number: int, session: int = 1) -> str:
+    """A participant's case ``number`` (of a crossover's ``session``): each reading of a repeated case,
+    and each session's, is an occasion of its own, so that its URLs, and the browser's cache of them,
+    never tell a second reading."""
+    return f"case:{participant_pk}:{number}" + (f":{session}" if session > 1 else "")
 
 
 def practice_occasion(participant_pk: int, number: int) -> str:

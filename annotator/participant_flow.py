@@ -10,12 +10,13 @@ background answers, a new account through an invitation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.urls import reverse
 from django.utils import timezone
 
 from annotator.answers import moment_text
-from annotator.assistance import assistance_of
+from annotator.assistance import assistance_of, crossover_arm, ensure_sequence_group, second_session_opens
 from annotator.models import Answer, Arm, Assistance, Case, Participant, StudyConfig, Suggestion, config_of
 
 # Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
@@ -136,11 +137,38 @@ class Standing:
     participant: Participant
     config: StudyConfig
     window_state: str  # StudyConfig.window_state: "not_open", "open" or "closed"
+    assistance: Assistance
 
     @classmethod
     def of(cls, participant: Participant) -> Standing:
         config = config_of(participant.study)
-        return cls(participant, config, config.window_state(timezone.now()))
+        return cls(participant, config, config.window_state(timezone.now()), assistance_of(participant.study))
+
+    @property
+    def session(self) -> int:
+        """The session they read now: a crossover study's second once they submitted the first."""
+        return self.participant.current_session if self.assistance.crossover else 1
+
+    @property
+    def second_session_opens_at(self) -> datetime | None:
+        return second_session_opens(self.assistance, self.participant) if self.assistance.crossover else None
+
+    @property
+    def between_sessions(self) -> bool:
+        """Whether a crossover reader has submitted their first session and waits out the wash-out."""
+        opens = self.second_session_opens_at
+        return opens is not None and not self.submitted and timezone.now() < opens
+
+    def case_arm(self, number: int) -> str:
+        """The arm case ``number`` of their session is read in (a crossover study's blocks alternate)."""
+        if not self.assistance.crossover:
+            return Arm.UNAIDED
+        first_number = number
+        if self.session == 2:
+            n_items = self.participant.study.items.count()
+            first = self.participant.case_plan(n_items, 1)
+            first_number = first.index(self.participant.case_plan(n_items, 2)[number - 1]) + 1
+        return crossover_arm(self.assistance, ensure_sequence_group(self.participant), first_number, self.session)
 
     @property
     def study(self) -> str:
@@ -173,12 +201,12 @@ class Standing:
         """Where the participant carries on: after the submission, their read-only answers; before the
         cases, the background form, their first look at the instructions, the training; then the
         first unanswered case, or the submission page once every case is answered."""
-        if self.submitted:
+        if self.submitted or self.between_sessions:
             return study_url("participant_done", self.participant)
         if self.participant.background_pending:
             return study_url("participant_background", self.participant)
-        cases = self.participant.cases()
-        answered = answers_by_number(self.participant, cases)
+        cases = self.participant.cases(self.session)
+        answered = answers_by_number(self.participant, cases, self.session)
         if not answered and not self.participant.instructions_seen.exists():
             return study_url("participant_instructions", self.participant)
         if self.participant.training_pending:
@@ -190,6 +218,8 @@ class Standing:
 
     def refusal_text(self) -> str:
         """Why nothing the participant sends is saved now, or "" when it is."""
+        if self.between_sessions:
+            return f"Your second session opens at {moment_text(self.second_session_opens_at)}."
         if self.submitted:
             return "You have submitted your answers; the study is read-only for you."
         return window_refusal_text(self.config, self.window_state)

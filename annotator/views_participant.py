@@ -24,7 +24,7 @@ from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotator.answers import AnswerRejected, parse_body, save_answer, submit
+from annotator.answers import AnswerRejected, parse_body, save_answer, shown, submit, submit_first_session
 from annotator.assistance import assistance_of
 from annotator.forms import BackgroundForm, error_summary
 from annotator.models import Arm, CaseOpening, InstructionsSeen, Invitation, Participant, Suggestion, hash_token
@@ -140,28 +140,38 @@ def participant_case(request: HttpRequest, study: str, number: int):
             return redirect(step)
         if standing.window_state == "not_open":
             return redirect("annotator:participant_instructions", study)
-    cases = participant.cases()
+        if standing.between_sessions:
+            return redirect("annotator:participant_done", study)
+    session = standing.session
+    cases = participant.cases(session)
     if not 1 <= number <= len(cases):
         raise Http404("No such case.")
     case = cases[number - 1]
     item = case.item
-    answered = answers_by_number(participant, cases)
-    assistance = assistance_of(participant.study)
-    reading = case_reading(assistance, case, readings_by_number(participant, cases).get(number, {}))
+    answered = answers_by_number(participant, cases, session)
+    assistance = standing.assistance
+    readings = readings_by_number(participant, cases, session).get(number, {})
+    reading = case_reading(assistance, case, readings, standing.case_arm(number))
     current = reading.current
     read_only = standing.submitted or standing.closed or (current is not None and not standing.config.answers_changeable)
     if not read_only:
-        CaseOpening.record(participant, item, repeat=case.repeat)
+        # A case opens in the arm it is read in first; a suggestion opens the aided reading, on the
+        # server's own clock.
+        CaseOpening.record(participant, item, repeat=case.repeat, arm=Arm.UNAIDED if assistance.sequential else reading.arm)
         if reading.suggestion is not None:
-            # The server's own clock says when the suggestion was first shown.
             CaseOpening.record(participant, item, repeat=case.repeat, arm=Arm.AIDED)
-    occasion = case_occasion(participant.pk, number)
+        if session == 2 and participant.second_session_started_at is None:
+            Participant.objects.filter(pk=participant.pk, second_session_started_at__isnull=True).update(
+                second_session_started_at=timezone.now()
+            )
+    occasion = case_occasion(participant.pk, number, session)
     display = panel_urls(participant.study, item.sample, occasion=occasion)
     full = panel_urls(participant.study, item.sample, resolution="full", occasion=occasion)
     has_next = number < len(cases)
     prefetch = []
     if has_next:
-        prefetch = list(panel_urls(participant.study, cases[number].item.sample, occasion=case_occasion(participant.pk, number + 1)).values())
+        next_occasion = case_occasion(participant.pk, number + 1, session)
+        prefetch = list(panel_urls(participant.study, cases[number].item.sample, occasion=next_occasion).values())
     return render(
         request,
         "annotator/participant/case.html",
@@ -175,6 +185,7 @@ def participant_case(request: HttpRequest, study: str, number: int):
             "class_rows": math.ceil(len(participant.study.label_set) / CLASSES_PER_ROW),
             "current": current.class_index if current else None,
             "reading": reading,
+            "session": session,
             "suggestion": suggestion_context(participant.study, reading),
             "aided_instructions": assistance.aided_instructions if reading.suggestion else "",
             # The answer alone is saved before the page shows the suggestion, which its reload does.
@@ -194,6 +205,21 @@ def participant_case(request: HttpRequest, study: str, number: int):
             **standing.context(),
         },
     )
+
+
+def _session_of(body: dict, standing: Standing) -> int:
+    """The session an answer was given in: the participant's current one, which an answer kept in a
+    browser from a session submitted since can no longer join."""
+    session = body.get("session", standing.session)
+    if session not in (1, 2) or isinstance(session, bool):
+        raise AnswerRejected(f"session: expected 1 or 2, got {shown(session)}", 400)
+    if session != standing.session:
+        raise AnswerRejected(
+            f"This answer was given in session {session}; you read session {standing.session} now, and answers "
+            "of a submitted session can no longer change.",
+            409,
+        )
+    return session
 
 
 def suggestion_context(study, reading: CaseReading) -> dict | None:
@@ -230,9 +256,12 @@ def participant_answer(request: HttpRequest, study: str, number: int):
     if not request.user.is_authenticated:
         return _json_error("You are signed out. Sign in again; your answer is kept in this browser.", 401)
     participant = participant_for(request, study)
-    if Standing.of(participant).step_before_cases() and not participant.is_submitted:
+    standing = Standing.of(participant)
+    if standing.step_before_cases() and not participant.is_submitted:
         what = "background questions" if participant.background_pending else "training"
         return _json_error(f"Finish the {what} first; the study's cases open after it.", 409)
+    if standing.between_sessions:
+        return _json_error(standing.refusal_text(), 409)
     total = participant.case_count()
     if not 1 <= number <= total:
         return _json_error(f"There is no case {number}; this study has {total}.", 404)
@@ -245,7 +274,11 @@ def participant_answer(request: HttpRequest, study: str, number: int):
         return _json_error(f"The request body is larger than {MAX_ANSWER_BODY_BYTES} bytes.", 413)
     try:
         body = parse_body(request.body)
-        case = participant.case_at(number)
+        session = _session_of(body, standing)
+        case = participant.case_at(number, session)
+        arm = body.get("arm", Arm.UNAIDED)
+        if standing.assistance.crossover and arm != standing.case_arm(number):
+            raise AnswerRejected(f"Case {number} of this session is read {standing.case_arm(number)}; reload the page.", 409)
         saved = save_answer(
             participant,
             case.item,
@@ -253,7 +286,8 @@ def participant_answer(request: HttpRequest, study: str, number: int):
             body.get("active_seconds"),
             body.get("answered_seconds_ago"),
             repeat=case.repeat,
-            arm=body.get("arm", Arm.UNAIDED),
+            arm=arm,
+            session=session,
         )
     except AnswerRejected as rejected:
         return _json_error(str(rejected), rejected.status, **rejected.details)
@@ -279,20 +313,21 @@ def participant_submit(request: HttpRequest, study: str):
     needs the explicit confirmation box ticked."""
     participant = participant_for(request, study)
     standing = Standing.of(participant)
-    if standing.submitted:
+    if standing.submitted or standing.between_sessions:
         return redirect("annotator:participant_done", study)
     step = standing.step_before_cases()
     if step:
         return redirect(step)
-    cases = participant.cases()
-    answered = answers_by_number(participant, cases)
+    cases = participant.cases(standing.session)
+    answered = answers_by_number(participant, cases, standing.session)
     unanswered = [number for number in range(1, len(cases) + 1) if number not in answered]
+    first_of_two = standing.assistance.crossover and standing.session == 1
     error = ""
     if request.method == "POST":
         if unanswered and request.POST.get("confirm_unanswered") != "yes":
             error = "Tick the box to confirm that you submit with unanswered cases, or answer them first."
         else:
-            submit(participant)
+            (submit_first_session if first_of_two else submit)(participant)
             return redirect("annotator:participant_done", study)
     return render(
         request,
@@ -304,6 +339,8 @@ def participant_submit(request: HttpRequest, study: str):
             "unanswered": [(number, case_url(participant, number)) for number in unanswered],
             "error": error,
             "queue_key": queue_key(participant),
+            "first_of_two": first_of_two,
+            "washout_days": standing.assistance.washout_days,
             **standing.context(),
         },
         status=400 if error else 200,
@@ -314,10 +351,22 @@ def participant_submit(request: HttpRequest, study: str):
 @require_GET
 def participant_done(request: HttpRequest, study: str):
     participant = participant_for(request, study)
+    standing = Standing.of(participant)
+    if standing.between_sessions or (standing.session == 2 and not participant.is_submitted):
+        return render(
+            request,
+            "annotator/participant/between_sessions.html",
+            {
+                "study": participant.study,
+                "second_opens_at": standing.second_session_opens_at,
+                "open": not standing.between_sessions,
+                **standing.context(),
+            },
+        )
     if not participant.is_submitted:
         return redirect("annotator:participant_submit", study)
-    cases = participant.cases()
-    answered = answers_by_number(participant, cases)
+    cases = participant.cases(standing.session)
+    answered = answers_by_number(participant, cases, standing.session)
     label_set = participant.study.label_set
     rows = [
         (number, case_url(participant, number), label_set.by_index(answered[number].class_index).name if number in answered else "")

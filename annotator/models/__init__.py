@@ -179,6 +179,8 @@ class StudyConfig(models.Model):
         most = max_repeated_cases(self.study.items.count())
         if self.repeated_cases > most:
             raise ValidationError({"repeated_cases": f"At most {most} (a quarter of the study's cases)."})
+        if self.repeated_cases and Assistance.objects.filter(study=self.study, design=Assistance.Design.CROSSOVER).exists():
+            raise ValidationError({"repeated_cases": "A crossover study reads every case twice already: 0 here."})
         if self.pk and self.repeated_cases != self.saved_repeated_cases() and self.anyone_answered():
             raise ValidationError(
                 {"repeated_cases": "Fixed: participants have answered already, and a change would change their order."}
@@ -349,16 +351,19 @@ class Participant(models.Model):
         index, repeat = plan[number - 1]
         return Case(number, self.study.items.select_related("sample").order_by("position")[index], repeat)
 
-    def session_seed(self, session: int) -> int | list[int]:
-        """The seed of a session's order: ``order_seed`` for the first, a stream of its own for the second."""
-        return self.order_seed if session == 1 else [SECOND_SESSION_STREAM, self.order_seed]
-
     @property
     def current_session(self) -> int:
         """The session they read now: the second once they submitted the first (a crossover study's)."""
         return 2 if self.first_session_submitted_at else 1
 
     def case_plan(self, n_items: int, session: int = 1) -> list[tuple[int, int]]:
+        """(index of the sample in position order, reading) per case, in presentation order: the first
+        session's plan (:meth:`first_session_plan`), or a crossover's second (``second_session_plan``)."""
+        if session == 2:
+            return second_session_plan(self.case_plan(n_items), self.study.assistance.block_size, self.order_seed)
+        return self.first_session_plan(n_items)
+
+    def first_session_plan(self, n_items: int) -> list[tuple[int, int]]:
         """(index of the sample in position order, reading) per case, in presentation order.
 
         Without repeats, a permutation of the samples seeded by ``order_seed``. With ``R`` repeated
@@ -368,14 +373,14 @@ class Participant(models.Model):
         a third of the order apart; the other samples keep the permutation's order in the places left.
         Nothing marks a second reading.
         """
-        base = [int(i) for i in np.random.default_rng(self.session_seed(session)).permutation(n_items)]
+        base = [int(i) for i in np.random.default_rng(self.order_seed).permutation(n_items)]
         repeated = config_of(self.study).repeated_item_indices(n_items)
         if not repeated:
             return [(i, 0) for i in base]
         count = len(repeated)
         total = n_items + count
         gap = math.ceil(total / 3)
-        rng = np.random.default_rng([REPEAT_PLACES_STREAM, self.order_seed] + ([session] if session > 1 else []))
+        rng = np.random.default_rng([REPEAT_PLACES_STREAM, self.order_seed])
         cut = int(rng.integers(count, total - gap - count + 1))
         firsts = np.sort(rng.choice(cut, count, replace=False))
         seconds = cut + gap + rng.choice(total - cut - gap, count, replace=False)
@@ -396,6 +401,18 @@ class Participant(models.Model):
     def background_pending(self) -> bool:
         """Whether they still have to fill in the study's background form."""
         return bool(config_of(self.study).background_fields) and self.background_given_at is None and not self.simulated
+
+
+def second_session_plan(first: list[tuple[int, int]], block_size: int, order_seed: int) -> list[tuple[int, int]]:
+    """A crossover reader's second session: the blocks of their first, each read in the other arm, in
+    a new seeded order of the blocks and of the cases within each (so that a case never stands where
+    it stood, and every block keeps its cases)."""
+    rng = np.random.default_rng([SECOND_SESSION_STREAM, order_seed])
+    blocks = [first[start : start + block_size] for start in range(0, len(first), block_size)]
+    plan = []
+    for b in rng.permutation(len(blocks)):
+        plan += [blocks[b][i] for i in rng.permutation(len(blocks[b]))]
+    return plan
 
 
 @dataclass(frozen=True)

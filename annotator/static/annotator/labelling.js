@@ -100,6 +100,7 @@
         body: JSON.stringify({
           class_index: entry.class_index,
           arm: entry.arm || "unaided",
+          session: Number(entry.session || 1),
           active_seconds: entry.active_seconds,
           answered_seconds_ago: entry.chosen_at ? Math.max(0, (Date.now() - entry.chosen_at) / 1000) : 0,
         }),
@@ -291,6 +292,7 @@
       id: Date.now().toString(36) + Math.random().toString(36).slice(2),
       url: page.dataset.answerUrl,
       arm: page.dataset.arm,
+      session: page.dataset.session,
       number: number,
       class_index: classIndex,
       active_seconds: takeActiveSeconds(),
