@@ -249,7 +249,8 @@ def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
         for row in Answer.readings.filter(participant__study=study)
         .values("participant")
         .annotate(
-            answered=Count("id", filter=final_readings(assistance)),
+            answered=Count("id", filter=final_readings(assistance, 1)),
+            answered_in_second_session=Count("id", filter=final_readings(assistance, 2)),
             active=Sum("active_seconds"),
             last=Max("answered_at"),
             first=Min("answered_at"),
@@ -267,7 +268,8 @@ def study_progress(study: Study, now: datetime | None = None) -> StudyProgress:
     for participant in study.participants.select_related("cohort").order_by("cohort__name", "pseudonym"):
         row = answers.get(participant.pk, {})
         moments = [row.get("last"), visits.get(participant.pk), participant.submitted_at]
-        answered = row.get("answered", 0)
+        # A crossover reader's progress is that of the session they read now.
+        answered = row.get("answered_in_second_session" if participant.current_session == 2 else "answered", 0)
         projected, risk = (None, "")
         if not participant.is_submitted:
             projected, risk = risk_of_not_finishing(answered, total, row.get("first"), config.closes_at, elapsed, now)

@@ -140,3 +140,20 @@ def test_a_reading_of_each_arm_makes_the_comparison_with_the_model_read_the_unai
     client.force_login(participant.user)
     answer_the_session(client, participant, 1)
     assert participant.answers.count() == N_SAMPLES // 2
+
+
+def test_the_progress_page_says_each_readers_session_and_counts_it(client, crossover):
+    from annotator.operations import study_progress
+
+    participant = crossover.participant
+    opened_an_hour_ago(participant)
+    client.force_login(participant.user)
+    answer_the_session(client, participant, 1)
+    client.post(url("participant_submit"))
+    Participant.objects.filter(pk=participant.pk).update(first_session_submitted_at=timezone.now() - timedelta(days=29))
+    people = {p.pseudonym: p for p in study_progress(crossover.study).participants}
+    assert people["expert-01"].reads.startswith("session 2, starting ")
+    assert people["expert-01"].answered == 0, "the second session's progress, not the first's"
+    client.force_login(crossover.coordinator)
+    text = client.get(reverse("annotator:coordinator_progress", args=["crossed"])).text
+    assert "<th scope=\"col\">Reads</th>" in text and "session 2, starting" in text
