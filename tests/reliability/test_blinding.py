@@ -118,3 +118,25 @@ def test_the_answer_reply_holds_only_the_participants_own_answer(client, reading
     ).json()
     assert set(reply) == {"number", "arm", "finished", "class_index", "changes", "answered", "total", "next"}
     assert reply["class_index"] == 4 and reply["answered"] == 1
+
+
+def test_a_sequential_study_shows_nothing_of_the_suggestion_before_the_answer_alone(client, db):
+    """Before its stage a case page holds no trace of the suggestion; after it, the suggestion but never
+    the model's name, whether it is right, or whether it was controlled."""
+    from annotator.assistance import AssistanceSettings, set_assistance
+
+    reading = reading_study("blind-aided", test_samples=6, train_samples=4)
+    run = ModelRun.objects.create(name="blind-model", kind="imported", dataset=reading.study.dataset, status="finished")
+    for item in reading.study.items.all():
+        Prediction.objects.create(run=run, sample=item.sample, probabilities=[0.99] + [0.0] * 12, classes=[0])
+    set_assistance(reading.study, AssistanceSettings("sequential", "blind-model"))
+    client.force_login(reading.participant.user)
+    for page in case_pages(client, reading):
+        assert "suggest" not in page.lower() and "99%" not in page and "blind-model" not in page
+    first = reading.participant.case_at(1)
+    answer_url = reverse("annotator:participant_answer", args=[reading.study.name, 1])
+    client.post(answer_url, '{"class_index": 5, "arm": "unaided"}', content_type="application/json")
+    shown = client.get(reverse("annotator:participant_case", args=[reading.study.name, 1])).content.decode()
+    assert "The model suggests" in shown and "99%" in shown
+    for secret in ("blind-model", "controlled", "correct", first.item.sample.source_id):
+        assert secret not in shown
