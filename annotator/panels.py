@@ -22,7 +22,7 @@ from annotator import panel_cache
 from annotator.models import PanelToken, config_of
 from annotator.panel_composition import PANELS, RESOLUTIONS, compose, stretched_channels
 from study.models import Sample, Study
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 def settings_digest(percentiles: dict) -> str:
     """A short fingerprint of display settings, so that changed settings give new files and URLs."""
@@ -54,7 +54,7 @@ class PanelRenderError(RuntimeError):
 
 
 def render_to_cache(sample: Sample, percentiles: dict, resolution: str) -> None:
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     try:
         pixels = store.open(sample.store_key)
     except (OSError, ValueError) as error:

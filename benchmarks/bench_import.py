@@ -94,7 +94,7 @@ def child_import(folder: Path, workers: int, quality: bool, limit: int | None) -
     from study.labelfiles import read_label_file
     from study.models import Dataset
     from study.quality import QualityThresholds
-    from study.store import TrainingStore
+    from study.store import sample_store
 
     with temporary_site.migrated():
         label_file = read_label_file(folder / "labels.txt")
@@ -102,7 +102,7 @@ def child_import(folder: Path, workers: int, quality: bool, limit: int | None) -
             kept = sorted(source.sample_id for source in discover(folder, "channels"))[:limit]
             label_file = dataclasses.replace(label_file, labels={k: label_file.labels[k] for k in kept})
         dataset = Dataset.objects.create(name="bench", label_set_key="cyto13")
-        store = TrainingStore(settings.STORE_DIR)
+        store = sample_store()
         thresholds = QualityThresholds() if quality else None
         start = time.perf_counter()
         summary = run_import(folder, dataset, label_file, store, "channels", workers=workers, thresholds=thresholds)

@@ -41,15 +41,14 @@ def prepare(images: int, sizes: list[int]) -> None:
     randomly initialised GapNet-PL, tiles of 1024 px."""
     import numpy as np
     import torch
-    from django.conf import settings
 
     from models_zoo.models import ModelRun
     from models_zoo.registry import create_model
     from models_zoo.runs import create_run, model_checkpoint, save_run_model
     from study.models import Dataset, Sample
-    from study.store import TrainingStore
+    from study.store import sample_store
 
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     rng = np.random.default_rng(0)
     datasets = []
     for size in sizes:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -20,7 +19,7 @@ from django.db import transaction
 from annotator.models import Cohort, Participant, config_of
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample
-from study.store import TrainingStore
+from study.store import sample_store
 
 STUDY_NAME = "loadtest"
 PASSWORD = "loadtest-participant-password-1"
@@ -50,7 +49,7 @@ def build_study(participants: int, samples: int, expert_share: float = 0.125) ->
     if participants < 1 or samples < 1:
         raise ValueError(f"need at least one participant and one sample, got {participants} and {samples}")
     dataset = Dataset.objects.create(name=f"{STUDY_NAME}-data", label_set_key=CYTO13.key, split_seed=0)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     rows = []
     for i in range(samples):
         key = f"{dataset.name}/{i:05d}.npy"

@@ -26,7 +26,7 @@ from study.imaging import DEFAULT_MAX_PIXELS, ChannelError, read_channel
 from study.labelfiles import LabelFile
 from study.models import Dataset, ReferenceLabel, Sample
 from study.quality import QualityFlag, QualityThresholds, assess_sample
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, SampleStore
 
 CHANNEL_FILE = re.compile(
     r"^(?P<id>.+)_(?P<channel>red|green|blue|yellow)(?P<suffix>\.(?:tiff?|png|jpe?g))$", re.IGNORECASE
@@ -166,7 +166,7 @@ def convert_sample(
             pixels = _read_channels(source, max_pixels)
     except ChannelError as error:
         return Skipped(source.sample_id, error.reason, error.detail)
-    store = TrainingStore(store_root)
+    store = SampleStore(store_root)
     try:
         store.write(key, pixels)
     except OSError as error:
@@ -256,7 +256,7 @@ def run_import(
     folder: Path,
     dataset: Dataset,
     label_file: LabelFile,
-    store: TrainingStore,
+    store: SampleStore,
     layout: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
@@ -319,7 +319,7 @@ def _nothing_imported(folder: Path, summary: ImportSummary) -> str:
 
 
 def _record(
-    result: Converted | Skipped, dataset: Dataset, label_file: LabelFile, store: TrainingStore, summary: ImportSummary
+    result: Converted | Skipped, dataset: Dataset, label_file: LabelFile, store: SampleStore, summary: ImportSummary
 ) -> None:
     if isinstance(result, Skipped):
         summary.skipped.append(result)

@@ -23,7 +23,7 @@ from study.importer import ImportError_, detect_layout, run_import
 from study.labelfiles import read_label_file
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, SampleStore, sample_store
 
 pytestmark = pytest.mark.django_db
 
@@ -255,7 +255,7 @@ def write_folder(folder: Path, kind: str, draw: int) -> tuple[Damage, np.ndarray
     return damage, good
 
 
-def assert_store_matches_the_database(store: TrainingStore, originals: dict[str, np.ndarray]) -> None:
+def assert_store_matches_the_database(store: SampleStore, originals: dict[str, np.ndarray]) -> None:
     """No partial data: a sample row for every stored file and a stored file, whole, for every row."""
     files = {path.relative_to(store.root).as_posix() for path in store.root.rglob("*") if path.is_file()}
     samples = list(Sample.objects.all())
@@ -274,7 +274,7 @@ def test_a_damaged_sample_is_skipped_with_its_reason_or_imported_whole(tmp_path,
     folder = tmp_path / "in"
     damage, good = write_folder(folder, kind, draw)
     dataset = Dataset.objects.create(name="fuzz", label_set_key=CYTO13.key)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     label_file = read_label_file(folder / "labels.csv", CYTO13)
 
     try:

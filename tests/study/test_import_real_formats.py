@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from study.labels import CYTO13, HPA28
 from study.models import Dataset, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 from tests.factories import channel_pixels, write_channels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_single_cell_crops_as_npy_in_either_axis_order_and_a_named_channel_order
 
     run_import(folder, "--name", "crops", "--channels", "blue,green,red,yellow")
 
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     first = store.open(Sample.objects.get(source_id="cell-1").store_key)
     second = store.open(Sample.objects.get(source_id="cell-2").store_key)
     assert np.array_equal(first, np.moveaxis(hwc, -1, 0)[[2, 1, 0, 3]])

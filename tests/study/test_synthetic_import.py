@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from synthetic.dataset import generate_dataset
 from study.models import Sample
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_a_colour_encoded_channel_imports_with_the_clean_intensities(tmp_path, s
         coloured = next(row for row in csv.DictReader(handle) if row["fault"] == "colour_encoded")
     call_command("import_dataset", str(tmp_path / "clean"), name="clean", label_set="cyto13", stdout=StringIO())
     call_command("import_dataset", str(tmp_path / "faulty"), name="faulty", label_set="cyto13", stdout=StringIO())
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     clean = store.open(Sample.objects.get(dataset__name="clean", source_id=coloured["id"]).store_key)
     faulty = store.open(Sample.objects.get(dataset__name="faulty", source_id=coloured["id"]).store_key)
     channel = CHANNELS.index(coloured["channel"])

@@ -16,7 +16,7 @@ from study.labels import CYTO13, LABEL_SETS, get_label_set
 from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
 from study.quality import QualityThresholds
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 
 PLAIN_PROGRESS_SECONDS = 5
@@ -109,7 +109,7 @@ class Command(DatabaseCommand):
         self.stdout.write(f"Label set: {label_set.key}, {label_set.title} ({label_set_origin}).")
         for (source, target), count in sorted(label_file.mappings.items()):
             self.stdout.write(f"  mapped {source!r} -> {target}: {count} time{'s' if count != 1 else ''}")
-        store = TrainingStore(settings.STORE_DIR)
+        store = sample_store()
         try:
             summary = run_import(
                 folder,
