@@ -50,7 +50,7 @@ def rendered_panel(sample: Sample, percentiles: dict, panel: str, resolution: st
 
 
 class PanelRenderError(RuntimeError):
-    """A sample's pixels could not be read from the training store."""
+    """A sample's pixels could not be read from the sample store."""
 
 
 def render_to_cache(sample: Sample, percentiles: dict, resolution: str) -> None:
@@ -59,7 +59,7 @@ def render_to_cache(sample: Sample, percentiles: dict, resolution: str) -> None:
         pixels = store.open(sample.store_key)
     except (OSError, ValueError) as error:
         raise PanelRenderError(
-            f"sample {sample.pk}: cannot read {store.path(sample.store_key)} from the training store ({error}); "
+            f"sample {sample.pk}: cannot read {store.path(sample.store_key)} from the sample store ({error}); "
             "import the sample again"
         ) from error
     planes = stretched_channels(pixels, percentiles)

@@ -1,8 +1,8 @@
-"""GapNet-PL training throughput on CUDA, fed from the training store through DataLoader workers.
+"""GapNet-PL training throughput on CUDA, fed from the sample store through DataLoader workers.
 
 The paper's setting: 1024x1024 random crops, batch 40, SGD with momentum, bf16 autocast and
 channels_last; measured with ``torch.compile`` off and on. The data are synthetic fields written to a
-training store in a temporary folder first, so that the figure includes reading crops, as a real run
+sample store in a temporary folder first, so that the figure includes reading crops, as a real run
 does: raw crops from the loader's workers, z-scored on the GPU, the training loop's step.
 
 The timing starts after a warm-up longer than the loader's read-ahead (workers x 2 batches) and

@@ -2,7 +2,7 @@
 resolution), and cached panel requests through Django's test client.
 
 Standalone: it makes a temporary data folder with an SQLite database, migrates it, and fills the
-training store with synthetic 16-bit fields of cells.
+sample store with synthetic 16-bit fields of cells.
 """
 
 import argparse

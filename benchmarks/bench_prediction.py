@@ -1,7 +1,7 @@
 """Whole-image predictions per second along ``predict``'s path, in one process and under torchrun.
 
 GapNet-PL with random weights predicts whole 16-bit images of ``--sizes`` px (2048 and 3072: 4 and 9
-tiles of 1024 px) along the path ``manage.py predict`` takes: read from the training store, z-scored
+tiles of 1024 px) along the path ``manage.py predict`` takes: read from the sample store, z-scored
 over the whole image, the mean of the tiles' probabilities, stored as Prediction rows in chunks
 (``models_zoo.prediction.predict_samples``). On the CPU with 1 process (using every core) and with 2
 processes under ``torchrun --nproc_per_node 2`` (one thread each, as torchrun sets; gloo), each

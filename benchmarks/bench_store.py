@@ -1,4 +1,4 @@
-"""Random 1024x1024 4-channel training crops per second from the training store.
+"""Random 1024x1024 4-channel training crops per second from the sample store.
 
 On one core (one process, one thread):
 

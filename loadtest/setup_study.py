@@ -1,5 +1,5 @@
 """The study the simulated participants read: single-location test samples with tiny pixels in the
-training store, and participants with accounts that sign in with one known password.
+sample store, and participants with accounts that sign in with one known password.
 
 Built the way ``tests/factories.py`` builds a reading study, but in bulk: the password is hashed
 once and shared, because hashing it per account (PBKDF2, about a third of a second each) would

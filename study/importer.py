@@ -1,4 +1,4 @@
-"""Importing a folder of samples into a data set and the training store.
+"""Importing a folder of samples into a data set and the sample store.
 
 Each sample is all-or-nothing: its pixels are decoded and checked, written to the store
 atomically, and only then, in one transaction, become a ``Sample`` row with its reference labels.
@@ -171,7 +171,7 @@ def convert_sample(
         store.write(key, pixels)
     except OSError as error:
         # A full disk or a read-only store fails every sample alike: stop the import, say where.
-        raise ImportError_(f"{store.path(key)}: cannot write to the training store ({error.strerror})") from None
+        raise ImportError_(f"{store.path(key)}: cannot write to the sample store ({error.strerror})") from None
     flags = assess_sample(pixels, thresholds).flags if thresholds is not None else ()
     return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize, flags)
 

@@ -59,7 +59,7 @@ def stored_dataset(name: str, classes_per_sample: list[list[int]], label_set_key
 def pixel_dataset(
     name: str, classes_per_sample: list[list[int]], splits: list[str], shape=(64, 80), label_set_key: str = "cyto13"
 ) -> Dataset:
-    """A data set whose samples have pixels in the training store (for panels, training, prediction)."""
+    """A data set whose samples have pixels in the sample store (for panels, training, prediction)."""
     dataset = Dataset.objects.create(name=name, label_set_key=label_set_key, split_seed=0)
     store = sample_store()
     for i, (classes, split) in enumerate(zip(classes_per_sample, splits, strict=True)):

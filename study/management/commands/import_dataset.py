@@ -24,7 +24,7 @@ PLAIN_PROGRESS_SECONDS = 5
 
 class Command(DatabaseCommand):
     help = (
-        "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the training store."
+        "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the sample store."
     )
 
     def add_arguments(self, parser):
