@@ -12,7 +12,7 @@ from study.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
 from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_quality_flags, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
-from study.labels import CYTO13, LABEL_SETS, get_label_set
+from study.labels import CYTO13, LABEL_SET_FILE, LABEL_SETS, get_label_set, label_set_of_folder
 from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
 from study.quality import QualityThresholds
@@ -34,8 +34,9 @@ class Command(DatabaseCommand):
         parser.add_argument("--layout", choices=LAYOUTS, help="Default: detected from the file names.")
         parser.add_argument(
             "--label-set", choices=list(LABEL_SETS),
-            help="The classes the labels name or index. Required for class indices (Id,Target); class names are "
-            "read as the paper's 13 (cyto13) unless given; an existing data set keeps its own.",
+            help="The classes the labels name or index. Required for class indices (Id,Target) unless FOLDER's "
+            f"{LABEL_SET_FILE} names it (as the synthetic generator's folders do); class names are read as the "
+            "paper's 13 (cyto13) unless given; an existing data set keeps its own.",
         )
         parser.add_argument(
             "--map", type=Path, dest="class_map",
@@ -63,9 +64,9 @@ class Command(DatabaseCommand):
                              help="Least dynamic range, in widths of the channel's noise, else blank (default %(default)s).")
         quality.add_argument("--qc-min-focus", type=float, default=defaults.min_focus,
                              help="Least Laplacian-to-gradient energy ratio, else out of focus (default %(default)s).")
-        quality.add_argument("--qc-max-shift", type=float, default=defaults.max_shift,
-                             help="Largest offset against the other channels, as a fraction of the longer side, "
-                             "else misregistered (default %(default)s).")
+        quality.add_argument("--qc-max-shift-px", type=float, default=defaults.max_shift_px,
+                             help="Largest offset of a channel against the others, pixels, else misregistered "
+                             "(default %(default)s).")
 
     def handle(self, *args, **options):
         folder: Path = options["folder"]
@@ -83,13 +84,17 @@ class Command(DatabaseCommand):
         try:
             thresholds = QualityThresholds(
                 saturated=options["qc_saturated"], min_range=options["qc_min_range"],
-                min_focus=options["qc_min_focus"], max_shift=options["qc_max_shift"],
+                min_focus=options["qc_min_focus"], max_shift_px=options["qc_max_shift_px"],
             )
         except ValueError as error:
             raise CommandError(f"--qc-...: {error}") from None
 
         existing = Dataset.objects.filter(name=name).first()
-        label_set, label_set_origin = self._label_set(options["label_set"], existing)
+        try:
+            marked = label_set_of_folder(folder)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        label_set, label_set_origin = self._label_set(options["label_set"], existing, marked, folder)
         labels_path = options["labels"] or self._default_labels(folder)
         try:
             class_map = read_class_map(options["class_map"], label_set or CYTO13) if options["class_map"] else None
@@ -179,17 +184,24 @@ class Command(DatabaseCommand):
             self.stdout.write(f"Wrote {rows} quality flags to {qc_out}")
 
     @staticmethod
-    def _label_set(key, existing: Dataset | None):
-        """The label set to read the labels against and where it came from; (None, "") when the user
-        named none and the data set is new (class names then mean the paper's 13 classes)."""
+    def _label_set(key, existing: Dataset | None, marked, folder: Path):
+        """The label set to read the labels against and where it came from; (None, "") when nothing
+        names one and the data set is new (class names then mean the paper's 13 classes)."""
+        marker = folder / LABEL_SET_FILE
+        if marked is not None and key and key != marked.key:
+            raise CommandError(f"--label-set {key} contradicts {marker}, which names {marked.key}")
         if existing is not None:
-            if key and key != existing.label_set_key:
-                raise CommandError(
-                    f"data set {existing.name!r} uses the {existing.label_set_key} label set, not {key}"
-                )
+            for named, where in ((key, "--label-set"), (marked and marked.key, str(marker))):
+                if named and named != existing.label_set_key:
+                    raise CommandError(
+                        f"data set {existing.name!r} uses the {existing.label_set_key} label set, not {named} "
+                        f"(named by {where})"
+                    )
             return existing.label_set, f"the data set's own, {existing.name!r}"
         if key:
             return get_label_set(key), "given with --label-set"
+        if marked is not None:
+            return marked, f"named by {marker}"
         return None, ""
 
     @staticmethod
