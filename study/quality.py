@@ -121,7 +121,7 @@ class QualityThresholds:
     min_range: float = 10.0  # least dynamic range, in noise widths
     min_levels: float = 4  # least number of grey levels from the 0.1th to the 99.9th percentile
     min_focus: float = 0.35  # least Laplacian-to-gradient energy ratio
-    max_shift_px: float = 2.5  # largest offset against the other channels, pixels
+    max_shift_px: float = 3.0  # largest offset against the other channels, pixels
 
     def __post_init__(self):
         for item in fields(self):
@@ -304,6 +304,10 @@ def measure_intensity(plane: np.ndarray, coarse_factor: int) -> _Intensity:
     ranged = coarse
     if sigma > COARSE_SMOOTHING:
         ranged = ndimage.gaussian_filter(coarse, math.sqrt(sigma**2 - COARSE_SMOOTHING**2), mode="nearest")
+    # Near the border the smoothing averages fewer pixels and leaves more noise: the inside only.
+    margin = math.ceil(2 * sigma)
+    if min(ranged.shape) > 2 * margin + 8:
+        ranged = ranged[margin:-margin, margin:-margin]
     low, high = np.percentile(ranged, PERCENTILES)
     dynamic = float(high - low) / (noise * _white_noise_gain(coarse_factor, sigma))
     return _Intensity(saturated, level, grey_levels(plane), noise, coarse, float(np.percentile(coarse, 0.1)), dynamic)
@@ -316,6 +320,8 @@ def blank_abstentions(
     is missed only where it should be, and the other channels must show that place: whole nuclei
     (for the stains of the cytoplasm and the protein) or a whole cell or a nucleus' hole in a
     cytoplasmic stain (for all). A part of a cell, or an empty field, shows neither."""
+    if all(content):
+        return [None] * len(content)
     whole = [False] * len(content)
     for channel, has in enumerate(content):
         if has and roles[channel] == "nucleus":
@@ -381,7 +387,7 @@ def tiled_focus(
     """The focus measure on the channel's brightest tiles (see the module's notes), or None and why
     it cannot be judged."""
     height, width = plane.shape
-    factor = max(1, math.ceil(max(height, width) / FOCUS_SIDE))
+    factor = 1
     stain = coarse > otsu_threshold(coarse)
     share = float(stain.mean()) if stands_out(coarse, stain) else 1.0
     stained = share * (height // factor) * (width // factor)

@@ -64,7 +64,8 @@ from scipy import ndimage
 ROLES = {"red": "microtubules", "green": "protein", "blue": "nucleus", "yellow": "er"}
 REFERENCE_ROLES = ("microtubules", "er")
 UNPAIRED_ROLES = frozenset({"nucleus", "er"})  # the ER's envelope rim lies beside the nucleus' edge
-FAR_RESOLUTION = 2  # far offsets shorter than this many coarse pixels are within the masks' own blur
+FAR_SIDE = 128  # the far masks' longer side is at most this
+FAR_RESOLUTION = 2  # far offsets shorter than this many of their pixels are within the masks' own blur
 
 MIN_NUCLEI = 3  # whole nuclei (not cut by the border) that a field needs for its registration to be judged
 MIN_NUCLEUS_PIXELS = 100  # a smaller bright region of the nuclear stain is no nucleus
@@ -74,8 +75,11 @@ TILE = 128  # side of a nearby registration tile, in its own pixels
 MAX_TILES = 6
 FINE_REACH = 24  # the nearby displacements looked at, tile pixels each way
 EDGE_SMOOTHING = 2.0  # Gaussian sigma of the edge images, tile pixels
-GAIN_MARGIN = 0.035  # least gain of a joint correlation that counts as a displacement
-AGREEMENT = 0.6  # the share of tiles whose own best displacement must agree
+GAIN_MARGIN = 0.02  # least gain of a joint correlation that counts as a displacement
+AGREEMENT = 0.6  # the share of tiles whose own best displacement must lie near the joint best
+AGREEMENT_PIXELS = 2  # how near, tile pixels each way
+PROMINENCE = 0.05  # how far a joint correlation's best must stand above its median over the reach
+LEAST_CORRELATION = 0.1  # and how high it must be: stains that share a displacement correlate there
 
 COARSE_SMOOTHING = 2.0  # the Gaussian sigma, coarse pixels, that the coarse images come smoothed by
 MASK_SMOOTHING = 4.0  # Gaussian sigma, coarse pixels, before the cell mask is thresholded
@@ -127,27 +131,24 @@ def register_channels(
         )
         return [blank if c.image is None else ChannelOffset(None, None, reason) for c in coarse]
 
-    masks = [
-        nuclei_mask if i == nucleus else None if c.image is None else cell_mask(c.image, c.noise)
-        for i, c in enumerate(coarse)
-    ]
+    # The far masks at half the coarse resolution at most: large shifts need no finer, and the
+    # FFTs cost a quarter.
+    far_factor = max(1, math.ceil(max(nuclei_mask.shape) / FAR_SIDE))
+    masks = []
+    for i, c in enumerate(coarse):
+        if c.image is None:
+            masks.append(None)
+            continue
+        image = block_mean(c.image, far_factor)
+        masks.append(image > otsu_threshold(image) if i == nucleus else cell_mask(image, c.noise, far_factor))
     far = channel_offsets(masks, roles)
-    near, reach = nearby_offsets(pixels, coarse, nuclei, roles, coarse_factor)
+    near, reach = nearby_offsets(pixels, coarse, nuclei, roles, coarse_factor * far_factor)
     offsets = []
-    for channel, (far_offset, near_offset) in enumerate(zip(far, near)):
+    for channel, (far_offset, verdict) in enumerate(zip(far, near)):
         far_px = None
         if far_offset is not None and math.hypot(*far_offset) >= FAR_RESOLUTION:
-            far_px = (far_offset[0] * coarse_factor, far_offset[1] * coarse_factor)
-        if coarse[channel].image is None:
-            offsets.append(blank)
-        elif far_px is not None and (near_offset is None or math.hypot(*far_px) > reach):
-            offsets.append(ChannelOffset(float(far_px[0]), float(far_px[1])))
-        elif near_offset is not None:
-            offsets.append(ChannelOffset(float(near_offset[0]), float(near_offset[1])))
-        elif far_offset is not None:
-            offsets.append(ChannelOffset(0.0, 0.0))
-        else:
-            offsets.append(ChannelOffset(None, None, "no other channel to register it against"))
+            far_px = (far_offset[0] * coarse_factor * far_factor, far_offset[1] * coarse_factor * far_factor)
+        offsets.append(_combined(coarse[channel].image is None, far_px, far_offset is not None, verdict, reach))
     return offsets
 
 
@@ -168,6 +169,30 @@ def stands_out(image: np.ndarray, mask: np.ndarray) -> bool:
     inside, outside = float(image[mask].mean()), float(image[~mask].mean())
     floor = float(image.min())
     return inside - outside >= CONTRAST * (inside - floor)
+
+
+def _combined(
+    blank: bool, far_px: tuple[float, float] | None, far_measured: bool, verdict: NearbyVerdict | None, reach: float
+) -> ChannelOffset:
+    """A channel's offset from its far offset (None where within the far resolution) and its nearby
+    verdict: nearby wins within its reach, the far registration beyond it."""
+    if blank:
+        return ChannelOffset(None, None, "the channel is blank")
+    if verdict is not None and verdict.moved is not None and not verdict.beyond:
+        return ChannelOffset(float(verdict.moved[0]), float(verdict.moved[1]))
+    if verdict is not None and verdict.fits:
+        return ChannelOffset(0.0, 0.0)
+    if far_px is not None and (verdict is None or verdict.moved is None or math.hypot(*far_px) > reach):
+        return ChannelOffset(float(far_px[0]), float(far_px[1]))
+    if verdict is not None and verdict.moved is not None:  # beyond the reach, the far says no farther
+        return ChannelOffset(float(verdict.moved[0]), float(verdict.moved[1]))
+    if verdict is None and far_measured:
+        return ChannelOffset(0.0, 0.0)
+    if verdict is None:
+        return ChannelOffset(None, None, "no other channel to register it against")
+    return ChannelOffset(
+        None, None, "its edges fit the other channels' at no displacement near, and its cell mask tells nothing far"
+    )
 
 
 def whole_nuclei(nuclear_mask: np.ndarray, factor: int) -> list[tuple[float, float, float]]:
@@ -193,9 +218,9 @@ def nearby_offsets(
     nuclei: list[tuple[float, float, float]],
     roles: list[str],
     coarse_factor: int,
-) -> tuple[list[tuple[float, float] | None], float]:
-    """Each channel's nearby offset in pixels of the sample (None when it takes no part), and the
-    reach in pixels of the sample: an offset at the reach is a lower bound."""
+) -> tuple[list[NearbyVerdict | None], float]:
+    """Each channel's nearby verdict, offsets in pixels of the sample (None when it takes no part),
+    and the reach in pixels of the sample."""
     diameters = [2 * math.sqrt(area / math.pi) for _, _, area in nuclei]
     factor = max(1, round(float(np.median(diameters)) / NUCLEUS_PIXELS))
     _, height, width = pixels.shape
@@ -226,58 +251,102 @@ def nearby_offsets(
         for a, b in pairs:
             correlation = sfft.irfft2(spectra[a] * np.conj(spectra[b]), (side, side))
             surfaces[a, b][number] = correlation[np.ix_(rows, rows)]
-    moved = explain_pairs(surfaces, reach)
-    offsets: list[tuple[float, float] | None] = [None] * len(coarse)
-    for i in usable:
-        if any(i in pair for pair in pairs):
-            dy, dx = moved.get(i, (0, 0))
-            offsets[i] = (dy * factor, dx * factor)
-    return offsets, float(reach * factor)
+    verdicts = explain_pairs(surfaces, reach)
+    scaled: list[NearbyVerdict | None] = [None] * len(coarse)
+    for i, verdict in verdicts.items():
+        moved = verdict.moved and (verdict.moved[0] * factor, verdict.moved[1] * factor)
+        scaled[i] = NearbyVerdict(moved, verdict.beyond, verdict.fits)
+    return scaled, float(reach * factor)
 
 
 def edge_image(tile: np.ndarray, floor: float, noise: float) -> np.ndarray:
-    """The Sobel gradient magnitude of the tile, log-compressed above its floor in noise widths and
-    smoothed, minus its mean."""
+    """The gradient magnitude of the tile (log-compressed above its floor in noise widths) at the
+    scale of a Gaussian of ``EDGE_SMOOTHING``, minus its mean."""
     compressed = np.log1p(np.maximum(tile - np.float32(floor), 0) * np.float32(1 / (3 * max(noise, 1e-6))))
-    smooth = ndimage.gaussian_filter(compressed, EDGE_SMOOTHING)
-    edges = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))
+    edges = ndimage.gaussian_gradient_magnitude(compressed, EDGE_SMOOTHING)
     edges -= edges.mean()
     return edges
 
 
-def explain_pairs(surfaces: dict[tuple[int, int], np.ndarray], reach: int) -> dict[int, tuple[int, int]]:
+@dataclass(frozen=True)
+class NearbyVerdict:
+    """What the nearby registration says of a channel: it ``moved`` by (dy, dx) (``beyond``: at the
+    edge of the reach, so at least that far), or it fits the others at none (``fits``), or neither:
+    no displacement within the reach fits it, and the far registration must tell."""
+
+    moved: tuple[float, float] | None = None
+    beyond: bool = False
+    fits: bool = False
+
+
+def explain_pairs(surfaces: dict[tuple[int, int], np.ndarray], reach: int) -> dict[int, NearbyVerdict]:
     """Which channels moved, and by how much (tile pixels), from the pairs' correlation surfaces per
     tile (``surfaces[a, b][tile, reach + dy, reach + dx]``: channel a displaced by (dy, dx) against
-    b). A displacement counts when it gains ``GAIN_MARGIN`` over none in the mean over the tiles
-    and most tiles (``AGREEMENT``) find their own best within a pixel of it: a channel out of line
-    moves in every tile alike, where the stains' own differences point every which way."""
+    b). A displacement counts when, in the mean over the tiles, it is a peak (``PROMINENCE`` over
+    the median, ``LEAST_CORRELATION`` high) that gains ``GAIN_MARGIN`` over none, and most tiles
+    (``AGREEMENT``) find their own best within ``AGREEMENT_PIXELS`` of it: a channel out of line
+    moves in every tile alike, where the stains' own differences point every which way. A channel
+    that did not move fits when its joint correlation peaks at none the same way."""
     active = dict(surfaces)
-    moved: dict[int, tuple[int, int]] = {}
+    verdicts: dict[int, NearbyVerdict] = {}
     while active:
         candidates = []
         for channel in sorted({c for pair in active for c in pair}):
-            oriented = [s if pair[0] == channel else s[:, ::-1, ::-1] for pair, s in active.items() if channel in pair]
-            per_tile = np.mean(oriented, axis=0)
-            joint = per_tile.mean(axis=0)
+            per_tile, joint = _joint(active, channel)
             row, col = np.unravel_index(int(np.argmax(joint)), joint.shape)
-            gain = float(joint[row, col] - joint[reach, reach])
-            candidates.append((gain, channel, row - reach, col - reach, per_tile))
-        gain, channel, dy, dx, per_tile = max(candidates, key=lambda item: item[:2])
-        if gain < GAIN_MARGIN or (dy, dx) == (0, 0):
+            if _peaks(joint, row, col):
+                gain = float(joint[row, col] - joint[reach, reach])
+                candidates.append((gain, channel, row, col, joint, per_tile))
+        if not candidates:
+            break
+        gain, channel, row, col, joint, per_tile = max(candidates, key=lambda item: item[:2])
+        if gain < GAIN_MARGIN or (row, col) == (reach, reach):
             break
         bests = [np.unravel_index(int(np.argmax(tile)), tile.shape) for tile in per_tile]
-        agreeing = sum(abs(r - reach - dy) <= 1 and abs(c - reach - dx) <= 1 for r, c in bests)
+        agreeing = sum(max(abs(r - row), abs(c - col)) <= AGREEMENT_PIXELS for r, c in bests)
         if agreeing < AGREEMENT * len(per_tile):
             break
+        dy = row - reach + _vertex(joint[row - 1 : row + 2, col])
+        dx = col - reach + _vertex(joint[row, col - 1 : col + 2])
+        beyond = reach in (abs(row - reach), abs(col - reach))
         if len(active) == 1:
             # One pair left: which of its two channels moved cannot be told; both carry the offset.
             (a, b), _ = next(iter(active.items()))
             other = b if channel == a else a
-            moved[channel], moved[other] = (dy, dx), (-dy, -dx)
-            break
-        moved[channel] = (dy, dx)
+            verdicts[channel] = NearbyVerdict((dy, dx), beyond)
+            verdicts[other] = NearbyVerdict((-dy, -dx), beyond)
+            return verdicts
+        verdicts[channel] = NearbyVerdict((dy, dx), beyond)
         active = {pair: s for pair, s in active.items() if channel not in pair}
-    return moved
+    for channel in {c for pair in active for c in pair} - set(verdicts):
+        _, joint = _joint(active, channel)
+        verdicts[channel] = NearbyVerdict(fits=_peaks(joint, reach, reach))
+    return verdicts
+
+
+def _joint(active: dict[tuple[int, int], np.ndarray], channel: int) -> tuple[np.ndarray, np.ndarray]:
+    """The channel's joint correlation per tile and over the tiles: the mean of its pairs', each
+    turned to measure the channel's own displacement."""
+    oriented = [s if pair[0] == channel else s[:, ::-1, ::-1] for pair, s in active.items() if channel in pair]
+    per_tile = np.mean(oriented, axis=0)
+    return per_tile, per_tile.mean(axis=0)
+
+
+def _peaks(joint: np.ndarray, row: int, col: int) -> bool:
+    """Whether the joint correlation peaks at (row, col): the stains correlate there and stand out
+    of the rest. Stains unrelated or opposed only correlate less badly somewhere away from none."""
+    value = float(joint[row, col])
+    return value >= LEAST_CORRELATION and value - float(np.median(joint)) >= PROMINENCE
+
+
+def _vertex(values: np.ndarray) -> float:
+    """Where the parabola through three values equally spaced around the middle one peaks, from -0.5
+    to 0.5 (0 when the middle one lies on the edge of the surface and has no two neighbours)."""
+    if len(values) < 3:
+        return 0.0
+    left, middle, right = (float(v) for v in values)
+    curvature = left - 2 * middle + right
+    return 0.0 if curvature >= 0 else float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
 
 
 def block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
@@ -296,10 +365,12 @@ def block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
     return total
 
 
-def cell_mask(coarse: np.ndarray, noise: float) -> np.ndarray | None:
+def cell_mask(coarse: np.ndarray, noise: float, reduced: int = 1) -> np.ndarray | None:
     """Where the cells are, roughly: the smoothed channel, log-compressed above its floor in noise
-    widths, thresholded by Otsu's method; None when it covers almost none or almost all the field."""
-    smooth = ndimage.gaussian_filter(coarse, math.sqrt(MASK_SMOOTHING**2 - COARSE_SMOOTHING**2), mode="nearest")
+    widths, thresholded by Otsu's method; None when it covers almost none or almost all the field.
+    ``reduced``: the coarse image was reduced by this factor more (its smoothing shrank alike)."""
+    sigma = math.sqrt(MASK_SMOOTHING**2 - COARSE_SMOOTHING**2) / reduced
+    smooth = ndimage.gaussian_filter(coarse, sigma, mode="nearest")
     floor = float(np.percentile(smooth, 0.1))
     compressed = np.log1p(np.maximum(smooth - floor, 0) / max(noise, 1e-12))
     mask = compressed > otsu_threshold(compressed)

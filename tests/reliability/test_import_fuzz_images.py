@@ -19,7 +19,8 @@ import tifffile
 from PIL import Image
 
 from study.imaging import DEFAULT_MAX_PIXELS
-from study.importer import ImportError_, detect_layout, run_import
+from study.importer import run_import
+from study.sample_files import DatasetImportError, detect_layout
 from study.labelfiles import read_label_file
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample
@@ -279,7 +280,7 @@ def test_a_damaged_sample_is_skipped_with_its_reason_or_imported_whole(tmp_path,
 
     try:
         summary = run_import(folder, dataset, label_file, store, detect_layout(folder), max_pixels=damage.max_pixels)
-    except ImportError_ as error:
+    except DatasetImportError as error:
         # Only when nothing at all could be imported, and then nothing is left behind.
         assert good is None and damage.damaged_file in str(error)
         assert not Sample.objects.exists() and not ReferenceLabel.objects.exists()

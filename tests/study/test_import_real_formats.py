@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from study.labels import CYTO13, HPA28
 from study.models import Dataset, Sample
 from study.store import sample_store
+from synthetic import render_sample
 from tests.factories import channel_pixels, write_channels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,7 +197,7 @@ def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path)
     output = run_import(folder, "--name", "hpa", "--qc-out", tmp_path / "qc.csv")
 
     rows = (tmp_path / "qc.csv").read_text().splitlines()
-    assert rows[0] == "sample,channel,check,value,threshold"
+    assert rows[0] == "sample,channel,check,value,threshold,reason"
     assert [row.split(",")[:3] for row in rows[1:]] == [["57_F11_1", "yellow", "misregistered"]]
     assert [(f["channel"], f["check"]) for f in Sample.objects.get().quality_flags] == [("yellow", "misregistered")]
     assert "Quality control flagged 1 of the 1 samples imported (misregistered 1 channels)" in output
@@ -204,7 +205,7 @@ def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path)
 
 def test_quality_limits_are_options_and_a_blank_channel_is_flagged_not_skipped(tmp_path):
     folder = tmp_path / "in"
-    pixels = channel_pixels(3, shape=(128, 128))
+    pixels = render_sample(3, 512, [CYTO13.by_name("Nucleus").index], density=9)
     pixels[3] = 1000  # a constant ER channel: nothing recorded
     write_channels(folder, "blank-er", pixels)
     (folder / "labels.txt").write_text("blank-er, Nucleus\n")

@@ -10,11 +10,12 @@ from tqdm import tqdm
 
 from study.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
-from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_quality_flags, write_skipped
+from study.importer import run_import, write_quality_report, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
 from study.labels import CYTO13, LABEL_SET_FILE, LABEL_SETS, get_label_set, label_set_of_folder
 from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
+from study.sample_files import LAYOUTS, DatasetImportError, detect_layout
 from study.quality import QualityThresholds
 from study.store import CHANNELS, sample_store
 
@@ -100,7 +101,7 @@ class Command(DatabaseCommand):
             class_map = read_class_map(options["class_map"], label_set or CYTO13) if options["class_map"] else None
             layout = options["layout"] or detect_layout(folder)
             label_file = read_label_file(labels_path, label_set, class_map)
-        except (ImportError_, LabelFileError, ValueError) as error:
+        except (DatasetImportError, LabelFileError, ValueError) as error:
             raise CommandError(str(error)) from None
         label_set = label_file.label_set
         label_set_origin = label_set_origin or "the default for class names: the paper's 13 classes"
@@ -128,7 +129,7 @@ class Command(DatabaseCommand):
                 thresholds=None if options["no_qc"] else thresholds,
                 progress=self.progress,
             )
-        except ImportError_ as error:
+        except DatasetImportError as error:
             if created and not dataset.samples.exists():
                 dataset.delete()
             raise CommandError(str(error)) from None
@@ -179,9 +180,15 @@ class Command(DatabaseCommand):
                 f"Quality control flagged {flagged} of the {summary.imported} samples imported ({kinds} channels); "
                 "they are imported, and create_study --exclude-flagged leaves them out."
             ))
+        if summary.quality_abstentions:
+            kinds = ", ".join(f"{check} {count}" for check, count in sorted(summary.abstentions_by_check.items()))
+            self.stdout.write(
+                f"Too little to judge ({kinds} samples): small fields or few cells; those checks abstained "
+                "and flagged nothing there" + (f" (the reasons are in {qc_out})." if qc_out else " (--qc-out lists why).")
+            )
         if qc_out:
-            rows = write_quality_flags(qc_out, summary)
-            self.stdout.write(f"Wrote {rows} quality flags to {qc_out}")
+            rows = write_quality_report(qc_out, summary)
+            self.stdout.write(f"Wrote {rows} quality flags and abstentions to {qc_out}")
 
     @staticmethod
     def _label_set(key, existing: Dataset | None, marked, folder: Path):
