@@ -143,7 +143,7 @@ def _as_intensity(pixels: np.ndarray, path: Path) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[-1] in (2, 4):
         pixels = pixels[..., :-1]  # drop the alpha component
     if pixels.ndim == 3 and pixels.shape[-1] in (1, 3):
-        pixels = pixels.max(axis=-1)
+        pixels = _brightest_component(pixels)
     if pixels.ndim != 2:
         raise ChannelError("unsupported pixel type", f"{path.name}: shape {pixels.shape} is not a 2-D image")
     if pixels.dtype == np.uint8 or pixels.dtype == np.uint16:
@@ -159,3 +159,12 @@ def _as_intensity(pixels: np.ndarray, path: Path) -> np.ndarray:
             f"{path.name}: {pixels.dtype} values from {low} to {high} do not fit 16 bits",
         )
     raise ChannelError("unsupported pixel type", f"{path.name}: {pixels.dtype} pixels are not supported")
+
+
+def _brightest_component(pixels: np.ndarray) -> np.ndarray:
+    """The per-pixel maximum over the colour components, component by component: a reduction over
+    the short last axis takes ten times as long."""
+    brightest = np.array(pixels[..., 0])
+    for component in range(1, pixels.shape[-1]):
+        np.maximum(brightest, pixels[..., component], out=brightest)
+    return brightest

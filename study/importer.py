@@ -251,42 +251,10 @@ class _Recorder:
                 f"{error.filename or self.store.root}: cannot write to the sample store ({error.strerror})"
             ) from None
         try:
-            self._record_batch(batch)
+            record_batch(self.dataset, self.label_file, batch, self.summary)
         except BaseException:
             self._discard(batch)
             raise
-
-    def _record_batch(self, batch: list[Converted]) -> None:
-        recorded = []
-        with transaction.atomic():
-            for result in batch:
-                try:
-                    with transaction.atomic():
-                        sample = Sample.objects.create(
-                            dataset=self.dataset,
-                            source_id=result.sample_id,
-                            height=result.height,
-                            width=result.width,
-                            bit_depth=result.bit_depth,
-                            store_key=store_key(self.dataset, result.sample_id),
-                            quality_flags=[_flag_row(flag) for flag in result.quality_flags],
-                        )
-                        ReferenceLabel.objects.bulk_create(
-                            ReferenceLabel(sample=sample, class_index=index)
-                            for index in self.label_file.labels[result.sample_id]
-                        )
-                except IntegrityError:
-                    # Another import of the same folder recorded this sample first; its file holds
-                    # the same pixels under the same key.
-                    self.summary.already_imported += 1
-                    continue
-                recorded.append(result)
-        for result in recorded:
-            self.summary.imported += 1
-            if result.quality_flags:
-                self.summary.quality_flags[result.sample_id] = result.quality_flags
-            if result.quality_abstentions:
-                self.summary.quality_abstentions[result.sample_id] = result.quality_abstentions
 
     def _discard(self, batch: list[Converted]) -> None:
         """Remove the files of a batch that no row names (all of it, unless another import recorded
@@ -309,6 +277,40 @@ class _Recorder:
             self._discard(self.batch)
             self.batch = []
         self.flusher.shutdown()
+
+
+def record_batch(dataset: Dataset, label_file: LabelFile, batch: list[Converted], summary: ImportSummary) -> None:
+    """The samples of a batch on disk become rows with their reference labels: one transaction, a
+    savepoint each, so that a sample another import recorded first is counted and passed over."""
+    recorded = []
+    with transaction.atomic():
+        for result in batch:
+            try:
+                with transaction.atomic():
+                    sample = Sample.objects.create(
+                        dataset=dataset,
+                        source_id=result.sample_id,
+                        height=result.height,
+                        width=result.width,
+                        bit_depth=result.bit_depth,
+                        store_key=store_key(dataset, result.sample_id),
+                        quality_flags=[_flag_row(flag) for flag in result.quality_flags],
+                    )
+                    ReferenceLabel.objects.bulk_create(
+                        ReferenceLabel(sample=sample, class_index=index) for index in label_file.labels[result.sample_id]
+                    )
+            except IntegrityError:
+                # Another import of the same folder recorded this sample first; its file holds the
+                # same pixels under the same key.
+                summary.already_imported += 1
+                continue
+            recorded.append(result)
+    for result in recorded:
+        summary.imported += 1
+        if result.quality_flags:
+            summary.quality_flags[result.sample_id] = result.quality_flags
+        if result.quality_abstentions:
+            summary.quality_abstentions[result.sample_id] = result.quality_abstentions
 
 
 @contextmanager

@@ -264,7 +264,7 @@ def assess_sample(
     for index, (name, item, has, offset) in enumerate(zip(channels, intensities, content, offsets)):
         focus = focus_reason = None
         if has:
-            focus, focus_reason = tiled_focus(pixels[index], item.coarse, item.floor, coarse_factor)
+            focus, focus_reason = tiled_focus(pixels[index], item.coarse, coarse_factor)
         qualities.append(
             ChannelQuality(
                 name, item.saturated, item.level, item.levels, item.dynamic_range, item.noise, focus,
@@ -308,9 +308,10 @@ def measure_intensity(plane: np.ndarray, coarse_factor: int) -> _Intensity:
     margin = math.ceil(2 * sigma)
     if min(ranged.shape) > 2 * margin + 8:
         ranged = ranged[margin:-margin, margin:-margin]
-    low, high = np.percentile(ranged, PERCENTILES)
+    # Every other pixel of a smooth image: the percentiles hardly change, for a quarter of the work.
+    low, high = np.percentile(ranged[::2, ::2], PERCENTILES)
     dynamic = float(high - low) / (noise * _white_noise_gain(coarse_factor, sigma))
-    return _Intensity(saturated, level, grey_levels(plane), noise, coarse, float(np.percentile(coarse, 0.1)), dynamic)
+    return _Intensity(saturated, level, grey_levels(plane), noise, coarse, float(low), dynamic)
 
 
 def blank_abstentions(
@@ -381,39 +382,25 @@ def noise_sigma(plane: np.ndarray) -> float:
     return max(sigma, QUANTISATION_NOISE)
 
 
-def tiled_focus(
-    plane: np.ndarray, coarse: np.ndarray, floor: float, coarse_factor: int
-) -> tuple[float | None, str | None]:
-    """The focus measure on the channel's brightest tiles (see the module's notes), or None and why
-    it cannot be judged."""
+def tiled_focus(plane: np.ndarray, coarse: np.ndarray, coarse_factor: int) -> tuple[float | None, str | None]:
+    """The focus measure on the channel's most stained tiles (see the module's notes), or None and
+    why it cannot be judged."""
     height, width = plane.shape
-    factor = 1
     stain = coarse > otsu_threshold(coarse)
     share = float(stain.mean()) if stands_out(coarse, stain) else 1.0
-    stained = share * (height // factor) * (width // factor)
-    if stained < FOCUS_MIN_STAIN:
-        return None, f"too little stain to judge: about {stained:.0f} pixels, focus needs {FOCUS_MIN_STAIN}"
-    span = FOCUS_TILE * factor
+    if share * height * width < FOCUS_MIN_STAIN:
+        return None, f"too little stain to judge: about {share * height * width:.0f} pixels, focus needs {FOCUS_MIN_STAIN}"
+    side = max(1, FOCUS_TILE // coarse_factor)  # a tile's side in coarse pixels
+    span = side * coarse_factor
     if height <= 2 * span and width <= 2 * span:
-        return focus_measure(block_mean(plane, factor)), None
-    # Tiles on a grid, ranked by the stain they hold in the coarse image.
-    tops = range(0, height - span + 1, span)
-    lefts = range(0, width - span + 1, span)
-    scale = 1 / coarse_factor
-    ranked = sorted(
-        (
-            float(coarse[int(top * scale) : int((top + span) * scale), int(left * scale) : int((left + span) * scale)].mean())
-            - floor,
-            top,
-            left,
-        )
-        for top in tops
-        for left in lefts
-    )
+        return focus_measure(plane), None
+    rows, cols = coarse.shape[0] // side, coarse.shape[1] // side
+    held = coarse[: rows * side, : cols * side].reshape(rows, side, cols, side).mean(axis=(1, 3))
     laplacian = gradient = 0.0
     laplacian_count = gradient_count = 0
-    for _, top, left in ranked[-FOCUS_TILES:]:
-        parts = focus_energies(block_mean(plane[top : top + span, left : left + span], factor))
+    for index in np.argsort(held, axis=None)[-FOCUS_TILES:]:
+        top, left = (int(i) * span for i in divmod(int(index), cols))
+        parts = focus_energies(plane[top : top + span, left : left + span])
         laplacian += parts[0]
         laplacian_count += parts[1]
         gradient += parts[2]

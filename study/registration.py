@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
@@ -131,23 +132,18 @@ def register_channels(
         )
         return [blank if c.image is None else ChannelOffset(None, None, reason) for c in coarse]
 
-    # The far masks at half the coarse resolution at most: large shifts need no finer, and the
-    # FFTs cost a quarter.
-    far_factor = max(1, math.ceil(max(nuclei_mask.shape) / FAR_SIDE))
-    masks = []
-    for i, c in enumerate(coarse):
-        if c.image is None:
-            masks.append(None)
-            continue
-        image = block_mean(c.image, far_factor)
-        masks.append(image > otsu_threshold(image) if i == nucleus else cell_mask(image, c.noise, far_factor))
-    far = channel_offsets(masks, roles)
-    near, reach = nearby_offsets(pixels, coarse, nuclei, roles, coarse_factor * far_factor)
+    near, reach = nearby_offsets(pixels, coarse, nuclei, roles, coarse_factor * far_factor(nuclei_mask))
+    undecided = [
+        c.image is not None and (v is None or v.beyond or (v.moved is None and not v.fits))
+        for c, v in zip(coarse, near)
+    ]
+    far = far_offsets(coarse, nuclei_mask, nucleus, roles) if any(undecided) else [None] * len(coarse)
+    scale = coarse_factor * far_factor(nuclei_mask)
     offsets = []
     for channel, (far_offset, verdict) in enumerate(zip(far, near)):
         far_px = None
         if far_offset is not None and math.hypot(*far_offset) >= FAR_RESOLUTION:
-            far_px = (far_offset[0] * coarse_factor * far_factor, far_offset[1] * coarse_factor * far_factor)
+            far_px = (far_offset[0] * scale, far_offset[1] * scale)
         offsets.append(_combined(coarse[channel].image is None, far_px, far_offset is not None, verdict, reach))
     return offsets
 
@@ -169,6 +165,27 @@ def stands_out(image: np.ndarray, mask: np.ndarray) -> bool:
     inside, outside = float(image[mask].mean()), float(image[~mask].mean())
     floor = float(image.min())
     return inside - outside >= CONTRAST * (inside - floor)
+
+
+def far_factor(nuclei_mask: np.ndarray) -> int:
+    """How much more the far masks reduce the coarse images: large shifts need no finer than
+    ``FAR_SIDE``, and the FFTs cost a quarter."""
+    return max(1, math.ceil(max(nuclei_mask.shape) / FAR_SIDE))
+
+
+def far_offsets(
+    coarse: list[CoarseChannel], nuclei_mask: np.ndarray, nucleus: int, roles: list[str]
+) -> list[tuple[int, int] | None]:
+    """Each channel's far offset, in far pixels (coarse pixels times ``far_factor``)."""
+    factor = far_factor(nuclei_mask)
+    masks = []
+    for i, c in enumerate(coarse):
+        if c.image is None:
+            masks.append(None)
+            continue
+        image = block_mean(c.image, factor)
+        masks.append(image > otsu_threshold(image) if i == nucleus else cell_mask(image, c.noise, factor))
+    return channel_offsets(masks, roles)
 
 
 def _combined(
@@ -261,11 +278,25 @@ def nearby_offsets(
 
 def edge_image(tile: np.ndarray, floor: float, noise: float) -> np.ndarray:
     """The gradient magnitude of the tile (log-compressed above its floor in noise widths) at the
-    scale of a Gaussian of ``EDGE_SMOOTHING``, minus its mean."""
+    scale of a Gaussian of ``EDGE_SMOOTHING``, minus its mean; the derivatives of the Gaussian are
+    taken in the Fourier domain (the tile is windowed afterwards, so its wrapped-around edges,
+    which such derivatives see, weigh nothing)."""
     compressed = np.log1p(np.maximum(tile - np.float32(floor), 0) * np.float32(1 / (3 * max(noise, 1e-6))))
-    edges = ndimage.gaussian_gradient_magnitude(compressed, EDGE_SMOOTHING)
+    towards_y, towards_x = _derivatives(tile.shape)
+    spectrum = sfft.rfft2(compressed)
+    edges = np.hypot(sfft.irfft2(spectrum * towards_y, tile.shape), sfft.irfft2(spectrum * towards_x, tile.shape))
     edges -= edges.mean()
     return edges
+
+
+@lru_cache(maxsize=8)
+def _derivatives(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The Fourier transfer functions of the y and x derivatives (central differences) of a Gaussian
+    of ``EDGE_SMOOTHING``, for real FFTs of ``shape``."""
+    wy = 2 * np.pi * np.fft.fftfreq(shape[0])[:, None]
+    wx = 2 * np.pi * np.fft.rfftfreq(shape[1])[None, :]
+    gaussian = np.exp(-0.5 * EDGE_SMOOTHING**2 * (wy**2 + wx**2))
+    return (1j * np.sin(wy) * gaussian).astype(np.complex64), (1j * np.sin(wx) * gaussian).astype(np.complex64)
 
 
 @dataclass(frozen=True)
