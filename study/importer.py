@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
 from django.db import IntegrityError, transaction
 
 from study import csv_safety
@@ -122,19 +123,22 @@ def convert_sample(
     problem = unusable_id(source.sample_id)
     if problem:
         return Skipped(source.sample_id, "unusable id", problem)
-    try:
-        pixels = read_sample(source, max_pixels, array_channels)
-    except ChannelError as error:
-        return Skipped(source.sample_id, error.reason, error.detail)
-    quality = assess_sample(pixels, thresholds) if thresholds is not None else None
     store = SampleStore(store_root)
     try:
-        store.stage(key, pixels)
+        # Channel images are decoded straight into the staged file: no copy of the sample on the way.
+        pixels = read_sample(source, max_pixels, array_channels, lambda shape, dtype: store.create_staged(key, shape, dtype))
+        if not isinstance(pixels, np.memmap):
+            store.stage(key, pixels)
+    except ChannelError as error:
+        store.discard_staged([key])
+        return Skipped(source.sample_id, error.reason, error.detail)
     except OSError as error:
+        store.discard_staged([key])
         # A full disk or a read-only store fails every sample alike: stop the import, say where.
         raise DatasetImportError(
             f"{store.staged_path(key)}: cannot write to the sample store ({error.strerror})"
         ) from None
+    quality = assess_sample(pixels, thresholds) if thresholds is not None else None
     return Converted(
         source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize,
         quality.flags if quality else (), quality.abstentions if quality else (),

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from study.imaging import ChannelError, read_channel
+from study.imaging import ChannelError, ChannelImage
 from study.store import CHANNELS
 
 CHANNEL_FILE = re.compile(
@@ -24,6 +26,7 @@ CHANNEL_FILE = re.compile(
 )
 LAYOUTS = ("channels", "npz", "npy")
 ARRAY_LAYOUTS = ("npz", "npy")
+Allocate = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
 
 class DatasetImportError(Exception):
@@ -36,13 +39,17 @@ class SampleSource:
     files: dict[str, Path]  # channel name -> file, or {"npz": file} or {"npy": file}
 
 
-def read_sample(source: SampleSource, max_pixels: int, array_channels: tuple[str, ...]) -> np.ndarray:
-    """The sample's ``(4, H, W)`` pixels in store channel order; ``ChannelError`` says why not."""
+def read_sample(
+    source: SampleSource, max_pixels: int, array_channels: tuple[str, ...], allocate: Allocate = np.empty
+) -> np.ndarray:
+    """The sample's ``(4, H, W)`` pixels in store channel order; ``ChannelError`` says why not.
+    Channel images are decoded into ``allocate(shape, dtype)`` (a new array by default; the
+    importer passes the store's staged file, so that a sample is decoded straight into it)."""
     if "npz" in source.files:
         return _read_npz(source.files["npz"], max_pixels, array_channels)
     if "npy" in source.files:
         return _read_npy(source.files["npy"], max_pixels, array_channels)
-    return _read_channels(source, max_pixels)
+    return _read_channels(source, max_pixels, allocate)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -92,18 +99,21 @@ def discover(folder: Path, layout: str) -> list[SampleSource]:
     return [SampleSource(sample_id, files) for sample_id, files in sources.items()]
 
 
-def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
+def _read_channels(source: SampleSource, max_pixels: int, allocate: Allocate) -> np.ndarray:
     missing = [channel for channel in CHANNELS if channel not in source.files]
     if missing:
         raise ChannelError("missing channel", f"no {' or '.join(missing)} image")
-    planes = [read_channel(source.files[channel], max_pixels) for channel in CHANNELS]
-    shapes = {plane.shape for plane in planes}
-    if len(shapes) > 1:
-        sizes = ", ".join(f"{source.files[c].name} {p.shape[1]}x{p.shape[0]}" for c, p in zip(CHANNELS, planes))
-        raise ChannelError("size mismatch", f"channels differ in size: {sizes}")
-    dtype = np.uint16 if any(plane.dtype == np.uint16 for plane in planes) else np.uint8
-    # Mixed depths keep their values: each channel is z-scored on its own when read.
-    return np.stack([plane.astype(dtype, copy=False) for plane in planes])
+    with ExitStack() as stack:
+        images = [stack.enter_context(ChannelImage(source.files[channel], max_pixels)) for channel in CHANNELS]
+        if len({image.shape for image in images}) > 1:
+            sizes = ", ".join(f"{image.path.name} {image.shape[1]}x{image.shape[0]}" for image in images)
+            raise ChannelError("size mismatch", f"channels differ in size: {sizes}")
+        # Mixed depths keep their values: each channel is z-scored on its own when read.
+        dtype = np.uint16 if any(image.dtype == np.uint16 for image in images) else np.uint8
+        pixels = allocate((len(CHANNELS), *images[0].shape), np.dtype(dtype))
+        for image, plane in zip(images, pixels):
+            image.read_into(plane)
+        return pixels
 
 
 def _read_npz(path: Path, max_pixels: int, channels: tuple[str, ...]) -> np.ndarray:

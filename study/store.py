@@ -62,6 +62,15 @@ class SampleStore:
             np.save(handle, np.ascontiguousarray(array))
         return staged
 
+    def create_staged(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A writable memory map of ``shape`` and ``dtype`` staged beside ``key`` (see ``stage``), for
+        pixels to be decoded straight into the store."""
+        if len(shape) != 3 or shape[0] != len(CHANNELS) or np.dtype(dtype) not in STORE_DTYPES:
+            raise ValueError(f"expected (4, H, W) of uint8 or uint16 pixels, got {shape} of {dtype}")
+        staged = self.staged_path(key)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        return np.lib.format.open_memmap(staged, mode="w+", dtype=dtype, shape=shape)
+
     def staged_path(self, key: str) -> Path:
         target = self.path(key)
         return target.with_name(STAGED_PREFIX + target.name)
