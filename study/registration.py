@@ -160,9 +160,12 @@ def stands_out(image: np.ndarray, mask: np.ndarray) -> bool:
     """Whether the mask holds stain against a background: its mean stands above the rest's by at
     least ``CONTRAST`` of its own height over the image's floor. Otsu's method divides anything,
     the texture inside one nucleus or one cell too, and such a division stands out far less."""
-    if mask.all() or not mask.any():
+    count = int(np.count_nonzero(mask))
+    if count in (0, mask.size):
         return False
-    inside, outside = float(image[mask].mean()), float(image[~mask].mean())
+    total = float(image.sum(dtype=np.float64))
+    held = float(np.sum(image, where=mask, dtype=np.float64))
+    inside, outside = held / count, (total - held) / (mask.size - count)
     floor = float(image.min())
     return inside - outside >= CONTRAST * (inside - floor)
 
