@@ -6,15 +6,16 @@ every channel of a ``(4, H, W)`` uint8 or uint16 sample (red microtubules, green
 nucleus, yellow endoplasmic reticulum) and compares the measures with ``QualityThresholds``; a
 channel past a threshold gets a ``QualityFlag``. Nothing is skipped or changed: the flags are for
 people to look at and for analyses to leave out. Where a check has too little to judge (a crop of
-part of a cell, an empty field) it *abstains*: its measure is None and ``abstained`` says why; it
-never flags then. numpy and scipy only; its cost hardly grows with the image (benchmarks/
-bench_quality.py), since everything but two passes over each channel works on a reduced image or
-a few tiles.
+part of a cell, an empty field, a speck of stain) it *abstains*: its measure is None and an
+``Abstention`` says why; it never flags then. numpy and scipy only. Its cost hardly grows with the
+image (benchmarks/bench_quality.py): besides a maximum and a few sampled rows of each channel, it
+reads a reduced image and a few tiles.
 
-The *coarse* image of a channel is its mean over blocks of f x f pixels, f = ceil(longer side /
-256), smoothed by a Gaussian of 2 coarse pixels.
+The *coarse* image of a channel has a pixel for each block of f x f pixels, f = ceil(longer side /
+256): the block's mean over all its rows, or for f of 4 or more over two rows spread over it (and
+all its columns), smoothed by a Gaussian of 2 coarse pixels.
 
-``saturated`` (flag ``saturated`` over 0.01, i.e. 1% of the pixels)
+``saturated`` (flag ``saturated`` over 0.01, i.e. 1% of the pixels; always judged)
     The fraction of the channel's pixels at its saturation level. The level is the container's
     maximum (255 for 8-bit, 65535 for 16-bit) or, in 16-bit data whose brightest pixel sits
     exactly at the top of a 10-, 12- or 14-bit sensor (1023, 4095 or 16383, or the same shifted to
@@ -26,45 +27,51 @@ The *coarse* image of a channel is its mean over blocks of f x f pixels, f = cei
 
 ``dynamic_range`` (flag ``blank`` under 10) and ``levels`` (flag ``blank`` under 4)
     ``dynamic_range`` is the spread of the channel's content in multiples of its noise: the 0.1th
-    to 99.9th percentile of the coarse image, over the standard deviation that the channel's noise
-    keeps in the coarse image. The noise (``noise``, grey levels) is estimated on rows spread over
-    the full image with Immerkaer's operator (J. Immerkaer, "Fast noise variance estimation",
-    Computer Vision and Image Understanding 64(2), 1996), robustly: the median absolute response
-    of the kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] over 0.6745 x 6, and at least the rounding noise
-    of whole grey levels, 1/sqrt(12). This is dynamic range in the camera engineer's sense (signal
-    range over the noise floor, as in EMVA 1288), measured on the image. Nothing but noise spans
-    about 6 to 7.5 noise widths, a constant channel 0; the faintest stains of the synthetic
-    generator span over 20, the real HPA field's channels over 20,000. ``levels`` is the number of
-    grey levels from the 0.1th to the 99.9th percentile of the full image: a channel whose pixels
-    take only one to three values is blank even if those few values draw cells.
+    to 99.9th percentile of the coarse image, smoothed to at least 8 pixels of the sample (so that
+    a faint stain spread over a cell stands out of the noise in a crop as in a whole field) and
+    without its border (where the smoothing averages fewer pixels), over the standard deviation
+    that the channel's noise keeps in it. The noise (``noise``, grey levels) is estimated on rows
+    spread over the full image with Immerkaer's operator (J. Immerkaer, "Fast noise variance
+    estimation", Computer Vision and Image Understanding 64(2), 1996), robustly: the median
+    absolute response of the kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] over 0.6745 x 6, and at least
+    the rounding noise of whole grey levels, 1/sqrt(12). This is dynamic range in the camera
+    engineer's sense (signal range over the noise floor, as in EMVA 1288), measured on the image.
+    Nothing but noise spans 3 to 7.5 noise widths (less in small crops), a constant channel 0; the
+    real HPA field's channels span over 10,000. ``levels`` is the number of grey levels from the
+    0.1th to the 99.9th percentile of the full image: a channel whose pixels take only one to three
+    values is blank even if those few values draw cells.
 
-    A channel is judged blank only where the *other* channels show the compartment its stain
-    belongs to: the cytoplasm for microtubules, ER and protein (another of these with content, or
-    whole nuclei), nuclei for the nuclear stain (holes or whole cells in the microtubule or ER
-    stain's cell mask). A crop inside one nucleus, or of cytoplasm only, or an empty field, cannot
-    tell a failed stain from a stain with nothing to show there: the check abstains. A blank
-    protein (green) channel can be a true negative staining; a blank reference channel is a
-    failed one.
+    A channel is judged blank only where another channel shows a whole cell or nucleus: whole
+    nuclei in the nuclear stain, or in the microtubule or ER stain a cell mask region or a
+    nucleus' hole that the border does not cut, standing out of the rest of the field (by half its
+    height). A crop inside one nucleus, or of cytoplasm only, or an empty field, cannot tell a
+    failed stain from a stain with nothing to show there: the check abstains. A blank protein
+    (green) channel can be a true negative staining; a blank reference channel is a failed one.
 
 ``focus`` (flag ``out_of_focus`` under 0.35)
     The energy of the Laplacian over the energy of the gradient, mean((Lx)^2) / mean(|grad x|^2),
-    with the 5-point Laplacian L and forward differences, on up to four tiles of 128 x 128 pixels
-    where the channel's stain is brightest, at a resolution of f = ceil(longer side / 1024) (so that
-    one field recorded at 2048 or at 3072 pixels is judged alike). It belongs to the family of
-    derivative-based focus measures (the variance of the Laplacian, Pech-Pacheco et al., ICPR
-    2000; Tenengrad, Krotkov 1987; the survey of Pertuz, Puig and Garcia, Pattern Recognition 46,
-    2013), but divides one by the other, so that it depends neither on brightness nor on contrast.
-    By Parseval's theorem it is the mean squared spatial frequency (2 - 2 cos w summed over both
-    axes) weighted by the image's gradient energy: blur removes the fine detail and lowers it.
-    White noise measures 5, the maximum is 8, so noise looks sharp: defocus under heavy noise is
-    missed, a blur of the recorded image is caught. Blank channels, and channels without any
-    gradient, measure None.
+    with the 5-point Laplacian L and forward differences, at full resolution on the four tiles of
+    about 128 x 128 pixels that hold the most of the channel's stain (the whole image when it is
+    no larger than 2 x 2 tiles). It belongs to the family of derivative-based focus measures (the
+    variance of the Laplacian, Pech-Pacheco et al., ICPR 2000; Tenengrad, Krotkov 1987; the survey
+    of Pertuz, Puig and Garcia, Pattern Recognition 46, 2013), but divides one by the other, so
+    that it depends neither on brightness nor on contrast. By Parseval's theorem it is the mean
+    squared spatial frequency (2 - 2 cos w summed over both axes) weighted by the image's gradient
+    energy: blur removes the fine detail and lowers it. Sharp synthetic channels measure 0.66 and
+    up (median 1.6), the real HPA field 1.0 to 2.5; a Gaussian blur of 2 pixels brings most
+    synthetic channels to about 0.2. White noise measures 5, the maximum is 8, so noise looks
+    sharp: defocus under heavy noise is missed, as is a blur of a dim 8-bit channel, whose rounding
+    to whole grey levels after the blur leaves fine detail. Resolution matters: a field recorded
+    at 3072 pixels with optics that resolve no more than at 2048 measures lower; lower the limit
+    for such data. A channel with under about 1,000 stained pixels abstains.
 
-``shift`` (flag ``misregistered`` over 2.5 pixels)
+``shift`` (flag ``misregistered`` over 3 pixels)
     The offset of the channel against the others, in pixels of the image (``shift_dy`` and
     ``shift_dx``, positive when the channel's content lies lower or further right than the
     others'; ``shift`` their length): see ``study.registration``. It is judged on fields holding at
-    least three whole nuclei; on others it abstains. A blank channel takes no part.
+    least three whole nuclei; on others it abstains, as it does for a channel whose edges fit the
+    others' at no displacement near while its cell mask tells nothing far. A blank channel takes
+    no part.
 
 A flag carries the measure's name, its value and the threshold it passed. A blank channel is not
 also flagged out of focus or misregistered: it has nothing to focus on or to register.
@@ -96,8 +103,7 @@ from study.registration import (
 CHANNELS = ("red", "green", "blue", "yellow")  # as study.store.CHANNELS
 CHECKS = ("saturated", "blank", "out_of_focus", "misregistered")
 
-FOCUS_SIDE = 1024  # the focus tiles are read at a resolution where the longer side is at most this
-FOCUS_TILE = 128  # side of a focus tile, pixels at that resolution
+FOCUS_TILE = 128  # side of a focus tile, pixels
 FOCUS_TILES = 4
 FOCUS_MIN_STAIN = 1024  # stained pixels (at the focus resolution) that the focus check needs
 COARSE_SIDE = 256  # the coarse image's longer side is at most this

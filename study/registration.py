@@ -2,41 +2,41 @@
 
 A camera or a filter cube out of line moves one channel's picture against the others. The four
 stains differ in shape (microtubules, ER, nuclei, a protein anywhere), so no channel is a copy of
-another, and a one-cell crop shows too little to tell a shift from the stains' own differences:
-the ER's envelope rim, for one, lies a pixel or two outside the nucleus in every cell. Registration
-is therefore judged only on fields holding enough whole nuclei (``MIN_NUCLEI``); on others every
-channel's offset is None with the reason. It is measured at two scales:
+another, and a crop of one cell shows too little to tell a shift from the stains' own differences
+(the ER's envelope rim lies a pixel or two outside the nucleus; the microtubules gather on the
+centrosome's side of it). Registration is therefore judged only on fields holding at least
+``MIN_NUCLEI`` whole nuclei; on others every channel's offset is None with the reason. It is
+measured at two scales:
 
-*Nearby* (up to ``FINE_REACH`` tile pixels): square tiles of ``TILE`` pixels around up to
-``MAX_TILES`` nuclei, at a resolution where a nucleus is about ``NUCLEUS_PIXELS`` wide (full
-resolution for the synthetic fields; every 3rd or 4th pixel for the Human Protein Atlas' large
-nuclei). In each tile every channel becomes its *edge image*: the intensity above the channel's
-floor, log-compressed in units of its noise so that dim and bright cells count alike, smoothed by a
-Gaussian of 2 pixels, and the magnitude of its Sobel gradient. Edges are what stains share: the
-cell's outline (microtubules, ER, a cytoplasmic protein), the nucleus' outline (the nuclear stain,
-and the hole it leaves in the others). The edge images of two channels are correlated at every
-displacement up to the reach (Hann-windowed, normalised: a correlation coefficient), and the
-correlations of the tiles averaged. This is gradient-magnitude cross-correlation, the usual way to
-register images of different modalities (e.g. Maintz & Viergever, "A survey of medical image
-registration", Medical Image Analysis 2(1), 1998). Nucleus and ER are not paired, for the rim.
+*Nearby* (up to ``FINE_REACH`` tile pixels, more where the far masks are coarse): square tiles of
+``TILE`` pixels around up to ``MAX_TILES`` nuclei spread over the field, at a resolution where a
+nucleus is about ``NUCLEUS_PIXELS`` wide (full resolution for most synthetic fields; every 3rd
+pixel for the Human Protein Atlas' large nuclei). In each tile every channel becomes its *edge
+image*: its intensity above its floor, log-compressed in units of its noise so that dim and bright
+cells count alike, and the magnitude of its gradient at the scale of a Gaussian of
+``EDGE_SMOOTHING`` pixels. Edges are what stains share: the cell's outline (microtubules, ER, a
+cytoplasmic protein), the nucleus' outline (the nuclear stain, and the hole it leaves in the
+others). Two channels' edge images are correlated at every displacement within the reach
+(Hann-windowed, normalised: a correlation coefficient). This is gradient-magnitude correlation,
+the usual way to register images of different modalities (Maintz & Viergever, "A survey of medical
+image registration", Medical Image Analysis 2(1), 1998). Nuclei and ER are not paired, for the rim.
+``explain_pairs`` then says, greedily, which channel moved: the one whose *joint* correlation (its
+pairs' mean, each turned to measure its own displacement) peaks away from none, gains most there,
+and does so in most tiles alike; its pairs are set aside and the rest judged again. A channel that
+did not move *fits* when its joint correlation peaks at none.
 
-Which channel moved is decided by explaining the pairs greedily: a channel's *joint correlation* is
-the mean of its pairs' correlations, each turned to measure that channel's own displacement; the
-channel whose joint correlation gains most at its best displacement over none, by more than
-``GAIN_MARGIN``, moved by that displacement. Its pairs are set aside and the others judged again
-(a second channel may have moved too). A best displacement on the edge of the reach is no
-measurement: the shift is larger, and the far scale says how large.
-
-*Far* (any displacement up to half the field): the channels' cell masks on the coarse image (at
-most 256 pixels a side), compared at every displacement within the part of the frame they share,
-from zero-padded FFTs (the frame-masked correlation of D. Padfield, "Masked object registration in
-the Fourier domain", IEEE Trans. Image Processing 21(5), 2012). Each mask is the coarse image
-smoothed to 4 coarse pixels, log-compressed above its floor and thresholded by Otsu's method (N.
-Otsu, IEEE Trans. Systems, Man and Cybernetics 9(1), 1979). Two scores: Pearson's correlation of
-the two masks, for stains of alike shape (microtubules and ER fill the cytoplasm), and the
-*coverage*, the share of one mask inside the other with its holes filled, for a stain that lies
-inside cells (nuclei, and a protein anywhere in them). The offset of a pair is the shortest
-displacement whose score comes within 2% (a correlation) or 5% (a coverage) of the best:
+*Far* (any displacement up to half the field), for a channel that fits nowhere near: the channels'
+cell masks on the coarse image reduced to at most ``FAR_SIDE`` pixels, compared at every
+displacement within the part of the frame they share, from zero-padded FFTs (the frame-masked
+correlation of D. Padfield, "Masked object registration in the Fourier domain", IEEE Trans. Image
+Processing 21(5), 2012). A cell mask is the coarse image smoothed, log-compressed above its floor
+and thresholded by Otsu's method (N. Otsu, IEEE Trans. Systems, Man and Cybernetics 9(1), 1979);
+the nuclei's is the plain coarse image over Otsu's threshold, which keeps neighbours apart. Two
+scores: Pearson's correlation of the two masks, for stains of alike shape (microtubules and ER
+fill the cytoplasm), and the *coverage*, the share of one mask inside the other with its holes
+filled, for a stain that lies inside cells (nuclei, and a protein anywhere in them). The offset of
+a pair is the shortest displacement whose score comes within 2% (a correlation) or 5% (a coverage)
+of the best:
 
 - microtubules (red) and ER (yellow): their correlation finds their offset; the one in whose cells
   the nuclei and the protein would lie better if moved (by more than 0.02, on average) moved;
@@ -47,7 +47,9 @@ displacement whose score comes within 2% (a correlation) or 5% (a coverage) of t
   coverage: it moved when it fits neither anyhow.
 
 Regions of the nuclear and protein masks that touch the border are left out of the coverage (their
-cells are cut by it). A far offset replaces the nearby one when it lies beyond the nearby reach.
+cells are cut by it). Far offsets under ``FAR_RESOLUTION`` far pixels count as none. A channel
+that fits nowhere near and whose far offset is none abstains: a protein stain that shares no edge
+with the others (a few dots, say) cannot be placed.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def register_channels(
     blank = ChannelOffset(None, None, "the channel is blank")
     nucleus = next((i for i, role in enumerate(roles) if role == "nucleus"), None)
     if nucleus is None or coarse[nucleus].image is None:
-        reason = "no nuclei to register on: the nucleus (blue) channel is blank"
+        reason = "no nuclei to register on: the nucleus (blue) channel is missing or blank"
         return [blank if c.image is None else ChannelOffset(None, None, reason) for c in coarse]
     nuclei_mask = nuclear_mask(coarse[nucleus].image)
     nuclei = [] if nuclei_mask is None else whole_nuclei(nuclei_mask, coarse_factor)

@@ -54,20 +54,34 @@ class Command(DatabaseCommand):
         parser.add_argument("--skipped", type=Path, help="Where to write the skipped samples (CSV).")
         defaults = QualityThresholds()
         quality = parser.add_argument_group(
-            "quality control", "Each channel is measured at import and flagged past these limits (flagged, not skipped)."
+            "quality control",
+            "Each channel is measured at import and flagged past these limits (flagged, not skipped). A check with "
+            "too little to judge abstains and flags nothing: --qc-out lists where and why.",
         )
         quality.add_argument("--no-qc", action="store_true",
-                             help="Skip the quality control (it costs about 0.1 s per 2048 px sample and worker).")
-        quality.add_argument("--qc-out", type=Path, help="Write the flags as sample,channel,check,value,threshold (CSV).")
+                             help="Skip the quality control (about a tenth of the decoding's time).")
+        quality.add_argument("--qc-out", type=Path,
+                             help="Write the flags and abstentions as sample,channel,check,value,threshold,reason (CSV; "
+                             "an abstention has no value, a reason instead).")
         quality.add_argument("--qc-saturated", type=float, default=defaults.saturated,
-                             help="Largest fraction of a channel's pixels at the saturation level (default %(default)s).")
+                             help="Largest fraction of a channel's pixels at the saturation level (255, 65535, or the top "
+                             "of a 10-, 12- or 14-bit sensor), else saturated (default %(default)s). Judged on every "
+                             "channel.")
         quality.add_argument("--qc-min-range", type=float, default=defaults.min_range,
-                             help="Least dynamic range, in widths of the channel's noise, else blank (default %(default)s).")
+                             help="Least dynamic range, in widths of the channel's noise, else blank (default "
+                             "%(default)s; pure noise measures 3 to 7.5). Judged only where another channel shows a "
+                             "whole cell or nucleus: crops of part of a cell and empty fields abstain.")
         quality.add_argument("--qc-min-focus", type=float, default=defaults.min_focus,
-                             help="Least Laplacian-to-gradient energy ratio, else out of focus (default %(default)s).")
+                             help="Least Laplacian-to-gradient energy ratio on the channel's most stained 128 px tiles, "
+                             "else out of focus (default %(default)s; sharp channels measure 0.66 to 3, a 2 px blur "
+                             "about 0.2). Catches blur of the recorded image, not defocus drowned in camera noise nor "
+                             "a blurred dim 8-bit channel; lower it for images that oversample their optics. Needs "
+                             "about 1,000 stained pixels.")
         quality.add_argument("--qc-max-shift-px", type=float, default=defaults.max_shift_px,
-                             help="Largest offset of a channel against the others, pixels, else misregistered "
-                             "(default %(default)s).")
+                             help="Largest offset of a channel against the others, pixels, else misregistered (default "
+                             "%(default)s). Judged on fields with three whole nuclei or more (at the synthetic "
+                             "densities, from about 512 px): smaller crops abstain. Shifts of 4 px and more are caught "
+                             "in most fields, see benchmarks/bench_quality.py.")
 
     def handle(self, *args, **options):
         folder: Path = options["folder"]
