@@ -117,10 +117,12 @@ def child_import(folder: Path, workers: int, quality: bool, limit: int | None) -
         dataset = Dataset.objects.create(name="bench", label_set_key="cyto13")
         thresholds = QualityThresholds() if quality else None
         start = time.perf_counter()
-        summary = run_import(folder, dataset, label_file, sample_store(), "channels", workers=workers, thresholds=thresholds)
+        summary = run_import(
+            folder, dataset, label_file, sample_store(), "channels", workers=workers, thresholds=thresholds
+        )
         seconds = time.perf_counter() - start
         stored = sum(path.stat().st_size for path in Path(settings.STORE_DIR).rglob("*.npy"))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = sum(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         print(json.dumps({
             "imported": summary.imported, "seconds": seconds, "store_bytes": stored, "peak_kib": peak,
         }))
@@ -186,7 +188,7 @@ def stage_report(stages: dict, sizes: dict[str, int], raw: dict[str, float]) -> 
     print("stages, 1 core, seconds per sample (share of a decoding worker's time):")
     for side, stage_seconds in per_size.items():
         worker = sum(stage_seconds.values())
-        shares = ", ".join(f"{stage} {seconds:.3f} s ({seconds / worker:.0%})" for stage, seconds in stage_seconds.items())
+        shares = ", ".join(f"{stage} {value:.3f} s ({value / worker:.0%})" for stage, value in stage_seconds.items())
         print(f"  {side} px: {shares}; raw decode {raw_by_size[side]:.3f} s; the worker at "
               f"{raw_by_size[side] / worker:.2f}x raw decode")
     samples = stages["samples"]

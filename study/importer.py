@@ -126,7 +126,9 @@ def convert_sample(
     store = SampleStore(store_root)
     try:
         # Channel images are decoded straight into the staged file: no copy of the sample on the way.
-        pixels = read_sample(source, max_pixels, array_channels, lambda shape, dtype: store.create_staged(key, shape, dtype))
+        pixels = read_sample(
+            source, max_pixels, array_channels, lambda shape, dtype: store.create_staged(key, shape, dtype)
+        )
         if not isinstance(pixels, np.memmap):
             store.stage(key, pixels)
     except ChannelError as error:
@@ -300,9 +302,8 @@ def record_batch(dataset: Dataset, label_file: LabelFile, batch: list[Converted]
                         store_key=store_key(dataset, result.sample_id),
                         quality_flags=[_flag_row(flag) for flag in result.quality_flags],
                     )
-                    ReferenceLabel.objects.bulk_create(
-                        ReferenceLabel(sample=sample, class_index=index) for index in label_file.labels[result.sample_id]
-                    )
+                    classes = label_file.labels[result.sample_id]
+                    ReferenceLabel.objects.bulk_create(ReferenceLabel(sample=sample, class_index=i) for i in classes)
             except IntegrityError:
                 # Another import of the same folder recorded this sample first; its file holds the
                 # same pixels under the same key.

@@ -100,7 +100,7 @@ from study.registration import (
     whole_nuclei,
 )
 
-CHANNELS = ("red", "green", "blue", "yellow")  # as study.store.CHANNELS
+CHANNELS = ("red", "green", "blue", "yellow")  # as study.store.CHANNELS (a test holds them equal), without Django
 CHECKS = ("saturated", "blank", "out_of_focus", "misregistered")
 
 FOCUS_TILE = 128  # side of a focus tile, pixels
@@ -396,7 +396,8 @@ def tiled_focus(plane: np.ndarray, coarse: np.ndarray, coarse_factor: int) -> tu
     stain = coarse > otsu_threshold(coarse)
     share = float(stain.mean()) if stands_out(coarse, stain) else 1.0
     if share * height * width < FOCUS_MIN_STAIN:
-        return None, f"too little stain to judge: about {share * height * width:.0f} pixels, focus needs {FOCUS_MIN_STAIN}"
+        stained = share * height * width
+        return None, f"too little stain to judge: about {stained:.0f} pixels, focus needs {FOCUS_MIN_STAIN}"
     side = max(1, FOCUS_TILE // coarse_factor)  # a tile's side in coarse pixels
     span = side * coarse_factor
     if height <= 2 * span and width <= 2 * span:

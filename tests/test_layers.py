@@ -160,4 +160,5 @@ def test_the_torch_walk_follows_imports_through_other_modules(tmp_path, monkeypa
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "WEB_ROOTS", ())
     monkeypatch.setattr(sys.modules[__name__], "WEB_PACKAGES", ("study",))
-    assert heavy_imports_of_web_modules() == ["study.views -> models_zoo.helpers -> models_zoo/helpers.py:5 imports torch"]
+    chain = "study.views -> models_zoo.helpers -> models_zoo/helpers.py:5 imports torch"
+    assert heavy_imports_of_web_modules() == [chain]

@@ -1,5 +1,6 @@
 """A lab's own data, each in the form it comes in, imported with one command and no workaround."""
 
+import csv
 import os
 import shutil
 import subprocess
@@ -237,3 +238,20 @@ def test_a_long_import_into_a_log_prints_its_progress_with_samples_per_second(tm
 
     lines = errors.getvalue().splitlines()
     assert lines[-1].startswith("samples: 3/3 (100%), ") and "samples/s, about 0 s left" in lines[-1]
+
+
+def test_quality_control_says_what_it_could_not_judge_and_lists_why(tmp_path):
+    folder = tmp_path / "crops"
+    write_channels(folder, "one-cell", render_sample(5, 128, [CYTO13.by_name("Cytosol").index], density=4))
+    (folder / "labels.txt").write_text("one-cell, Cytosol\n")
+
+    output = run_import(folder, "--name", "crops", "--qc-out", tmp_path / "qc.csv")
+
+    assert "Quality control: no sample flagged." in output
+    assert "Too little to judge (misregistered 1 samples)" in output
+    with open(tmp_path / "qc.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["check"] for row in rows} == {"misregistered"} and len(rows) == 4
+    assert all(row["value"] == row["threshold"] == "" for row in rows)
+    assert all(row["reason"].startswith("too few cells to judge") for row in rows)
+    assert Sample.objects.get().quality_flags == []

@@ -82,7 +82,9 @@ def test_a_label_set_option_that_contradicts_the_folder_is_refused(tmp_path):
 
 def test_a_folder_naming_another_label_set_than_the_data_sets_is_refused(tmp_path):
     call_command("generate_synthetic", str(tmp_path / "a"), samples=2, size=64, seed=4, stdout=StringIO())
-    call_command("generate_synthetic", str(tmp_path / "b"), samples=2, size=64, seed=5, label_set="hpa28", stdout=StringIO())
+    call_command(
+        "generate_synthetic", str(tmp_path / "b"), samples=2, size=64, seed=5, label_set="hpa28", stdout=StringIO()
+    )
     call_command("import_dataset", str(tmp_path / "a"), name="x", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match=r"uses the cyto13 label set, not hpa28 \(named by .*label_set.txt\)"):
         call_command("import_dataset", str(tmp_path / "b"), name="x", stdout=StringIO())
@@ -93,6 +95,7 @@ def test_a_label_set_file_naming_no_label_set_is_refused_with_its_name(tmp_path)
     folder = tmp_path / "syn"
     call_command("generate_synthetic", str(folder), samples=2, size=64, seed=4, stdout=StringIO())
     (folder / "label_set.txt").write_text("kaggle\n")
-    with pytest.raises(CommandError, match=r"label_set.txt: 'kaggle' is no label set; it should hold one of cyto13, hpa28"):
+    refused = r"label_set.txt: 'kaggle' is no label set; it should hold one of cyto13, hpa28"
+    with pytest.raises(CommandError, match=refused):
         call_command("import_dataset", str(folder), name="x", stdout=StringIO())
     assert not Dataset.objects.exists()

@@ -196,9 +196,10 @@ class Command(DatabaseCommand):
             ))
         if summary.quality_abstentions:
             kinds = ", ".join(f"{check} {count}" for check, count in sorted(summary.abstentions_by_check.items()))
+            where = f"the reasons are in {qc_out}" if qc_out else "--qc-out lists why"
             self.stdout.write(
                 f"Too little to judge ({kinds} samples): small fields or few cells; those checks abstained "
-                "and flagged nothing there" + (f" (the reasons are in {qc_out})." if qc_out else " (--qc-out lists why).")
+                f"and flagged nothing there ({where})."
             )
         if qc_out:
             rows = write_quality_report(qc_out, summary)
