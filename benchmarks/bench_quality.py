@@ -13,7 +13,7 @@ Gaussian of 2 pixels). A row prints, per size, bit depth and density:
 - detected: the spoiled copies flagged with the right check on the right channel; (a N): how many
   of the missed ones the check abstained on, having too little to judge.
 
-    python benchmarks/bench_quality.py [--scale 1.0] [--sizes 64 128 ...]
+    python benchmarks/bench_quality.py [--scale 1.0] [--sizes 64 128 ...] [--clean-only]
 """
 
 import os
@@ -68,7 +68,7 @@ def upper_bound(failures: int, trials: int) -> float:
     return 1.0 if failures >= trials else float(beta.ppf(0.95, failures + 1, trials - failures))
 
 
-def rates(size: int, eight_bit: bool, density: int, fields: int) -> dict:
+def rates(size: int, eight_bit: bool, density: int, fields: int, spoil: bool) -> dict:
     counts = Counter()
     for number in range(fields):
         rng = np.random.default_rng(np.random.SeedSequence([size, int(eight_bit), density, number]))
@@ -81,7 +81,7 @@ def rates(size: int, eight_bit: bool, density: int, fields: int) -> dict:
         counts["registration judged"] += "misregistered" not in abstained
         counts["blank judged"] += "blank" not in abstained
         channel = CHANNELS[number % len(CHANNELS)]
-        for fault in FAULTS:
+        for fault in FAULTS if spoil else ():
             copy, check = spoiled(image, fault, channel, rng)
             result = assess_sample(copy)
             if check in result.flagged(channel):
@@ -91,7 +91,7 @@ def rates(size: int, eight_bit: bool, density: int, fields: int) -> dict:
     return counts
 
 
-def table(sizes: list[int], scale: float) -> None:
+def table(sizes: list[int], scale: float, spoil: bool) -> None:
     print("quality control on synthetic fields: false alarms (clean fields flagged, 95% upper bound) and detection")
     print(f"{'size':>5} {'bits':>4} {'cells':>5} {'fields':>6}  {'false alarms':>17}  {'judged reg/blank':>16}  "
           + "  ".join(f"{fault:>13}" for fault in FAULTS))
@@ -100,7 +100,7 @@ def table(sizes: list[int], scale: float) -> None:
         for eight_bit in (False, True):
             for density in DENSITIES:
                 fields = max(2, round(FIELDS.get(size, 10) * scale))
-                counts = rates(size, eight_bit, density, fields)
+                counts = rates(size, eight_bit, density, fields, spoil)
                 total.update(counts)
                 print(row(f"{size:>5} {8 if eight_bit else 16:>4} {density:>5}", counts))
         print(row(f"{size:>5} {'all':>4} {'all':>5}", total))
@@ -149,9 +149,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fields per row, as a multiple of the default")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clean-only", action="store_true", help="false alarms only: no spoiled copies, no speed")
     args = parser.parse_args()
-    table(args.sizes, args.scale)
-    speed(args.repeats)
+    table(args.sizes, args.scale, spoil=not args.clean_only)
+    if not args.clean_only:
+        speed(args.repeats)
 
 
 if __name__ == "__main__":
