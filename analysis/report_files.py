@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from django.conf import settings
 from django.template.loader import render_to_string
 
 from analysis.figures import confusion_figure, reading_time_figure, render
@@ -44,7 +43,7 @@ from analysis.study_arrays import default_model_runs, model_runs_named, study_an
 from annotator.models import config_of
 from annotator.panel_composition import PANELS, render_panels
 from study.models import Sample, Study
-from study.store import TrainingStore
+from study.store import sample_store
 
 CASE_IMAGE_SIDE = 512
 REPORT_FILE = "report.json"
@@ -89,7 +88,7 @@ def _png(array: np.ndarray) -> bytes:
 def _case_images(study: Study, cases: tuple[Case, ...]) -> tuple[dict[tuple[int, str], bytes], list[str]]:
     """The four panels of each case, at the study's display contrast; a case without pixels is noted."""
     percentiles = config_of(study).display_percentiles
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     samples = Sample.objects.filter(dataset=study.dataset_id, source_id__in=[c.sample_id for c in cases])
     keys = dict(samples.values_list("source_id", "store_key"))
     images, notes = {}, []

@@ -22,7 +22,7 @@ from annotator import panel_cache
 from annotator.models import PanelToken, config_of
 from annotator.panel_composition import PANELS, RESOLUTIONS, compose, stretched_channels
 from study.models import Sample, Study
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 def settings_digest(percentiles: dict) -> str:
     """A short fingerprint of display settings, so that changed settings give new files and URLs."""
@@ -50,16 +50,16 @@ def rendered_panel(sample: Sample, percentiles: dict, panel: str, resolution: st
 
 
 class PanelRenderError(RuntimeError):
-    """A sample's pixels could not be read from the training store."""
+    """A sample's pixels could not be read from the sample store."""
 
 
 def render_to_cache(sample: Sample, percentiles: dict, resolution: str) -> None:
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     try:
         pixels = store.open(sample.store_key)
     except (OSError, ValueError) as error:
         raise PanelRenderError(
-            f"sample {sample.pk}: cannot read {store.path(sample.store_key)} from the training store ({error}); "
+            f"sample {sample.pk}: cannot read {store.path(sample.store_key)} from the sample store ({error}); "
             "import the sample again"
         ) from error
     planes = stretched_channels(pixels, percentiles)

@@ -1,8 +1,8 @@
-"""GapNet-PL training throughput on CUDA, fed from the training store through DataLoader workers.
+"""GapNet-PL training throughput on CUDA, fed from the sample store through DataLoader workers.
 
 The paper's setting: 1024x1024 random crops, batch 40, SGD with momentum, bf16 autocast and
 channels_last; measured with ``torch.compile`` off and on. The data are synthetic fields written to a
-training store in a temporary folder first, so that the figure includes reading crops, as a real run
+sample store in a temporary folder first, so that the figure includes reading crops, as a real run
 does: raw crops from the loader's workers, z-scored on the GPU, the training loop's step.
 
 The timing starts after a warm-up longer than the loader's read-ahead (workers x 2 batches) and
@@ -45,7 +45,7 @@ from models_zoo.training.data import (  # noqa: E402
 )
 from models_zoo.training.progress import epoch_throughput  # noqa: E402
 from study.labels import CYTO13  # noqa: E402
-from study.store import TrainingStore  # noqa: E402
+from study.store import SampleStore  # noqa: E402
 
 
 def write_sample(job: tuple[Path, int, int]) -> tuple[str, list[int]]:
@@ -53,7 +53,7 @@ def write_sample(job: tuple[Path, int, int]) -> tuple[str, list[int]]:
     rng = np.random.default_rng(index)
     locations = draw_locations(rng, CYTO13)
     key = f"{index:06d}.npy"
-    TrainingStore(root).write(key, render_sample(index, size, locations))
+    SampleStore(root).write(key, render_sample(index, size, locations))
     return key, locations
 
 
@@ -73,7 +73,7 @@ def synthetic_store(root: Path, files: int, size: int, processes: int, samples: 
 
 def loader_alone(samples: SplitSamples, root: Path, args: argparse.Namespace, pin: bool) -> float:
     """Crops per second the loader delivers with nothing else running, after its read-ahead is spent."""
-    crops = CropDataset(root, samples, args.crop, seed=1)
+    crops = CropDataset(SampleStore(root), samples, args.crop, seed=1)
     sampler = EpochSampler(crops, seed=1)
     sampler.set_epoch(1)
     batches = iter(train_loader(crops, sampler, args.batch_size, args.workers, pin_memory=pin))
@@ -92,7 +92,7 @@ def measure(samples: SplitSamples, root: Path, args: argparse.Namespace, compile
     model = create_model("gapnet_pl").to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     stepped = torch.compile(model) if compile_model else model
-    crops = CropDataset(root, samples, args.crop, seed=0)
+    crops = CropDataset(SampleStore(root), samples, args.crop, seed=0)
     sampler = EpochSampler(crops, seed=0)
     sampler.set_epoch(1)
     batches = iter(train_loader(crops, sampler, args.batch_size, args.workers, pin_memory=on_cuda))

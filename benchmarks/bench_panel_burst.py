@@ -49,20 +49,19 @@ def configure(data_dir: Path) -> dict[str, str]:
 def build(samples: int, size: int):
     """A study of a few test samples read by ``reader``, and ``samples`` training samples in its
     gallery for ``attacker``; returns the reader's case path and the attacker's panel URLs."""
-    from django.conf import settings
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
     from annotator.models import Cohort, Participant, config_of
     from annotator.panels import panel_urls, prerender_study
     from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample
-    from study.store import TrainingStore
+    from study.store import sample_store
     from synthetic.dataset import dataset_sample
 
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     dataset = Dataset.objects.create(name="burst", label_set_key="cyto13")
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     rows = []
     for i in range(samples + 4):
         synthetic = dataset_sample(0, i, size)

@@ -2,7 +2,7 @@
 resolution), and cached panel requests through Django's test client.
 
 Standalone: it makes a temporary data folder with an SQLite database, migrates it, and fills the
-training store with synthetic 16-bit fields of cells.
+sample store with synthetic 16-bit fields of cells.
 """
 
 import argparse
@@ -13,7 +13,6 @@ import numpy as np
 
 from temporary_site import migrated  # first: it sets Django up on a temporary site
 
-from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -23,13 +22,13 @@ from annotator.panel_composition import PANELS, render_panels  # noqa: E402
 from annotator.panels import panel_urls, render_to_cache, settings_digest  # noqa: E402
 from synthetic.dataset import dataset_sample  # noqa: E402
 from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample  # noqa: E402
-from study.store import TrainingStore  # noqa: E402
+from study.store import sample_store  # noqa: E402
 
 
 def build_study(samples: int, size: int) -> Study:
     dataset = Dataset.objects.create(name="bench", label_set_key="cyto13")
     study = Study.objects.create(name="bench", dataset=dataset, seed=0)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     for i in range(samples):
         synthetic = dataset_sample(0, i, size)
         key = f"bench/{i}.npy"
@@ -63,7 +62,7 @@ def main() -> None:
         samples = [item.sample for item in study.items.select_related("sample")]
         cores = os.cpu_count()
 
-        pixels = np.asarray(TrainingStore(settings.STORE_DIR).open(samples[0].store_key))
+        pixels = np.asarray(sample_store().open(samples[0].store_key))
         start = time.perf_counter()
         render_panels(pixels, percentiles)
         stretch_seconds = time.perf_counter() - start

@@ -1,7 +1,7 @@
 """Whole-image predictions per second along ``predict``'s path, in one process and under torchrun.
 
 GapNet-PL with random weights predicts whole 16-bit images of ``--sizes`` px (2048 and 3072: 4 and 9
-tiles of 1024 px) along the path ``manage.py predict`` takes: read from the training store, z-scored
+tiles of 1024 px) along the path ``manage.py predict`` takes: read from the sample store, z-scored
 over the whole image, the mean of the tiles' probabilities, stored as Prediction rows in chunks
 (``models_zoo.prediction.predict_samples``). On the CPU with 1 process (using every core) and with 2
 processes under ``torchrun --nproc_per_node 2`` (one thread each, as torchrun sets; gloo), each
@@ -41,15 +41,14 @@ def prepare(images: int, sizes: list[int]) -> None:
     randomly initialised GapNet-PL, tiles of 1024 px."""
     import numpy as np
     import torch
-    from django.conf import settings
 
     from models_zoo.models import ModelRun
     from models_zoo.registry import create_model
     from models_zoo.runs import create_run, model_checkpoint, save_run_model
     from study.models import Dataset, Sample
-    from study.store import TrainingStore
+    from study.store import sample_store
 
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     rng = np.random.default_rng(0)
     datasets = []
     for size in sizes:

@@ -1,4 +1,4 @@
-"""Random 1024x1024 4-channel training crops per second from the training store.
+"""Random 1024x1024 4-channel training crops per second from the sample store.
 
 On one core (one process, one thread):
 
@@ -42,7 +42,8 @@ from models_zoo.training.data import (  # noqa: E402
     train_loader,
     zscore_crops,
 )
-from study.store import CHANNELS, TrainingStore, crop_box, random_crop, read_crop, zscore  # noqa: E402
+from models_zoo.training.crops import crop_box, random_crop, read_crop, zscore  # noqa: E402
+from study.store import CHANNELS, SampleStore  # noqa: E402
 
 BATCH = 8
 
@@ -91,7 +92,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
-        store = TrainingStore(folder)
+        store = SampleStore(folder)
         keys = []
         for i in range(args.images):
             pixels = rng.normal(1500, 400, (4, args.size, args.size)).clip(0, 65535).astype(np.uint16)
@@ -111,7 +112,7 @@ def main() -> None:
 
         # As many samples as crops, cycling over the images, read in batches as the loader reads them.
         samples = SplitSamples(list(range(n)), [keys[i % args.images] for i in range(n)], np.zeros((n, 13), np.float32))
-        dataset = CropDataset(Path(folder), samples, args.crop, seed=0)
+        dataset = CropDataset(store, samples, args.crop, seed=0)
 
         inline = train_loader(dataset, EpochSampler(dataset, seed=0), BATCH, workers=0, pin_memory=False)
 

@@ -1,5 +1,5 @@
 """The study the simulated participants read: single-location test samples with tiny pixels in the
-training store, and participants with accounts that sign in with one known password.
+sample store, and participants with accounts that sign in with one known password.
 
 Built the way ``tests/factories.py`` builds a reading study, but in bulk: the password is hashed
 once and shared, because hashing it per account (PBKDF2, about a third of a second each) would
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -20,7 +19,7 @@ from django.db import transaction
 from annotator.models import Cohort, Participant, config_of
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample, Study, StudySample
-from study.store import TrainingStore
+from study.store import sample_store
 
 STUDY_NAME = "loadtest"
 PASSWORD = "loadtest-participant-password-1"
@@ -50,7 +49,7 @@ def build_study(participants: int, samples: int, expert_share: float = 0.125) ->
     if participants < 1 or samples < 1:
         raise ValueError(f"need at least one participant and one sample, got {participants} and {samples}")
     dataset = Dataset.objects.create(name=f"{STUDY_NAME}-data", label_set_key=CYTO13.key, split_seed=0)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     rows = []
     for i in range(samples):
         key = f"{dataset.name}/{i:05d}.npy"

@@ -47,7 +47,6 @@ from typing import TextIO
 import numpy as np
 import torch
 import torch.distributed as dist
-from django.conf import settings
 from django.db import transaction
 from tqdm import tqdm
 
@@ -64,6 +63,7 @@ from models_zoo.training.processes import (
 )
 from models_zoo.training.progress import plain_interval
 from study.models import Dataset, Sample
+from study.store import sample_store
 
 SAMPLE_COLUMN = "sample"
 # Unknown ids named in full before the error message only counts the rest.
@@ -196,7 +196,7 @@ def _predict_share(
     """Predict ``share`` one image at a time, storing every ``chunk_size`` predictions; ``(stored, replaced)``."""
     images = whole_image_loader(
         WholeImageDataset(
-            settings.STORE_DIR,
+            sample_store(),
             SplitSamples([s.pk for s in share], [s.store_key for s in share], np.zeros(len(share))),
         ),
         list(range(len(share))),

@@ -26,3 +26,12 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+
+
+def fsync_directory(folder: Path) -> None:
+    """Flush a folder's entries to disk, so that files created or renamed in it survive a crash."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

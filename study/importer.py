@@ -1,48 +1,51 @@
-"""Importing a folder of samples into a data set and the training store.
+"""Importing a folder of samples into a data set and the sample store, at the speed of decoding.
 
-Each sample is all-or-nothing: its pixels are decoded and checked, written to the store
-atomically, and only then, in one transaction, become a ``Sample`` row with its reference labels.
-A bad sample is skipped with its reason and never stops the others; an import in which no sample
-at all could be stored is an error (``ImportError_``), so that it leaves no empty data set behind.
+A pipeline of three stages, each sample all-or-nothing:
+
+1. *decode* (in ``workers`` processes, or in this one): read the sample's files
+   (``study.sample_files``), check them, assess their quality (``study.quality``) and write the
+   array to the store under a staging name (``SampleStore.stage``), not yet flushed to disk;
+2. *flush* (a thread): every ``FLUSH_SAMPLES`` samples or ``FLUSH_BYTES`` of them, flush the
+   staged files to disk together, move each under its key and flush the folder
+   (``SampleStore.make_durable``), while the decoding goes on;
+3. *record* (this thread): once a batch is on disk, its samples become ``Sample`` rows with their
+   reference labels in one transaction, a savepoint each.
+
+So a sample is in the database only once its file is whole on disk, and a row is never without
+its file. A process killed between the flush and the record leaves files that no row names, and
+one killed before the flush leaves staged files: the next import of the data set removes both
+before it starts (``sweep``), unless another import of it is running. A bad sample is skipped
+with its reason and never stops the others; an import in which no sample at all could be stored
+is an error (``DatasetImportError``), so that it leaves no empty data set behind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import re
-import zipfile
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+import os
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from django.db import IntegrityError, transaction
 
 from study import csv_safety
-from study.imaging import DEFAULT_MAX_PIXELS, ChannelError, read_channel
+from study.imaging import DEFAULT_MAX_PIXELS, ChannelError
 from study.labelfiles import LabelFile
 from study.models import Dataset, ReferenceLabel, Sample
-from study.quality import QualityFlag, QualityThresholds, assess_sample
-from study.store import CHANNELS, TrainingStore
+from study.quality import Abstention, QualityFlag, QualityThresholds, assess_sample
+from study.sample_files import DatasetImportError, SampleSource, discover, read_sample
+from study.store import CHANNELS, STAGED_PREFIX, SampleStore
 
-CHANNEL_FILE = re.compile(
-    r"^(?P<id>.+)_(?P<channel>red|green|blue|yellow)(?P<suffix>\.(?:tiff?|png|jpe?g))$", re.IGNORECASE
-)
-LAYOUTS = ("channels", "npz", "npy")
-ARRAY_LAYOUTS = ("npz", "npy")
-
-
-class ImportError_(Exception):
-    """The import as a whole cannot run (as opposed to one sample being skipped)."""
-
-
-@dataclass(frozen=True)
-class SampleSource:
-    sample_id: str
-    files: dict[str, Path]  # channel name -> file, or {"npz": file} or {"npy": file}
+FLUSH_SAMPLES = 32  # samples flushed to disk together, at most
+FLUSH_BYTES = 1 << 30  # bytes of samples flushed together, at most
+FLUSHES_AHEAD = 2  # batches being flushed while decoding goes on; the next waits for the oldest
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ class Converted:
     width: int
     bit_depth: int
     quality_flags: tuple[QualityFlag, ...] = ()
+    quality_abstentions: tuple[Abstention, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return len(CHANNELS) * self.height * self.width * self.bit_depth // 8
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,9 @@ class ImportSummary:
     already_imported: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     labels_without_images: list[str] = field(default_factory=list)
-
-    # every quality flag of the samples imported, by sample id
+    # every quality flag and abstention of the samples imported, by sample id
     quality_flags: dict[str, tuple[QualityFlag, ...]] = field(default_factory=dict)
+    quality_abstentions: dict[str, tuple[Abstention, ...]] = field(default_factory=dict)
 
     @property
     def skipped_by_reason(self) -> Counter:
@@ -80,52 +88,10 @@ class ImportSummary:
     def flags_by_check(self) -> Counter:
         return Counter(flag.check for flags in self.quality_flags.values() for flag in flags)
 
-
-def _files(folder: Path) -> list[Path]:
-    try:
-        return sorted(path for path in folder.iterdir() if path.is_file())
-    except OSError as error:
-        raise ImportError_(f"{folder}: cannot list the folder ({error.strerror})") from None
-
-
-def detect_layout(folder: Path) -> str:
-    names = [path.name for path in _files(folder)]
-    found = [
-        layout
-        for layout, present in (
-            ("channels", any(CHANNEL_FILE.match(name) for name in names)),
-            ("npz", any(name.lower().endswith(".npz") for name in names)),
-            ("npy", any(name.lower().endswith(".npy") for name in names)),
-        )
-        if present
-    ]
-    if len(found) > 1:
-        raise ImportError_(f"{folder} holds samples in several layouts ({', '.join(found)}); pass --layout")
-    if found:
-        return found[0]
-    raise ImportError_(
-        f"{folder} holds no samples: expected files named {{id}}_{{red,green,blue,yellow}}.tif "
-        "(or .tiff, .png, .jpg), or {id}.npz, or {id}.npy"
-    )
-
-
-def discover(folder: Path, layout: str) -> list[SampleSource]:
-    sources: dict[str, dict[str, Path]] = {}
-    for path in _files(folder):
-        if layout in ARRAY_LAYOUTS:
-            if path.suffix.lower() == f".{layout}":
-                sources[path.stem] = {layout: path}
-            continue
-        match = CHANNEL_FILE.match(path.name)
-        if match:
-            files = sources.setdefault(match["id"], {})
-            channel = match["channel"].lower()
-            # Two files for one channel (say .tif and .png): keep the first in name order and let
-            # the sample be checked as usual; picking silently among differing files would hide it.
-            files.setdefault(channel, path)
-    if not sources:
-        raise ImportError_(f"{folder} holds no samples in the {layout!r} layout")
-    return [SampleSource(sample_id, files) for sample_id, files in sources.items()]
+    @property
+    def abstentions_by_check(self) -> Counter:
+        """How many samples each check could not judge (on one channel or more)."""
+        return Counter(check for items in self.quality_abstentions.values() for check in {a.check for a in items})
 
 
 def store_key(dataset: Dataset, sample_id: str) -> str:
@@ -134,7 +100,7 @@ def store_key(dataset: Dataset, sample_id: str) -> str:
     return f"{dataset.pk}/{digest}.npy"
 
 
-def _unusable_id(sample_id: str) -> str | None:
+def unusable_id(sample_id: str) -> str | None:
     """Why an id cannot be stored as a sample's ``source_id``, or None."""
     longest = Sample._meta.get_field("source_id").max_length
     if len(sample_id) > longest:
@@ -152,111 +118,40 @@ def convert_sample(
     array_channels: tuple[str, ...],
     thresholds: QualityThresholds | None,
 ) -> Converted | Skipped:
-    """Decode, check, assess the quality of (unless ``thresholds`` is None) and write one sample to the
-    store; runs in a worker process."""
-    problem = _unusable_id(source.sample_id)
+    """Decode, check, assess the quality of (unless ``thresholds`` is None) and stage one sample in
+    the store; runs in a worker process."""
+    problem = unusable_id(source.sample_id)
     if problem:
         return Skipped(source.sample_id, "unusable id", problem)
+    store = SampleStore(store_root)
     try:
-        if "npz" in source.files:
-            pixels = _read_npz(source.files["npz"], max_pixels, array_channels)
-        elif "npy" in source.files:
-            pixels = _read_npy(source.files["npy"], max_pixels, array_channels)
-        else:
-            pixels = _read_channels(source, max_pixels)
-    except ChannelError as error:
-        return Skipped(source.sample_id, error.reason, error.detail)
-    store = TrainingStore(store_root)
-    try:
-        store.write(key, pixels)
-    except OSError as error:
-        # A full disk or a read-only store fails every sample alike: stop the import, say where.
-        raise ImportError_(f"{store.path(key)}: cannot write to the training store ({error.strerror})") from None
-    flags = assess_sample(pixels, thresholds).flags if thresholds is not None else ()
-    return Converted(source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize, flags)
-
-
-def _read_channels(source: SampleSource, max_pixels: int) -> np.ndarray:
-    missing = [channel for channel in CHANNELS if channel not in source.files]
-    if missing:
-        raise ChannelError("missing channel", f"no {' or '.join(missing)} image")
-    planes = [read_channel(source.files[channel], max_pixels) for channel in CHANNELS]
-    shapes = {plane.shape for plane in planes}
-    if len(shapes) > 1:
-        sizes = ", ".join(f"{source.files[c].name} {p.shape[1]}x{p.shape[0]}" for c, p in zip(CHANNELS, planes))
-        raise ChannelError("size mismatch", f"channels differ in size: {sizes}")
-    dtype = np.uint16 if any(plane.dtype == np.uint16 for plane in planes) else np.uint8
-    # Mixed depths keep their values: each channel is z-scored on its own when read.
-    return np.stack([plane.astype(dtype, copy=False) for plane in planes])
-
-
-def _read_npz(path: Path, max_pixels: int, channels: tuple[str, ...]) -> np.ndarray:
-    """The array ``sample`` of an ``.npz`` file (the reference implementation's layout)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if "sample.npy" not in archive.namelist():
-                raise ChannelError("unreadable", f"{path.name}: no array named 'sample'")
-            with archive.open("sample.npy") as member:
-                # Check the declared shape before decompressing: the header is tiny, the data may not be.
-                channel_axis = _checked_header(member, path, max_pixels)
-            with np.load(path, allow_pickle=False) as loaded:
-                array = loaded["sample"]
-    except ChannelError:
-        raise
-    except Exception as error:
-        raise ChannelError("unreadable", f"{path.name}: {error}") from None
-    return _store_order(array, channel_axis, channels)
-
-
-def _read_npy(path: Path, max_pixels: int, channels: tuple[str, ...]) -> np.ndarray:
-    """A ``.npy`` array of shape H x W x 4 or 4 x H x W, read through a memory map after its header
-    has been checked, so a huge or malformed file costs nothing."""
-    try:
-        with open(path, "rb") as handle:
-            channel_axis = _checked_header(handle, path, max_pixels)
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ChannelError:
-        raise
-    except Exception as error:
-        raise ChannelError("unreadable", f"{path.name}: {error}") from None
-    return _store_order(array, channel_axis, channels)
-
-
-def _checked_header(handle, path: Path, max_pixels: int) -> int:
-    """Check a ``.npy`` header (shape, type, size) and return the axis that holds the 4 channels."""
-    version = np.lib.format.read_magic(handle)
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read_header(handle)
-    layout = "H x W x 4 or 4 x H x W"
-    if len(shape) != 3 or 4 not in (shape[0], shape[2]):
-        raise ChannelError("unsupported pixel type", f"{path.name}: the array has shape {shape}, expected {layout}")
-    if shape[0] == 4 and shape[2] == 4:
-        raise ChannelError(
-            "unsupported pixel type", f"{path.name}: shape {shape} could be {layout}; an image of 4 pixels is no sample"
+        # Channel images are decoded straight into the staged file: no copy of the sample on the way.
+        pixels = read_sample(
+            source, max_pixels, array_channels, lambda shape, dtype: store.create_staged(key, shape, dtype)
         )
-    if dtype.kind != "u" or dtype.itemsize not in (1, 2):
-        raise ChannelError("unsupported pixel type", f"{path.name}: {dtype} pixels, expected uint8 or uint16")
-    channel_axis = 2 if shape[2] == 4 else 0
-    height, width = [size for axis, size in enumerate(shape) if axis != channel_axis]
-    if height * width > max_pixels:
-        raise ChannelError("too large", f"{path.name}: {width}x{height} pixels is over the limit of {max_pixels:,}")
-    if height == 0 or width == 0:
-        raise ChannelError("unreadable", f"{path.name}: the array is {width}x{height} pixels, empty")
-    return channel_axis
-
-
-def _store_order(array: np.ndarray, channel_axis: int, channels: tuple[str, ...]) -> np.ndarray:
-    """``(4, H, W)`` in store channel order, native byte order; ``channels`` names the planes as given."""
-    order = [channels.index(channel) for channel in CHANNELS]
-    planes = np.moveaxis(array, channel_axis, 0)[order]
-    return np.ascontiguousarray(planes, dtype=planes.dtype.newbyteorder("="))
+        if not isinstance(pixels, np.memmap):
+            store.stage(key, pixels)
+    except ChannelError as error:
+        store.discard_staged([key])
+        return Skipped(source.sample_id, error.reason, error.detail)
+    except OSError as error:
+        store.discard_staged([key])
+        # A full disk or a read-only store fails every sample alike: stop the import, say where.
+        raise DatasetImportError(
+            f"{store.staged_path(key)}: cannot write to the sample store ({error.strerror})"
+        ) from None
+    quality = assess_sample(pixels, thresholds) if thresholds is not None else None
+    return Converted(
+        source.sample_id, pixels.shape[1], pixels.shape[2], 8 * pixels.dtype.itemsize,
+        quality.flags if quality else (), quality.abstentions if quality else (),
+    )
 
 
 def run_import(
     folder: Path,
     dataset: Dataset,
     label_file: LabelFile,
-    store: TrainingStore,
+    store: SampleStore,
     layout: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
@@ -265,12 +160,12 @@ def run_import(
     progress: Callable[[Iterable, int], Iterable] = lambda items, total: items,
 ) -> ImportSummary:
     """Import the labelled samples of ``folder`` that ``dataset`` lacks; ``thresholds`` None turns the
-    quality control off. ``progress(results, total)`` wraps the stream of finished samples."""
+    quality control off. ``progress(results, total)`` wraps the stream of decoded samples."""
     sources = discover(folder, layout)
     labelled = [source for source in sources if source.sample_id in label_file.labels]
     if not labelled:
         example = next(iter(label_file.labels), "(none)")
-        raise ImportError_(
+        raise DatasetImportError(
             f"{label_file.path}: none of its {len(label_file.labels)} sample ids matches a sample in "
             f"{folder} (e.g. label id {example!r}, image id {sources[0].sample_id!r})"
         )
@@ -284,31 +179,177 @@ def run_import(
         for source in sources
         if source.sample_id not in label_file.labels
     )
-    existing = set(dataset.samples.values_list("source_id", flat=True))
-    pending = [source for source in labelled if source.sample_id not in existing]
-    summary.already_imported = len(labelled) - len(pending)
-
-    jobs = [
-        (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, array_channels, thresholds)
-        for source in pending
-    ]
-    if workers > 1:
+    with _importing(store, dataset):
+        existing = set(dataset.samples.values_list("source_id", flat=True))
+        pending = [source for source in labelled if source.sample_id not in existing]
+        summary.already_imported = len(labelled) - len(pending)
+        jobs = [
+            (source, str(store.root), store_key(dataset, source.sample_id), max_pixels, array_channels, thresholds)
+            for source in pending
+        ]
+        recorder = _Recorder(dataset, label_file, store, summary)
         try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else []
-                for result in progress(results, len(jobs)):
-                    _record(result, dataset, label_file, store, summary)
-        except BrokenProcessPool:
-            raise ImportError_(
-                f"a process decoding images from {folder} died (out of memory?); the samples stored "
-                "so far are kept: run the import again, with fewer --workers"
-            ) from None
-    else:
-        for job in progress(jobs, len(jobs)):
-            _record(convert_sample(*job), dataset, label_file, store, summary)
+            recorder.take(progress(_converted(jobs, workers, folder), len(jobs)))
+        finally:
+            recorder.close()
     if pending and not summary.imported and not summary.already_imported:
-        raise ImportError_(_nothing_imported(folder, summary))
+        raise DatasetImportError(_nothing_imported(folder, summary))
     return summary
+
+
+def _converted(jobs: list[tuple], workers: int, folder: Path) -> Iterator[Converted | Skipped]:
+    """The decode stage: each job's result, in order, from ``workers`` processes or this one."""
+    if workers <= 1:
+        for job in jobs:
+            yield convert_sample(*job)
+        return
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from (pool.map(convert_sample, *zip(*jobs), chunksize=4) if jobs else [])
+    except BrokenProcessPool:
+        raise DatasetImportError(
+            f"a process decoding images from {folder} died (out of memory?); the samples stored "
+            "so far are kept: run the import again, with fewer --workers"
+        ) from None
+
+
+class _Recorder:
+    """The flush and record stages: batches of staged samples flushed in a thread, each recorded in
+    the database once it is on disk."""
+
+    def __init__(self, dataset: Dataset, label_file: LabelFile, store: SampleStore, summary: ImportSummary):
+        self.dataset, self.label_file, self.store, self.summary = dataset, label_file, store, summary
+        self.flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-flush")
+        self.batch: list[Converted] = []
+        self.flushing: deque[tuple[list[Converted], Future]] = deque()
+
+    def take(self, results: Iterable[Converted | Skipped]) -> None:
+        for result in results:
+            if isinstance(result, Skipped):
+                self.summary.skipped.append(result)
+            else:
+                self.batch.append(result)
+                if len(self.batch) >= FLUSH_SAMPLES or sum(r.nbytes for r in self.batch) >= FLUSH_BYTES:
+                    self._flush()
+            self._record(wait=False)
+        self._flush()
+        self._record(wait=True)
+
+    def _flush(self) -> None:
+        if self.batch:
+            keys = [store_key(self.dataset, r.sample_id) for r in self.batch]
+            self.flushing.append((self.batch, self.flusher.submit(self.store.make_durable, keys)))
+            self.batch = []
+        while len(self.flushing) > FLUSHES_AHEAD:
+            self._record_oldest()
+
+    def _record(self, wait: bool) -> None:
+        while self.flushing and (wait or self.flushing[0][1].done()):
+            self._record_oldest()
+
+    def _record_oldest(self) -> None:
+        batch, flushed = self.flushing.popleft()
+        try:
+            flushed.result()
+        except OSError as error:
+            self._discard(batch)
+            raise DatasetImportError(
+                f"{error.filename or self.store.root}: cannot write to the sample store ({error.strerror})"
+            ) from None
+        try:
+            record_batch(self.dataset, self.label_file, batch, self.summary)
+        except BaseException:
+            self._discard(batch)
+            raise
+
+    def _discard(self, batch: list[Converted]) -> None:
+        """Remove the files of a batch that no row names (all of it, unless another import recorded
+        some of its samples meanwhile)."""
+        keys = [store_key(self.dataset, r.sample_id) for r in batch]
+        named = set(Sample.objects.filter(store_key__in=keys).values_list("store_key", flat=True))
+        for key in keys:
+            if key not in named:
+                self.store.delete(key)
+        self.store.discard_staged(keys)
+
+    def close(self) -> None:
+        """After an error: wait for the flushes under way and remove what they and the batch being
+        gathered leave that no row names."""
+        for batch, flushed in self.flushing:
+            flushed.exception()
+            self._discard(batch)
+        self.flushing.clear()
+        if self.batch:
+            self._discard(self.batch)
+            self.batch = []
+        self.flusher.shutdown()
+
+
+def record_batch(dataset: Dataset, label_file: LabelFile, batch: list[Converted], summary: ImportSummary) -> None:
+    """The samples of a batch on disk become rows with their reference labels: one transaction, a
+    savepoint each, so that a sample another import recorded first is counted and passed over."""
+    recorded = []
+    with transaction.atomic():
+        for result in batch:
+            try:
+                with transaction.atomic():
+                    sample = Sample.objects.create(
+                        dataset=dataset,
+                        source_id=result.sample_id,
+                        height=result.height,
+                        width=result.width,
+                        bit_depth=result.bit_depth,
+                        store_key=store_key(dataset, result.sample_id),
+                        quality_flags=[_flag_row(flag) for flag in result.quality_flags],
+                    )
+                    classes = label_file.labels[result.sample_id]
+                    ReferenceLabel.objects.bulk_create(ReferenceLabel(sample=sample, class_index=i) for i in classes)
+            except IntegrityError:
+                # Another import of the same folder recorded this sample first; its file holds the
+                # same pixels under the same key.
+                summary.already_imported += 1
+                continue
+            recorded.append(result)
+    for result in recorded:
+        summary.imported += 1
+        if result.quality_flags:
+            summary.quality_flags[result.sample_id] = result.quality_flags
+        if result.quality_abstentions:
+            summary.quality_abstentions[result.sample_id] = result.quality_abstentions
+
+
+@contextmanager
+def _importing(store: SampleStore, dataset: Dataset) -> Iterator[None]:
+    """Hold the data set's store folder for an import: alone, sweep it first; beside another import
+    of the same data set, leave its files be."""
+    folder = store.path(str(dataset.pk))
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(descriptor, fcntl.LOCK_SH)
+        else:
+            sweep(store, dataset)
+            fcntl.flock(descriptor, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def sweep(store: SampleStore, dataset: Dataset) -> int:
+    """Remove what a killed import of ``dataset`` left in its store folder: staged files, and files
+    that no sample names. Returns how many."""
+    folder = store.path(str(dataset.pk))
+    named = set(Sample.objects.filter(store_key__startswith=f"{dataset.pk}/").values_list("store_key", flat=True))
+    removed = 0
+    for path in folder.iterdir():
+        key = f"{dataset.pk}/{path.name}"
+        if path.is_file() and (path.name.startswith((STAGED_PREFIX, ".partial-")) or key not in named):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _nothing_imported(folder: Path, summary: ImportSummary) -> str:
@@ -318,53 +359,24 @@ def _nothing_imported(folder: Path, summary: ImportSummary) -> str:
     return f"no sample of {folder} could be imported ({reasons}), e.g. {examples}"
 
 
-def _record(
-    result: Converted | Skipped, dataset: Dataset, label_file: LabelFile, store: TrainingStore, summary: ImportSummary
-) -> None:
-    if isinstance(result, Skipped):
-        summary.skipped.append(result)
-        return
-    key = store_key(dataset, result.sample_id)
-    try:
-        with transaction.atomic():
-            sample = Sample.objects.create(
-                dataset=dataset,
-                source_id=result.sample_id,
-                height=result.height,
-                width=result.width,
-                bit_depth=result.bit_depth,
-                store_key=key,
-                quality_flags=[_flag_row(flag) for flag in result.quality_flags],
-            )
-            ReferenceLabel.objects.bulk_create(
-                ReferenceLabel(sample=sample, class_index=index) for index in label_file.labels[result.sample_id]
-            )
-    except IntegrityError:
-        # Another import of the same folder stored this sample first; its file is the same pixels.
-        summary.already_imported += 1
-        return
-    except BaseException:
-        store.delete(key)
-        raise
-    summary.imported += 1
-    if result.quality_flags:
-        summary.quality_flags[result.sample_id] = result.quality_flags
-
-
 def _flag_row(flag: QualityFlag) -> dict:
     return {"channel": flag.channel, "check": flag.check, "value": flag.value, "threshold": flag.threshold}
 
 
-def write_quality_flags(path: Path, summary: ImportSummary) -> int:
-    """The QC flags of the samples this import stored, one ``sample,channel,check,value,threshold`` row each."""
+def write_quality_report(path: Path, summary: ImportSummary) -> int:
+    """The quality control of the samples this import stored, one ``sample,channel,check,value,
+    threshold,reason`` row per flag (no reason) and per abstention (no value: the reason)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     with open(path, "w", newline="") as handle:
         writer = csv_safety.writer(handle)
-        writer.writerow(["sample", "channel", "check", "value", "threshold"])
-        for sample_id in sorted(summary.quality_flags):
-            for flag in summary.quality_flags[sample_id]:
-                writer.writerow([sample_id, flag.channel, flag.check, f"{flag.value:.6g}", f"{flag.threshold:g}"])
+        writer.writerow(["sample", "channel", "check", "value", "threshold", "reason"])
+        for sample_id in sorted(set(summary.quality_flags) | set(summary.quality_abstentions)):
+            for flag in summary.quality_flags.get(sample_id, ()):
+                writer.writerow([sample_id, flag.channel, flag.check, f"{flag.value:.6g}", f"{flag.threshold:g}", ""])
+                rows += 1
+            for abstention in summary.quality_abstentions.get(sample_id, ()):
+                writer.writerow([sample_id, abstention.channel, abstention.check, "", "", abstention.reason])
                 rows += 1
     return rows
 

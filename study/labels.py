@@ -8,6 +8,7 @@ them by ``name``; ``key`` is a short identifier safe for file names and hotkeys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,22 @@ def get_label_set(key: str) -> LabelSet:
         return LABEL_SETS[key]
     except KeyError:
         raise KeyError(f"unknown label set {key!r}; choose one of: {', '.join(LABEL_SETS)}") from None
+
+
+# A folder of samples may name the label set of its labels by the set's key alone in this file (the
+# synthetic generator writes one), so that class indices need no --label-set.
+LABEL_SET_FILE = "label_set.txt"
+
+
+def label_set_of_folder(folder: Path) -> LabelSet | None:
+    """The label set that ``folder``'s ``label_set.txt`` names, or None when there is none."""
+    path = Path(folder) / LABEL_SET_FILE
+    try:
+        key = path.read_text(encoding="utf-8-sig").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read it ({error}); it should hold a label set's key, e.g. cyto13") from None
+    if key not in LABEL_SETS:
+        raise ValueError(f"{path}: {key[:40]!r} is no label set; it should hold one of {', '.join(LABEL_SETS)} alone")
+    return LABEL_SETS[key]

@@ -5,21 +5,17 @@ others (the paper lost 1,244 of 20,000 samples to corrupt channels). ``assess_sa
 every channel of a ``(4, H, W)`` uint8 or uint16 sample (red microtubules, green protein, blue
 nucleus, yellow endoplasmic reticulum) and compares the measures with ``QualityThresholds``; a
 channel past a threshold gets a ``QualityFlag``. Nothing is skipped or changed: the flags are for
-people to look at and for analyses to leave out. numpy and scipy only; about 0.13 s for a
-2048 x 2048 16-bit sample on one core (benchmarks/bench_quality.py).
+people to look at and for analyses to leave out. Where a check has too little to judge (a crop of
+part of a cell, an empty field, a speck of stain) it *abstains*: its measure is None and an
+``Abstention`` says why; it never flags then. numpy and scipy only. Its cost hardly grows with the
+image (benchmarks/bench_quality.py): besides a maximum and a few sampled rows of each channel, it
+reads a reduced image and a few tiles.
 
-Three versions of each channel are measured. Each is the channel's mean over blocks of f x f
-pixels (the last rows and columns that do not fill a block are left out):
+The *coarse* image of a channel has a pixel for each block of f x f pixels, f = ceil(longer side /
+256): the block's mean over all its rows, or for f of 4 or more over two rows spread over it (and
+all its columns), smoothed by a Gaussian of 2 coarse pixels.
 
-- the *full* image (f = 1), for saturation, grey levels and noise;
-- the *focus* image, f = ceil(longer side / 1024), so that one field of view recorded at 2048 or
-  at 3072 pixels is judged at about the same resolution;
-- the *coarse* image, f = ceil(longer side / 256), smoothed by a Gaussian of 2 coarse pixels, for
-  the dynamic range and, smoothed further, for the registration.
-
-The measures, each per channel, and their default thresholds (``QualityThresholds``):
-
-``saturated`` (flag ``saturated`` over 0.01, i.e. 1% of the pixels)
+``saturated`` (flag ``saturated`` over 0.01, i.e. 1% of the pixels; always judged)
     The fraction of the channel's pixels at its saturation level. The level is the container's
     maximum (255 for 8-bit, 65535 for 16-bit) or, in 16-bit data whose brightest pixel sits
     exactly at the top of a 10-, 12- or 14-bit sensor (1023, 4095 or 16383, or the same shifted to
@@ -31,81 +27,51 @@ The measures, each per channel, and their default thresholds (``QualityThreshold
 
 ``dynamic_range`` (flag ``blank`` under 10) and ``levels`` (flag ``blank`` under 4)
     ``dynamic_range`` is the spread of the channel's content in multiples of its noise: the 0.1th
-    to 99.9th percentile of the coarse image, over the standard deviation that the channel's noise
-    keeps in the coarse image. The noise (``noise``, grey levels) is estimated on the full image
-    with Immerkaer's operator (J. Immerkaer, "Fast noise variance estimation", Computer Vision and
-    Image Understanding 64(2), 1996), robustly: the median absolute response of the kernel
-    [[1,-2,1],[-2,4,-2],[1,-2,1]] over 0.6745 x 6, and at least the rounding noise of whole grey
-    levels, 1/sqrt(12); it is scaled by what the block mean and the Gaussian leave of white noise.
-    This is dynamic range in the camera engineer's sense (signal range over the noise floor, as in
-    EMVA 1288), measured on the image. Nothing but noise spans about 6 to 7.5 noise widths, a
-    constant channel 0; the faintest stains of the synthetic generator span over 20, the real HPA
-    field's channels over 20,000. A range relative to the container's would not do: a faint but
-    sound stain of a 16-bit camera uses 0.2% of it, a 12-bit sensor never more than 6%.
-    ``levels`` is the number of grey levels from the 0.1th to the 99.9th percentile of the full
-    image (its difference plus one): a channel whose pixels take only one to three values is blank
-    even if those few values draw cells. A blank protein (green) channel can be a true negative
-    staining; a blank reference channel is a failed one.
+    to 99.9th percentile of the coarse image, smoothed to at least 8 pixels of the sample (so that
+    a faint stain spread over a cell stands out of the noise in a crop as in a whole field) and
+    without its border (where the smoothing averages fewer pixels), over the standard deviation
+    that the channel's noise keeps in it. The noise (``noise``, grey levels) is estimated on rows
+    spread over the full image with Immerkaer's operator (J. Immerkaer, "Fast noise variance
+    estimation", Computer Vision and Image Understanding 64(2), 1996), robustly: the median
+    absolute response of the kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] over 0.6745 x 6, and at least
+    the rounding noise of whole grey levels, 1/sqrt(12). This is dynamic range in the camera
+    engineer's sense (signal range over the noise floor, as in EMVA 1288), measured on the image.
+    Nothing but noise spans 3 to 7.5 noise widths (less in small crops), a constant channel 0; the
+    real HPA field's channels span over 10,000. ``levels`` is the number of grey levels from the
+    0.1th to the 99.9th percentile of the full image: a channel whose pixels take only one to three
+    values is blank even if those few values draw cells.
+
+    A channel is judged blank only where another channel shows a whole cell or nucleus: whole
+    nuclei in the nuclear stain, or in the microtubule or ER stain a cell mask region or a
+    nucleus' hole that the border does not cut, standing out of the rest of the field (by half its
+    height). A crop inside one nucleus, or of cytoplasm only, or an empty field, cannot tell a
+    failed stain from a stain with nothing to show there: the check abstains. A blank protein
+    (green) channel can be a true negative staining; a blank reference channel is a failed one.
 
 ``focus`` (flag ``out_of_focus`` under 0.35)
-    The energy of the Laplacian over the energy of the gradient in the focus image,
-    mean((Lx)^2) / mean(|grad x|^2), with the 5-point Laplacian L and forward differences. It
-    belongs to the family of derivative-based focus measures (the variance of the Laplacian,
-    Pech-Pacheco et al., ICPR 2000; Tenengrad, Krotkov 1987; the survey of Pertuz, Puig and
-    Garcia, "Analysis of focus measure operators for shape-from-focus", Pattern Recognition 46,
-    2013), but divides one by the other, so that it depends neither on brightness nor on contrast
-    nor on how much of the field the cells cover. By Parseval's theorem it is the mean squared
-    spatial frequency (2 - 2 cos w summed over both axes; about w^2 in rad^2/px^2 when small)
-    weighted by the image's gradient energy: blur removes the fine detail and lowers it. Sharp
-    synthetic fields measure 0.48 and up (the smooth nuclear stain lowest), the real HPA field 1.4
-    to 2.2; a Gaussian blur of 2 pixels brings 16-bit synthetic channels under 0.34, of 3 pixels
-    under 0.36 (the faint protein stains) and mostly under 0.13; 8-bit channels, rounded again
-    after the blur, keep more. White noise measures 5, the maximum is 8. Noise therefore looks
-    sharp: defocus under heavy noise (a dim channel, or the shot noise of a 16-bit camera laid over
-    an optically blurred field: in the synthetic generator, blur before the camera is never
-    caught) is missed; a blur of the recorded image is caught, as is defocus in clean data.
-    Channels without any gradient (constant) measure None.
+    The energy of the Laplacian over the energy of the gradient, mean((Lx)^2) / mean(|grad x|^2),
+    with the 5-point Laplacian L and forward differences, at full resolution on the four tiles of
+    about 128 x 128 pixels that hold the most of the channel's stain (the whole image when it is
+    no larger than 2 x 2 tiles). It belongs to the family of derivative-based focus measures (the
+    variance of the Laplacian, Pech-Pacheco et al., ICPR 2000; Tenengrad, Krotkov 1987; the survey
+    of Pertuz, Puig and Garcia, Pattern Recognition 46, 2013), but divides one by the other, so
+    that it depends neither on brightness nor on contrast. By Parseval's theorem it is the mean
+    squared spatial frequency (2 - 2 cos w summed over both axes) weighted by the image's gradient
+    energy: blur removes the fine detail and lowers it. Sharp synthetic channels measure 0.66 and
+    up (median 1.6), the real HPA field 1.0 to 2.5; a Gaussian blur of 2 pixels brings most
+    synthetic channels to about 0.2. White noise measures 5, the maximum is 8, so noise looks
+    sharp: defocus under heavy noise is missed, as is a blur of a dim 8-bit channel, whose rounding
+    to whole grey levels after the blur leaves fine detail. Resolution matters: a field recorded
+    at 3072 pixels with optics that resolve no more than at 2048 measures lower; lower the limit
+    for such data. A channel with under about 1,000 stained pixels abstains.
 
-``shift`` (flag ``misregistered`` over 0.02, i.e. 2% of the image's longer side)
-    The offset of the channel against the others, in pixels of the original image: ``shift_dy``
-    and ``shift_dx`` are positive when the channel's content lies lower or further right than the
-    others', ``shift`` is the length, ``shift_fraction`` the length over the longer side (the
-    flagged value). Each channel's cell mask is its coarse image smoothed to 4 coarse pixels,
-    log-compressed above its floor in units of its noise and thresholded by Otsu's method (N. Otsu,
-    IEEE Trans. Systems, Man and Cybernetics 9(1), 1979): it approximates where the stain is,
-    whatever the stain. Two masks are compared at every displacement d up to half the image,
-    within the part of the frame they share, from zero-padded FFTs (the frame-masked correlation
-    of D. Padfield, "Masked object registration in the Fourier domain", IEEE Trans. Image
-    Processing 21(5), 2012), by one of two scores: Pearson's correlation of the two masks, for
-    stains of alike shape, and the *coverage*, the share of one mask inside the other with its
-    holes filled, for a stain that lies inside cells. The offset of a
-    pair is the shortest displacement whose score comes within 2% (a correlation) or 5% (a
-    coverage) of the best, so that a displacement is only reported where it clearly fits better
-    than none. The stains play different parts:
-
-    - red (microtubules) and yellow (ER) both fill the cytoplasm, so their masks, holes at the
-      nuclei and all, are alike: their correlation finds their offset precisely. Which of the two
-      moved, the other stains tell: the one in whose cells the nuclei and the protein would lie
-      better if moved (by more than 0.02 of coverage or correlation, on average) gets the offset,
-      the other none; when neither is clearly worse, both get it.
-    - blue (nuclei) must lie inside cells: its offset is the shortest displacement at which its
-      nuclei lie (within 5%) as well as they can inside the union of the other channels' cells.
-    - green (the protein) may take the references' shape (cytosol, ER) or lie anywhere inside
-      their cells (nucleoli, Golgi apparatus): its offset is the shortest of its offsets against
-      red and yellow, by correlation and by coverage: it is flagged when it fits neither anyhow.
-
-    Regions of the nuclear and protein masks that touch the image's border are left out of the
-    coverage (their cells are cut by the border, and so are the other stains' masks around them);
-    a channel with no other region is not compared that way. Plain overlap and correlation rather
-    than phase correlation, because the masks of different stains differ in shape and phase
-    correlation, which assumes one picture displaced, whitens the difference into noise (on the
-    real HPA field it put red and blue 13 coarse pixels apart). Blank channels, and channels whose
-    mask covers under 0.5% or over 99.5% of the field, take no part and measure None; so does a
-    channel with no partner left. What can be seen, in 512-pixel synthetic fields (16 each): a
-    shift of red or yellow by 3% of the side in most fields and by 5% in nearly all, of the
-    protein by 5 to 10%, of the nuclei once they leave their cells (10 to 20%); a small shift of red
-    or yellow may flag both. No registered synthetic field of 512 pixels was flagged (of 170); of
-    256-pixel fields, with one to three cells each, 2 in 100 were.
+``shift`` (flag ``misregistered`` over 3 pixels)
+    The offset of the channel against the others, in pixels of the image (``shift_dy`` and
+    ``shift_dx``, positive when the channel's content lies lower or further right than the
+    others'; ``shift`` their length): see ``study.registration``. It is judged on fields holding at
+    least three whole nuclei; on others it abstains, as it does for a channel whose edges fit the
+    others' at no displacement near while its cell mask tells nothing far. A blank channel takes
+    no part.
 
 A flag carries the measure's name, its value and the threshold it passed. A blank channel is not
 also flagged out of focus or misregistered: it has nothing to focus on or to register.
@@ -117,26 +83,35 @@ import math
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy import fft as sfft
 from scipy import ndimage
 
-CHANNELS = ("red", "green", "blue", "yellow")  # as study.store.CHANNELS, without importing torch
-# What each channel stains, for the registration: red (microtubules) and yellow (ER) fill the
-# cytoplasm; blue marks nuclei; the protein (green) may lie anywhere in the cells.
-ROLES = {"red": "reference", "yellow": "reference", "blue": "nucleus", "green": "protein"}
+from study.registration import (
+    COARSE_SMOOTHING,
+    ROLES,
+    CoarseChannel,
+    block_mean,
+    cell_mask,
+    clear_border,
+    fill_holes,
+    nuclear_mask,
+    otsu_threshold,
+    register_channels,
+    stands_out,
+    whole_nuclei,
+)
+
+CHANNELS = ("red", "green", "blue", "yellow")  # as study.store.CHANNELS (a test holds them equal), without Django
 CHECKS = ("saturated", "blank", "out_of_focus", "misregistered")
 
-FOCUS_SIDE = 1024  # the focus image's longer side is at most this
+FOCUS_TILE = 128  # side of a focus tile, pixels
+FOCUS_TILES = 4
+FOCUS_MIN_STAIN = 1024  # stained pixels (at the focus resolution) that the focus check needs
 COARSE_SIDE = 256  # the coarse image's longer side is at most this
-RANGE_SMOOTHING = 2.0  # Gaussian sigma, coarse pixels, before the dynamic range is taken
-MASK_SMOOTHING = 4.0  # Gaussian sigma, coarse pixels, before the cell mask is thresholded
+RANGE_SMOOTHING = 8.0  # Gaussian sigma of the image whose dynamic range is taken, at least; pixels
 PERCENTILES = (0.1, 99.9)
-MASK_COVER = (0.005, 0.995)  # a usable mask covers more than the first fraction, less than the second
-NEAR_PEAK = 0.02  # correlations this close to the best (relative) count as good as the best
-ATTRIBUTION_MARGIN = 0.02  # how much better the nuclei and protein must lie in one stain's cells
-NEAR_FULL = 0.05  # overlaps and coverages this close: stains of different kinds never match exactly
-NOISE_SAMPLE_ROWS = 64  # the noise is estimated on about this many rows of the full image
-LEVEL_SAMPLE = 1 << 18  # the grey levels are counted on about this many pixels of the full image
+NOISE_RESPONSES = 1 << 15  # the noise is estimated on about this many pixels of the full image
+LEVEL_SAMPLE = 1 << 16  # the grey levels are counted on about this many pixels of the full image
+COARSE_ROWS = 2  # rows of each block that the coarse image averages, for blocks of 4 rows or more
 # The top of 10-, 12- and 14-bit sensors in 16-bit containers, stored as-is or shifted to the top.
 SENSOR_LIMITS_16 = frozenset(
     {65535} | {level for bits in (10, 12, 14) for level in ((1 << bits) - 1, ((1 << bits) - 1) << (16 - bits))}
@@ -153,7 +128,7 @@ class QualityThresholds:
     min_range: float = 10.0  # least dynamic range, in noise widths
     min_levels: float = 4  # least number of grey levels from the 0.1th to the 99.9th percentile
     min_focus: float = 0.35  # least Laplacian-to-gradient energy ratio
-    max_shift: float = 0.02  # largest offset against the other channels, as a fraction of the longer side
+    max_shift_px: float = 3.0  # largest offset against the other channels, pixels
 
     def __post_init__(self):
         for item in fields(self):
@@ -185,8 +160,18 @@ class QualityFlag:
 
 
 @dataclass(frozen=True)
+class Abstention:
+    """A check that had too little to judge a channel by."""
+
+    channel: str
+    check: str  # one of CHECKS
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChannelQuality:
-    """One channel's measures (see the module's documentation); None where a measure does not apply."""
+    """One channel's measures (see the module's documentation); None where a measure does not
+    apply or its check abstained."""
 
     channel: str
     saturated: float
@@ -195,10 +180,9 @@ class ChannelQuality:
     dynamic_range: float
     noise: float  # standard deviation of the noise in the full image, grey levels
     focus: float | None
-    shift_dy: float | None  # pixels of the original image
+    shift_dy: float | None  # pixels
     shift_dx: float | None
     shift: float | None
-    shift_fraction: float | None
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {item.name: getattr(self, item.name) for item in fields(self) if item.name != "channel"}
@@ -208,6 +192,7 @@ class ChannelQuality:
 class SampleQuality:
     channels: tuple[ChannelQuality, ...]
     flags: tuple[QualityFlag, ...]
+    abstentions: tuple[Abstention, ...] = ()
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
 
     @property
@@ -223,8 +208,12 @@ class SampleQuality:
         """The checks that ``channel`` failed."""
         return {flag.check for flag in self.flags if flag.channel == channel}
 
+    def abstained(self, channel: str) -> dict[str, str]:
+        """The checks that had too little to judge ``channel`` by, with their reasons."""
+        return {item.check: item.reason for item in self.abstentions if item.channel == channel}
+
     def as_dict(self) -> dict:
-        """Measures and flags as plain JSON, for a database field or a report."""
+        """Measures, flags and abstentions as plain JSON, for a database field or a report."""
         return {
             "measures": self.measures,
             "flags": [
@@ -232,7 +221,21 @@ class SampleQuality:
                  "threshold": f.threshold}
                 for f in self.flags
             ],
+            "abstained": [{"channel": a.channel, "check": a.check, "reason": a.reason} for a in self.abstentions],
         }
+
+
+@dataclass(frozen=True)
+class _Intensity:
+    """What one pass over a channel tells: the measures of its grey values and its coarse image."""
+
+    saturated: float
+    level: int
+    levels: int
+    noise: float
+    coarse: np.ndarray
+    floor: float
+    dynamic_range: float
 
 
 def assess_sample(
@@ -250,52 +253,108 @@ def assess_sample(
     if min(height, width) < 16:
         raise ValueError(f"a sample must be at least 16 pixels a side to be assessed, got {height}x{width}")
     side = max(height, width)
-    focus_factor = max(1, math.ceil(side / FOCUS_SIDE))
     coarse_factor = max(1, math.ceil(side / COARSE_SIDE))
+    roles = [ROLES.get(name, "protein") for name in channels]
 
-    measured = []
-    masks: list[np.ndarray | None] = []
-    for plane in pixels:
-        plane = np.asarray(plane)
-        saturated, level = saturation(plane)
-        levels = grey_levels(plane)
-        noise = noise_sigma(plane)
-        focus_image = block_mean(plane, focus_factor)
-        if coarse_factor % focus_factor == 0:
-            coarse = block_mean(focus_image, coarse_factor // focus_factor)
-        else:
-            coarse = block_mean(plane, coarse_factor)
-        coarse = ndimage.gaussian_filter(coarse, RANGE_SMOOTHING, mode="nearest")
-        dynamic = dynamic_range(coarse, noise * _white_noise_gain(coarse_factor, RANGE_SMOOTHING))
-        measured.append((saturated, level, levels, dynamic, noise, focus_measure(focus_image)))
-        blank = dynamic < thresholds.min_range or levels < thresholds.min_levels
-        masks.append(None if blank else cell_mask(coarse, noise))
-    shifts = channel_offsets(masks, [ROLES.get(name, "protein") for name in channels])
+    intensities = [measure_intensity(plane, coarse_factor) for plane in pixels]
+    content = [
+        item.dynamic_range >= thresholds.min_range and item.levels >= thresholds.min_levels for item in intensities
+    ]
+    blank_reasons = blank_abstentions(intensities, content, roles, coarse_factor)
+    coarse = [
+        CoarseChannel(item.coarse if has else None, item.noise, item.floor)
+        for item, has in zip(intensities, content)
+    ]
+    offsets = register_channels(pixels, coarse, coarse_factor, roles)
 
-    qualities, flags = [], []
-    for name, (saturated, level, levels, dynamic, noise, focus), shift in zip(channels, measured, shifts):
-        if shift is None:
-            dy = dx = length = fraction = None
-        else:
-            dy, dx = float(shift[0] * coarse_factor), float(shift[1] * coarse_factor)
-            length = math.hypot(dy, dx)
-            fraction = length / side
+    qualities, flags, abstentions = [], [], []
+    for index, (name, item, has, offset) in enumerate(zip(channels, intensities, content, offsets)):
+        focus = focus_reason = None
+        if has:
+            focus, focus_reason = tiled_focus(pixels[index], item.coarse, coarse_factor)
         qualities.append(
-            ChannelQuality(name, saturated, level, levels, dynamic, noise, focus, dy, dx, length, fraction)
+            ChannelQuality(
+                name, item.saturated, item.level, item.levels, item.dynamic_range, item.noise, focus,
+                offset.dy, offset.dx, offset.length,
+            )
         )
-        if saturated > thresholds.saturated:
-            flags.append(QualityFlag(name, "saturated", saturated, thresholds.saturated, "saturated"))
-        if dynamic < thresholds.min_range:
-            flags.append(QualityFlag(name, "blank", dynamic, thresholds.min_range, "dynamic_range"))
+        if item.saturated > thresholds.saturated:
+            flags.append(QualityFlag(name, "saturated", item.saturated, thresholds.saturated, "saturated"))
+        if not has:
+            if blank_reasons[index]:
+                abstentions.append(Abstention(name, "blank", blank_reasons[index]))
+            elif item.dynamic_range < thresholds.min_range:
+                flags.append(QualityFlag(name, "blank", item.dynamic_range, thresholds.min_range, "dynamic_range"))
+            else:
+                flags.append(QualityFlag(name, "blank", float(item.levels), float(thresholds.min_levels), "levels"))
             continue
-        if levels < thresholds.min_levels:
-            flags.append(QualityFlag(name, "blank", float(levels), float(thresholds.min_levels), "levels"))
-            continue
-        if focus is not None and focus < thresholds.min_focus:
+        if focus_reason is not None:
+            abstentions.append(Abstention(name, "out_of_focus", focus_reason))
+        elif focus is not None and focus < thresholds.min_focus:
             flags.append(QualityFlag(name, "out_of_focus", focus, thresholds.min_focus, "focus"))
-        if fraction is not None and fraction > thresholds.max_shift:
-            flags.append(QualityFlag(name, "misregistered", fraction, thresholds.max_shift, "shift_fraction"))
-    return SampleQuality(tuple(qualities), tuple(flags), thresholds)
+        if offset.reason is not None:
+            abstentions.append(Abstention(name, "misregistered", offset.reason))
+        elif offset.length > thresholds.max_shift_px:
+            flags.append(QualityFlag(name, "misregistered", offset.length, thresholds.max_shift_px, "shift"))
+    return SampleQuality(tuple(qualities), tuple(flags), tuple(abstentions), thresholds)
+
+
+def measure_intensity(plane: np.ndarray, coarse_factor: int) -> _Intensity:
+    """Saturation, grey levels, noise and the coarse image of one channel, with its dynamic range."""
+    plane = np.asarray(plane)
+    saturated, level = saturation(plane)
+    noise = noise_sigma(plane)
+    coarse = ndimage.gaussian_filter(coarse_image(plane, coarse_factor), COARSE_SMOOTHING, mode="nearest")
+    # The range is taken at one scale of the sample whatever its size: a faint stain spread over a
+    # cell stands out of the noise by its area, in a crop as in a whole field.
+    sigma = max(COARSE_SMOOTHING, RANGE_SMOOTHING / coarse_factor)
+    ranged = coarse
+    if sigma > COARSE_SMOOTHING:
+        ranged = ndimage.gaussian_filter(coarse, math.sqrt(sigma**2 - COARSE_SMOOTHING**2), mode="nearest")
+    # Near the border the smoothing averages fewer pixels and leaves more noise: the inside only.
+    margin = math.ceil(2 * sigma)
+    if min(ranged.shape) > 2 * margin + 8:
+        ranged = ranged[margin:-margin, margin:-margin]
+    # Every other pixel of a smooth image: the percentiles hardly change, for a quarter of the work.
+    low, high = np.percentile(ranged[::2, ::2], PERCENTILES)
+    dynamic = float(high - low) / (noise * _white_noise_gain(coarse_rows(coarse_factor), coarse_factor, sigma))
+    return _Intensity(saturated, level, grey_levels(plane), noise, coarse, float(low), dynamic)
+
+
+def blank_abstentions(
+    intensities: list[_Intensity], content: list[bool], roles: list[str], coarse_factor: int
+) -> list[str | None]:
+    """For each channel without content, why its blank check cannot judge it (None: it can). A stain
+    is missed only where it should be, and the other channels must show that place: whole nuclei
+    (for the stains of the cytoplasm and the protein) or a whole cell or a nucleus' hole in a
+    cytoplasmic stain (for all). A part of a cell, or an empty field, shows neither."""
+    if all(content):
+        return [None] * len(content)
+    whole = [False] * len(content)
+    for channel, has in enumerate(content):
+        if has and roles[channel] == "nucleus":
+            mask = nuclear_mask(intensities[channel].coarse)
+            whole[channel] = mask is not None and bool(whole_nuclei(mask, coarse_factor))
+        elif has and roles[channel] in ("microtubules", "er"):
+            whole[channel] = _shows_whole_cells(intensities[channel])
+    reasons: list[str | None] = []
+    for channel, has in enumerate(content):
+        if has or any(whole[i] for i in range(len(content)) if i != channel):
+            reasons.append(None)
+        elif not any(content):
+            reasons.append("no channel shows anything: an empty field, or every stain failed")
+        else:
+            reasons.append("too small to judge: the other channels show no whole cell or nucleus")
+    return reasons
+
+
+def _shows_whole_cells(item: _Intensity) -> bool:
+    """Whether a cytoplasmic stain's cell mask holds a whole cell (a region that the border does not
+    cut) or a nucleus' place (a hole that it does not cut)."""
+    mask = cell_mask(item.coarse, item.noise)
+    if mask is None or not stands_out(item.coarse, mask):
+        return False
+    return bool(clear_border(mask).any() or (fill_holes(mask) & ~mask).any())
 
 
 def saturation(plane: np.ndarray) -> tuple[float, int]:
@@ -319,9 +378,9 @@ def grey_levels(plane: np.ndarray) -> int:
 def noise_sigma(plane: np.ndarray) -> float:
     """Standard deviation of the full image's noise, grey levels: Immerkaer's operator, by the median
     of its absolute response on evenly spaced rows, at least the rounding noise of whole levels."""
-    height = plane.shape[0]
-    step = max(1, (height - 2) // NOISE_SAMPLE_ROWS)
-    centres = np.arange(1, height - 1, step)
+    height, width = plane.shape
+    wanted = max(1, min(height - 2, math.ceil(NOISE_RESPONSES / max(width - 2, 1))))
+    centres = np.linspace(1, height - 2, wanted).round().astype(np.intp)
     rows = np.asarray(plane[np.concatenate([centres - 1, centres, centres + 1])], dtype=np.float32)
     above, middle, below = np.split(rows, 3)
     vertical = above - 2 * middle + below  # the kernel is [1,-2,1] down times [1,-2,1] across
@@ -330,24 +389,53 @@ def noise_sigma(plane: np.ndarray) -> float:
     return max(sigma, QUANTISATION_NOISE)
 
 
-def dynamic_range(coarse: np.ndarray, noise: float) -> float:
-    """The smoothed coarse image's 0.1th to 99.9th percentile spread over the noise it keeps."""
-    low, high = np.percentile(coarse, PERCENTILES)
-    return float(high - low) / noise
+def tiled_focus(plane: np.ndarray, coarse: np.ndarray, coarse_factor: int) -> tuple[float | None, str | None]:
+    """The focus measure on the channel's most stained tiles (see the module's notes), or None and
+    why it cannot be judged."""
+    height, width = plane.shape
+    stain = coarse > otsu_threshold(coarse)
+    share = float(stain.mean()) if stands_out(coarse, stain) else 1.0
+    if share * height * width < FOCUS_MIN_STAIN:
+        stained = share * height * width
+        return None, f"too little stain to judge: about {stained:.0f} pixels, focus needs {FOCUS_MIN_STAIN}"
+    side = max(1, FOCUS_TILE // coarse_factor)  # a tile's side in coarse pixels
+    span = side * coarse_factor
+    if height <= 2 * span and width <= 2 * span:
+        return focus_measure(plane), None
+    rows, cols = coarse.shape[0] // side, coarse.shape[1] // side
+    held = coarse[: rows * side, : cols * side].reshape(rows, side, cols, side).mean(axis=(1, 3))
+    laplacian = gradient = 0.0
+    laplacian_count = gradient_count = 0
+    for index in np.argsort(held, axis=None)[-FOCUS_TILES:]:
+        top, left = (int(i) * span for i in divmod(int(index), cols))
+        parts = focus_energies(plane[top : top + span, left : left + span])
+        laplacian += parts[0]
+        laplacian_count += parts[1]
+        gradient += parts[2]
+        gradient_count += parts[3]
+    if gradient == 0:
+        return None, None
+    return (laplacian / laplacian_count) / (2 * gradient / gradient_count), None
 
 
 def focus_measure(image: np.ndarray) -> float | None:
     """Mean energy of the 5-point Laplacian over mean energy of the forward-difference gradient."""
-    dy = image[1:] - image[:-1]
-    dx = image[:, 1:] - image[:, :-1]
-    gradient = _energy(dy) + _energy(dx)
+    laplacian, laplacian_count, gradient, gradient_count = focus_energies(image)
     if gradient == 0:
         return None
+    # Means, not sums: the Laplacian exists on the inner pixels only, and a pixel has two differences.
+    return (laplacian / laplacian_count) / (2 * gradient / gradient_count)
+
+
+def focus_energies(image: np.ndarray) -> tuple[float, int, float, int]:
+    """Energy and count of the 5-point Laplacian and of the forward differences of ``image``."""
+    image = np.asarray(image, dtype=np.float32)
+    dy = image[1:] - image[:-1]
+    dx = image[:, 1:] - image[:, :-1]
     laplacian = dy[1:, 1:-1] - dy[:-1, 1:-1]
     laplacian += dx[1:-1, 1:]
     laplacian -= dx[1:-1, :-1]
-    # Means, not sums: the Laplacian exists on the inner pixels only, and a pixel has two differences.
-    return (_energy(laplacian) / laplacian.size) / (2 * gradient / (dy.size + dx.size))
+    return _energy(laplacian), laplacian.size, _energy(dy) + _energy(dx), dy.size + dx.size
 
 
 def _energy(values: np.ndarray) -> float:
@@ -356,202 +444,42 @@ def _energy(values: np.ndarray) -> float:
     return float(np.dot(flat, flat))
 
 
-def cell_mask(coarse: np.ndarray, noise: float) -> np.ndarray | None:
-    """Where the cells are, roughly: the smoothed channel, log-compressed above its floor in noise
-    widths, thresholded by Otsu's method; None when it covers almost none or almost all the field."""
-    smooth = ndimage.gaussian_filter(coarse, math.sqrt(MASK_SMOOTHING**2 - RANGE_SMOOTHING**2), mode="nearest")
-    floor = float(np.percentile(smooth, PERCENTILES[0]))
-    compressed = np.log1p(np.maximum(smooth - floor, 0) / max(noise, 1e-12))
-    mask = compressed > otsu_threshold(compressed)
-    if not MASK_COVER[0] < mask.mean() < MASK_COVER[1]:
-        return None
-    return mask
+def coarse_rows(factor: int) -> int:
+    """How many rows of each block of ``factor`` x ``factor`` pixels the coarse image averages."""
+    return factor if factor < 4 else COARSE_ROWS
 
 
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """The threshold that maximises the between-class variance of a 256-bin histogram (Otsu 1979)."""
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return high
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(counts, dtype=np.float64)
-    cumulative = np.cumsum(counts * centres)
-    below, above = weight[:-1], weight[-1] - weight[:-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        between = (cumulative[-1] / weight[-1] * below - cumulative[:-1]) ** 2 / (below * above)
-    return float(edges[1:-1][int(np.nanargmax(between))])
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with its holes filled: the background regions that do not reach the border."""
-    labels, count = ndimage.label(~mask)
-    if count == 0:
-        return mask
-    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return ~np.isin(labels, outside[outside > 0])
-
-
-def channel_offsets(masks: list[np.ndarray | None], roles: list[str]) -> list[tuple[int, int] | None]:
-    """Each channel's offset (dy, dx) in coarse pixels against the others, None for a channel without
-    a mask or without partners. ``roles`` says what each channel stains: "reference" (a stain that
-    fills the cytoplasm: microtubules, ER), "nucleus", or "protein" (anything, anywhere in cells)."""
-    usable = [i for i, mask in enumerate(masks) if mask is not None]
-    offsets: list[tuple[int, int] | None] = [None] * len(masks)
-    if len(usable) < 2:
-        return offsets
-    overlap = _Overlap(masks[usable[0]].shape)
-    references = [i for i in usable if roles[i] == "reference"]
-    nuclei = [i for i in usable if roles[i] == "nucleus"]
-    proteins = [i for i in usable if roles[i] not in ("reference", "nucleus")]
-    for i in usable:
-        overlap.add(("filled", i), fill_holes(masks[i]))
-    for i in references + proteins:
-        overlap.add(i, masks[i])
-    for i in nuclei + proteins:
-        # Regions cut by the border lie in cells cut by the border, whose masks are cut too.
-        overlap.add(("inner", i), clear_border(fill_holes(masks[i])))
-    # A stain whose every region touches the border tells nothing.
-    contained = [i for i in nuclei + proteins if overlap.masks[("inner", i)].any()]
-    # offset[a, b]: how far channel a lies from channel b.
-    pairwise: dict[tuple[int, int], tuple[int, int]] = {}
-    for a in contained:  # the nuclei and the protein lie in cells
-        for b in references:
-            dy, dx = overlap.offset(("inner", a), ("filled", b), overlap.coverage)
-            pairwise[a, b], pairwise[b, a] = (dy, dx), (-dy, -dx)
-    for a in proteins:
-        # The protein may take the references' shape (cytosol, ER) or lie anywhere inside their
-        # cells (nucleoli, Golgi): it is misplaced when it does neither, against either reference.
-        candidates = [pairwise[a, b] for b in references if (a, b) in pairwise]
-        candidates += [overlap.offset(a, b, overlap.correlation) for b in references]
-        if candidates:
-            offsets[a] = min(candidates, key=lambda d: (d[0] ** 2 + d[1] ** 2, d))
-    for a in nuclei:
-        if a in contained:
-            others = [("filled", i) for i in usable if i != a]
-            overlap.add(("cells", a), np.logical_or.reduce([overlap.masks[key] for key in others]))
-            offsets[a] = overlap.offset(("inner", a), ("cells", a), overlap.coverage)
-    if len(references) == 2:
-        # Alike stains, alike masks, holes and all: their correlation finds their offset. Which of
-        # the two moved, the nuclei and the protein tell: they lie less well in its cells.
-        first, second = references
-        dy, dx = overlap.offset(first, second, overlap.correlation)
-        offsets[first], offsets[second] = (0, 0), (0, 0)
-        if (dy, dx) != (0, 0):
-            # How much better the nuclei and the protein would match each stain if moved.
-            loss = {
-                r: [overlap.misfit(("inner", c), ("filled", r), overlap.coverage) for c in contained]
-                + [overlap.misfit(c, r, overlap.correlation) for c in proteins]
-                for r in references
-            }
-            difference = float(np.mean(loss[second]) - np.mean(loss[first])) if loss[first] else 0.0
-            if difference <= ATTRIBUTION_MARGIN:
-                offsets[first] = (dy, dx)
-            if difference >= -ATTRIBUTION_MARGIN:
-                offsets[second] = (-dy, -dx)
-    else:
-        for r in references:  # one reference: against the nuclei and the protein
-            candidates = [pairwise[r, c] for c in contained]
-            candidates += [overlap.offset(r, c, overlap.correlation) for c in proteins]
-            if candidates:
-                ranked = sorted(candidates, key=lambda d: (d[0] ** 2 + d[1] ** 2, d))
-                offsets[r] = ranked[(len(ranked) - 1) // 2]
-    return offsets
-
-
-def clear_border(mask: np.ndarray) -> np.ndarray:
-    """The mask without its regions that touch the image's border."""
-    labels, count = ndimage.label(mask)
-    touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return mask & ~np.isin(labels, touching[touching > 0])
-
-
-class _Overlap:
-    """Similarity scores of binary masks at every displacement up to half the image, within the
-    part of the frame that they share, from zero-padded FFTs (the frame-masked correlation of
-    Padfield 2012)."""
-
-    def __init__(self, shape: tuple[int, int]):
-        self.padded = tuple(sfft.next_fast_len(n + n // 2, real=True) for n in shape)
-        self.frame = sfft.rfft2(np.ones(shape, dtype=np.float32), self.padded)
-        self.shared = self._correlate(self.frame, self.frame)  # pixels shared by the two frames
-        self.masks: dict[object, np.ndarray] = {}
-        self.spectra: dict[object, np.ndarray] = {}
-        self.counts: dict[object, tuple[np.ndarray, np.ndarray]] = {}
-        dy = np.fft.fftfreq(self.padded[0], 1 / self.padded[0]).round().astype(np.int64)
-        dx = np.fft.fftfreq(self.padded[1], 1 / self.padded[1]).round().astype(np.int64)
-        self.dy, self.dx = dy[:, None], dx[None, :]
-        self.window = (np.abs(self.dy) <= shape[0] // 2) & (np.abs(self.dx) <= shape[1] // 2)
-
-    def _correlate(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """sum over p of a(p + d) b(p) at every displacement d (negative ones wrapped to the end)."""
-        return np.rint(sfft.irfft2(a * np.conj(b), self.padded))  # counts of pixels: whole numbers
-
-    def add(self, key: object, mask: np.ndarray) -> None:
-        spectrum = sfft.rfft2(mask.astype(np.float32), self.padded)
-        self.masks[key] = mask
-        self.spectra[key] = spectrum
-        # The mask's pixels within the shared frame, displaced by d and staying put.
-        self.counts[key] = (self._correlate(spectrum, self.frame), self._correlate(self.frame, spectrum))
-
-    def coverage(self, a: object, b: object) -> np.ndarray:
-        """The share of mask a's pixels inside mask b, a displaced by d."""
-        inside = self._correlate(self.spectra[a], self.spectra[b])
-        total = self.counts[a][0]
-        return np.divide(inside, total, out=np.zeros_like(inside), where=total > 0)
-
-    def misfit(self, a: object, b: object, score) -> float:
-        """How much better mask a matches mask b at the best displacement than at none."""
-        values = score(a, b)
-        return float(values[self.window].max() - values[0, 0])
-
-    def correlation(self, a: object, b: object) -> np.ndarray:
-        """The correlation coefficient (Pearson's) of the two masks over the shared frame."""
-        n = np.maximum(self.shared, 1)
-        count_a, count_b = self.counts[a][0], self.counts[b][1]
-        both = self._correlate(self.spectra[a], self.spectra[b])
-        spread = count_a * (1 - count_a / n) * count_b * (1 - count_b / n)
-        covariance = both - count_a * count_b / n
-        return np.divide(covariance, np.sqrt(np.maximum(spread, 0)), out=np.zeros_like(both), where=spread > 0)
-
-    def offset(self, a: object, b: object, score) -> tuple[int, int]:
-        """The shortest displacement of mask a against mask b whose score comes within NEAR_PEAK
-        (a correlation) or NEAR_FULL (an overlap or a coverage) of the best."""
-        values = np.where(self.window, score(a, b), -np.inf)
-        best = float(values.max())
-        near = values >= best - (NEAR_PEAK if score == self.correlation else NEAR_FULL) * abs(best)
-        length = np.where(near, self.dy**2 + self.dx**2, np.iinfo(np.int64).max)
-        row, col = np.unravel_index(int(np.argmin(length)), length.shape)
-        return int(self.dy[row, 0]), int(self.dx[0, col])
-
-
-def block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
-    """The mean of each ``factor`` x ``factor`` block, float32; partial blocks at the end are left out."""
-    if factor == 1:
-        return np.asarray(plane, dtype=np.float32)
+def coarse_image(plane: np.ndarray, factor: int) -> np.ndarray:
+    """The mean of each ``factor`` x ``factor`` block over ``coarse_rows`` of its rows spread over it
+    (and all its columns), float32; partial blocks at the end are left out. Two rows of eight or
+    twelve see the cells as well as all of them, and reading a third or a sixth of the image is
+    most of what the coarse image costs."""
+    rows = coarse_rows(factor)
+    if rows == factor:
+        return block_mean(plane, factor)
     height, width = (side // factor * factor for side in plane.shape)
-    # Sums of whole rows, then of columns: numpy adds long rows far faster than it reduces a short axis.
-    rows = np.array(plane[0:height:factor, :width], dtype=np.float32)
+    offsets = [(2 * k + 1) * factor // (2 * rows) for k in range(rows)]
+    summed = np.array(plane[offsets[0] : height : factor, :width], dtype=np.float32)
+    for offset in offsets[1:]:
+        summed += plane[offset:height:factor, :width]
+    total = np.array(summed[:, 0::factor])
     for k in range(1, factor):
-        rows += plane[k:height:factor, :width]
-    total = np.array(rows[:, 0::factor])
-    for k in range(1, factor):
-        total += rows[:, k::factor]
-    total *= np.float32(1 / (factor * factor))
+        total += summed[:, k::factor]
+    total *= np.float32(1 / (rows * factor))
     return total
 
 
-_GAINS: dict[tuple[int, float], float] = {}
+_GAINS: dict[tuple[int, int, float], float] = {}
 
 
-def _white_noise_gain(factor: int, sigma: float) -> float:
-    """What a block mean of ``factor`` and a Gaussian of ``sigma`` leave of white noise's standard
-    deviation (exact for the discrete filters, away from the edges)."""
-    key = (factor, sigma)
+def _white_noise_gain(rows: int, columns: int, sigma: float) -> float:
+    """What a block mean over ``rows`` x ``columns`` pixels and a Gaussian of ``sigma`` leave of white
+    noise's standard deviation (exact for the discrete filters, away from the edges)."""
+    key = (rows, columns, sigma)
     if key not in _GAINS:
         impulse = np.zeros(int(8 * sigma) * 2 + 1, dtype=np.float64)
         impulse[impulse.size // 2] = 1.0
         weights = ndimage.gaussian_filter1d(impulse, sigma, mode="constant")
-        # Per axis the standard deviation keeps sqrt(sum of squared weights); two axes multiply.
-        _GAINS[key] = float(np.sum(weights**2)) / factor
+        # Per axis the standard deviation keeps sqrt(sum of squared weights) over sqrt(pixels averaged).
+        _GAINS[key] = float(np.sum(weights**2)) / math.sqrt(rows * columns)
     return _GAINS[key]

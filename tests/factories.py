@@ -10,11 +10,10 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from django.conf import settings
 from django.contrib.auth.models import User
 
 from study.models import Dataset, ReferenceLabel, Sample, Study
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 if TYPE_CHECKING:
     from annotator.models import Participant
@@ -60,9 +59,9 @@ def stored_dataset(name: str, classes_per_sample: list[list[int]], label_set_key
 def pixel_dataset(
     name: str, classes_per_sample: list[list[int]], splits: list[str], shape=(64, 80), label_set_key: str = "cyto13"
 ) -> Dataset:
-    """A data set whose samples have pixels in the training store (for panels, training, prediction)."""
+    """A data set whose samples have pixels in the sample store (for panels, training, prediction)."""
     dataset = Dataset.objects.create(name=name, label_set_key=label_set_key, split_seed=0)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     for i, (classes, split) in enumerate(zip(classes_per_sample, splits, strict=True)):
         key = f"{name}-{i:05d}.npy"
         store.write(key, channel_pixels(i, shape))

@@ -1,4 +1,4 @@
-"""Training crops and whole validation images, read from the training store (``study.store``).
+"""Training crops and whole validation images, read from the sample store (``study.store``).
 
 Crop positions and augmentations come from a generator seeded by ``(seed, epoch, sample)``, never
 from a worker's state, so a batch is the same whatever the number of DataLoader workers, and a
@@ -10,7 +10,7 @@ Training batches leave the loader raw: the stored 8- or 16-bit pixels, copied on
 map straight into the batch, a quarter or half of the bytes of float32 crops. The batches are slots
 of a ring of buffers (:class:`CropRing`, in shared memory when workers read them) reused batch after
 batch: fresh shared memory costs a page fault per 4 KiB, as much again as the copy. They are z-scored
-per crop and channel where the model runs (:func:`device_crops`), as ``study.store.zscore`` z-scores
+per crop and channel where the model runs (:func:`device_crops`), as ``models_zoo.training.crops.zscore`` z-scores
 one crop on the CPU. A 16-bit batch travels as ``int16`` holding the ``uint16`` bits (torch's
 ``uint16`` supports few operations); :func:`zscore_crops` reads it back. Every batch carries the
 seconds its process spent reading it, so that the loop can say how many crops per second the loader
@@ -25,7 +25,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -33,7 +32,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
 
 from models_zoo.training.config import ConfigError
-from study.store import CHANNELS, TrainingStore, crop_box, random_crop, read_crop, zscore
+from models_zoo.training.crops import crop_box, random_crop, read_crop, zscore
+from study.store import CHANNELS, SampleStore
 
 if TYPE_CHECKING:
     from study.models import Dataset as StudyDataset
@@ -128,13 +128,13 @@ def first_item(items: list):
 class CropDataset(Dataset):
     """One random ``crop`` x ``crop`` window per sample and epoch; indexed by ``(sample, epoch)``.
 
-    ``dataset[(sample, epoch)]`` is one crop z-scored on the CPU (``study.store.random_crop``);
+    ``dataset[(sample, epoch)]`` is one crop z-scored on the CPU (``models_zoo.training.crops.random_crop``);
     the loader takes whole raw batches through ``__getitems__`` instead, the same windows, flips
     and turns, to be z-scored by :func:`zscore_crops` where the model runs.
     """
 
-    def __init__(self, store_root: Path, samples: SplitSamples, crop: int, seed: int, augment: bool = False):
-        self.store_root = Path(store_root)
+    def __init__(self, store: SampleStore, samples: SplitSamples, crop: int, seed: int, augment: bool = False):
+        self.store = store
         self.samples = samples
         self.crop = crop
         self.seed = seed
@@ -147,7 +147,7 @@ class CropDataset(Dataset):
         return np.random.default_rng([self.seed, epoch, index])
 
     def open(self, index: int) -> np.ndarray:
-        return TrainingStore(self.store_root).open(self.samples.store_keys[index])
+        return self.store.open(self.samples.store_keys[index])
 
     def __getitem__(self, tagged: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, epoch = tagged
@@ -159,7 +159,7 @@ class CropDataset(Dataset):
 
     def read_window(self, image: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
         """Copy the crop that ``rng`` picks (flipped and turned with ``augment``) into ``out``:
-        the window of ``study.store.random_crop`` and the transform of :func:`augment`, raw."""
+        the window of :func:`random_crop` and the transform of :func:`augment`, raw."""
         size = self.crop
         top, left = crop_box(image.shape[1], image.shape[2], size, rng)
         window = image[:, top : top + size, left : left + size]
@@ -321,7 +321,7 @@ class CropLoader:
 
 def zscore_crops(raw: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``(N, C, H, W)`` raw crops, float32, each crop and channel at zero mean and unit variance;
-    a constant channel becomes zeros. The result of ``study.store.zscore`` on every crop (within
+    a constant channel becomes zeros. The result of :func:`zscore` on every crop (within
     float32 rounding), on the tensor's device and in its memory format.
 
     ``int16`` holds ``uint16`` bits: flipping the sign bit turns it into the pixel minus 32768,
@@ -351,15 +351,15 @@ def device_crops(raw: torch.Tensor, device: torch.device, channels_last: bool = 
 class WholeImageDataset(Dataset):
     """Whole images z-scored per channel over their whole area (how tiles are evaluated)."""
 
-    def __init__(self, store_root: Path, samples: SplitSamples):
-        self.store_root = Path(store_root)
+    def __init__(self, store: SampleStore, samples: SplitSamples):
+        self.store = store
         self.samples = samples
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
-        image = TrainingStore(self.store_root).open(self.samples.store_keys[index])
+        image = self.store.open(self.samples.store_keys[index])
         return index, zscore(np.asarray(image))
 
 

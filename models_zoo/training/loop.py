@@ -33,7 +33,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from django.conf import settings
 from django.utils import timezone
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -72,6 +71,7 @@ from models_zoo.training.processes import (
     per_process_batch,
 )
 from models_zoo.training.progress import PlainProgress, Throughput, epoch_throughput
+from study.store import sample_store
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -127,11 +127,11 @@ def _train(config: TrainConfig, run: ModelRun, resume: bool, processes: Processe
         run.dataset, "train", config.single_class, config.max_train_samples, config.seed
     )
     val_samples = split_samples(run.dataset, "val", config.single_class)
-    crops = CropDataset(settings.STORE_DIR, train_samples, config.crop, config.seed, config.augment)
+    crops = CropDataset(sample_store(), train_samples, config.crop, config.seed, config.augment)
     sampler = EpochSampler(crops, config.seed, rank, world_size)
     batches = train_loader(crops, sampler, batch_size, config.workers, pin_memory=on_cuda)
     val_images = whole_image_loader(
-        WholeImageDataset(settings.STORE_DIR, val_samples),
+        WholeImageDataset(sample_store(), val_samples),
         list(range(rank, len(val_samples), world_size)),
         config.workers,
         pin_memory=on_cuda,

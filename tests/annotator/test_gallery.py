@@ -11,15 +11,14 @@ from django.urls import reverse
 from annotator.models import GalleryVisit, config_of
 from annotator.panels import GALLERY, panel_urls
 from study.models import ReferenceLabel, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 from tests.factories import channel_pixels, reading_study
 
 
 def add_sample(dataset, name: str, split: str, classes: list[int]) -> Sample:
-    from django.conf import settings
 
     key = f"{dataset.name}-{name}.npy"
-    TrainingStore(settings.STORE_DIR).write(key, channel_pixels(len(name), (32, 40)))
+    sample_store().write(key, channel_pixels(len(name), (32, 40)))
     sample = Sample.objects.create(
         dataset=dataset, source_id=f"{name}-source", height=32, width=40, bit_depth=16, store_key=key, split=split
     )

@@ -11,7 +11,7 @@ from annotator import panel_cache
 from annotator.models import config_of
 from annotator.panel_composition import PANELS
 from annotator.panels import is_cached, prerender_study, render_to_cache, settings_digest
-from study.store import TrainingStore
+from study.store import sample_store
 from tests.factories import reading_study
 
 
@@ -65,7 +65,7 @@ def test_the_command_names_an_unknown_study(reading):
 
 def test_the_command_names_the_file_of_a_sample_missing_from_the_store(reading, settings):
     sample = samples_of(reading.study)[0]
-    TrainingStore(settings.STORE_DIR).delete(sample.store_key)
+    sample_store().delete(sample.store_key)
     with pytest.raises(CommandError, match=sample.store_key):
         call_command("render_panels", "warm", verbosity=0)
 

@@ -11,7 +11,7 @@ from annotator.models import config_of
 from annotator.panel_composition import PANELS
 from annotator.panels import panel_urls
 from study.models import ReferenceLabel, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 from tests.factories import channel_pixels, reading_study
 
 
@@ -35,10 +35,9 @@ def training_sample(reading) -> Sample:
 
 
 def add_sample(dataset, split: str, shape: tuple[int, int]) -> Sample:
-    from django.conf import settings
 
     key = f"{dataset.name}-extra-{split}-{shape[0]}x{shape[1]}.npy"
-    TrainingStore(settings.STORE_DIR).write(key, channel_pixels(99, shape))
+    sample_store().write(key, channel_pixels(99, shape))
     sample = Sample.objects.create(
         dataset=dataset, source_id=key, height=shape[0], width=shape[1], bit_depth=16, store_key=key, split=split
     )
@@ -77,7 +76,7 @@ def test_the_image_shows_the_rendered_panel_losslessly(reading, settings):
     sample = study_sample(reading)
     url = panel_urls(reading.study, sample)["microtubules"]
     served = np.asarray(Image.open(io.BytesIO(body(signed_in(reading.coordinator).get(url)))))
-    pixels = TrainingStore(settings.STORE_DIR).open(sample.store_key)
+    pixels = sample_store().open(sample.store_key)
     expected = render_panels(pixels, config_of(reading.study).display_percentiles)["microtubules"]
     assert np.array_equal(served, expected)
 
@@ -87,7 +86,7 @@ def test_a_second_request_is_served_from_the_cache_without_reading_the_store(rea
     urls = panel_urls(reading.study, sample)
     client = signed_in(reading.participant.user)
     first = {panel: body(client.get(url)) for panel, url in urls.items()}
-    TrainingStore(settings.STORE_DIR).delete(sample.store_key)
+    sample_store().delete(sample.store_key)
     second = {panel: body(client.get(url)) for panel, url in urls.items()}
     assert first == second
 
@@ -116,7 +115,7 @@ def test_a_display_panel_is_the_full_panel_reduced_with_a_lanczos_filter(reading
     sample = add_sample(reading.study.dataset, "train", (1100, 700))
     url = panel_urls(reading.study, sample, "display")["er"]
     served = np.asarray(Image.open(io.BytesIO(body(signed_in(reading.coordinator).get(url)))))
-    pixels = TrainingStore(settings.STORE_DIR).open(sample.store_key)
+    pixels = sample_store().open(sample.store_key)
     full = Image.fromarray(render_panels(pixels, config_of(reading.study).display_percentiles)["er"])
     assert np.array_equal(served, np.asarray(full.resize((652, 1024), Image.Resampling.LANCZOS)))
 

@@ -9,12 +9,11 @@ import pytest
 # browser steps are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from django.conf import settings  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from synthetic.render import render_sample  # noqa: E402
 from study.models import Sample  # noqa: E402
-from study.store import TrainingStore  # noqa: E402
+from study.store import sample_store  # noqa: E402
 
 
 
@@ -65,7 +64,7 @@ def screenshots():
 def paint_cells(samples, size: int = 256) -> None:
     """Fields of cells showing each sample's own classes in place of the factories' noise, so that
     the screenshots show what a participant sees."""
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     for seed, sample in enumerate(samples):
         store.write(sample.store_key, render_sample(seed=seed, size=size, locations=sample.class_indices, label_set=sample.dataset.label_set))
         Sample.objects.filter(pk=sample.pk).update(height=size, width=size)

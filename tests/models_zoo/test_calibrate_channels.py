@@ -4,7 +4,6 @@ from io import StringIO
 import numpy as np
 import pytest
 import torch
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -26,7 +25,8 @@ from models_zoo.runs import load_run_model, run_checkpoint
 from models_zoo.tiling import predict_whole_image
 from models_zoo.training.metrics import predicted_classes
 from study.models import ReferenceLabel
-from study.store import CHANNELS, TrainingStore, zscore
+from models_zoo.training.crops import zscore
+from study.store import CHANNELS, sample_store
 from tests.factories import pixel_dataset
 from tests.models_zoo.test_predict import finished_random_run
 
@@ -39,7 +39,7 @@ TABLE_ROW = re.compile(r"^\s*(\d+)\s+([a-z,]+)\s+([0-9.]+)\s+([0-9.]+|n/a)")
 
 
 def images_of(dataset):
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     return [zscore(store.open(s.store_key)) for s in dataset.samples.order_by("source_id")]
 
 

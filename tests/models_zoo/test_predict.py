@@ -4,7 +4,6 @@ from io import StringIO
 import numpy as np
 import pytest
 import torch
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -17,7 +16,8 @@ from models_zoo.tiling import predict_whole_image
 from models_zoo.training.metrics import predicted_classes
 from models_zoo.training.processes import Processes
 from study.models import Sample, Study, StudySample
-from study.store import TrainingStore, zscore
+from models_zoo.training.crops import zscore
+from study.store import sample_store
 from tests.factories import pixel_dataset
 
 pytestmark = pytest.mark.django_db
@@ -226,7 +226,7 @@ def test_predicting_with_tta_stores_the_mean_over_each_tiles_flips_and_turns(tra
     assert augmented.keys() == plain.keys()
     model, tile = load_run_model(trained_run)
     for sample in Sample.objects.filter(pk__in=augmented):
-        image = zscore(TrainingStore(settings.STORE_DIR).open(sample.store_key))
+        image = zscore(sample_store().open(sample.store_key))
         expected = predict_whole_image(model, image, tile, tta=True)
         np.testing.assert_allclose(augmented[sample.pk], expected, atol=1e-6)
         assert not np.allclose(augmented[sample.pk], plain[sample.pk], rtol=0, atol=1e-6)

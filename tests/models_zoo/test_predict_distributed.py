@@ -25,10 +25,10 @@ from models_zoo.models import ModelRun
 from models_zoo.registry import create_model
 from models_zoo.runs import create_run, model_checkpoint, save_run_model
 from study.models import Dataset, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 call_command("migrate", verbosity=0)
 dataset = Dataset.objects.create(name="tiny", label_set_key="cyto13")
-store = TrainingStore(settings.STORE_DIR)
+store = sample_store()
 for i in range(21):
     store.write(f"tiny-{i}.npy", np.random.default_rng(i).integers(0, 4000, (4, 96, 96)).astype(np.uint16))
     Sample.objects.create(dataset=dataset, source_id=f"s{i:02d}", height=96, width=96, bit_depth=16,

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -13,6 +12,7 @@ from models_zoo.tiling import predict_whole_image
 from models_zoo.training.checkpoint import load_checkpoint
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.data import WholeImageDataset, split_samples
+from study.store import sample_store
 from tests.factories import pixel_dataset
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +79,7 @@ def test_the_best_checkpoint_holds_the_averaged_weights_that_were_validated_with
 
     # Those weights, predicting with test-time augmentation, give the validation probabilities stored.
     model, tile = load_run_model(run)
-    images = WholeImageDataset(settings.STORE_DIR, split_samples(dataset, "val"))
+    images = WholeImageDataset(sample_store(), split_samples(dataset, "val"))
     augmented = np.array([predict_whole_image(model, images[i][1], tile, tta=True) for i in range(len(images))])
     plain = np.array([predict_whole_image(model, images[i][1], tile) for i in range(len(images))])
     np.testing.assert_allclose(best["val_probabilities"].numpy(), augmented, rtol=0, atol=1e-6)

@@ -1,5 +1,5 @@
 """The training loader hands over raw crops, z-scored where the model runs; the result is the crops that
-``study.store`` z-scored on the CPU before."""
+``models_zoo.training.crops`` z-scores on the CPU."""
 
 import numpy as np
 import pytest
@@ -14,11 +14,12 @@ from models_zoo.training.data import (
     train_loader,
     zscore_crops,
 )
-from study.store import TrainingStore, zscore
+from models_zoo.training.crops import zscore
+from study.store import SampleStore
 
 
 def store_samples(root, arrays) -> SplitSamples:
-    store = TrainingStore(root)
+    store = SampleStore(root)
     keys = []
     for i, array in enumerate(arrays):
         store.write(f"{i}.npy", array)
@@ -43,7 +44,7 @@ def mixed_arrays(seed=0):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_raw_batches_z_scored_are_the_crops_z_scored_on_the_cpu(tmp_path, augment):
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, mixed_arrays()), 64, seed=3, augment=augment)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, mixed_arrays()), 64, seed=3, augment=augment)
     tagged = [(i, 5) for i in range(len(dataset))]
     batch = dataset.__getitems__(tagged)[0]
     assert batch.images.dtype == torch.int16 and batch.images.shape == (4, 4, 64, 64)  # 16-bit pixels travel as int16
@@ -57,7 +58,7 @@ def test_raw_batches_z_scored_are_the_crops_z_scored_on_the_cpu(tmp_path, augmen
 def test_8_bit_batches_stay_8_bit(tmp_path):
     rng = np.random.default_rng(1)
     arrays = [rng.integers(0, 256, (4, 80, 80)).astype(np.uint8) for _ in range(3)]
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, arrays), 64, seed=0, augment=True)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, arrays), 64, seed=0, augment=True)
     batch = dataset.__getitems__([(i, 1) for i in range(3)])[0]
     assert batch.images.dtype == torch.uint8
     expected = torch.stack([dataset[(i, 1)][0] for i in range(3)])
@@ -77,7 +78,7 @@ def test_at_1024_px_the_device_z_score_is_within_float_rounding_of_float64_and_o
 
 
 def test_device_crops_keep_channels_last(tmp_path):
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, mixed_arrays()), 32, seed=0)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, mixed_arrays()), 32, seed=0)
     raw = dataset.__getitems__([(i, 0) for i in range(4)])[0].images
     crops = device_crops(raw, torch.device("cpu"), channels_last=True)
     assert crops.dtype == torch.float32 and crops.is_contiguous(memory_format=torch.channels_last)
@@ -89,7 +90,7 @@ def test_the_loader_reads_the_batches_of_the_dataset_and_leaves_out_the_last_sma
     # 4 + 4 + 4 + 3 samples: 7 batches of 2 and one left out, more batches than the ring has slots
     # (read-ahead + 2), so that every slot is written again while the batches are taken as training does.
     arrays = mixed_arrays() + mixed_arrays(1) + mixed_arrays(2) + mixed_arrays(3)[:3]
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, arrays), 32, seed=4, augment=True)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, arrays), 32, seed=4, augment=True)
     sampler = EpochSampler(dataset, seed=4)
     loader = train_loader(dataset, sampler, 2, workers=workers, pin_memory=False)
     assert len(loader.ring) == 2 * workers + 2
@@ -106,7 +107,7 @@ def test_the_loader_reads_the_batches_of_the_dataset_and_leaves_out_the_last_sma
 
 def test_a_loader_worker_reads_the_same_batches_as_the_training_process(tmp_path):
     arrays = mixed_arrays() + mixed_arrays(1) + mixed_arrays(2)[:2]  # 10 samples
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, arrays), 32, seed=4, augment=True)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, arrays), 32, seed=4, augment=True)
     sampler = EpochSampler(dataset, seed=4)
     sampler.set_epoch(3)
     inline = train_loader(dataset, sampler, 4, workers=0, pin_memory=False)
@@ -119,7 +120,7 @@ def test_a_loader_worker_reads_the_same_batches_as_the_training_process(tmp_path
 
 
 def test_starting_the_loader_draws_nothing_from_torchs_global_generator(tmp_path):
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, mixed_arrays()), 32, seed=0)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, mixed_arrays()), 32, seed=0)
     sampler = EpochSampler(dataset, seed=0)
     torch.manual_seed(7)
     expected = torch.rand(3)
@@ -130,7 +131,7 @@ def test_starting_the_loader_draws_nothing_from_torchs_global_generator(tmp_path
 
 
 def test_a_batch_larger_than_the_training_samples_is_named(tmp_path):
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, mixed_arrays()), 32, seed=0)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, mixed_arrays()), 32, seed=0)
     with pytest.raises(ConfigError, match=r"batch_size 5 \(per process\) is more than the 4 training samples"):
         train_loader(dataset, EpochSampler(dataset, seed=0), 5, workers=0, pin_memory=False)
 
@@ -141,7 +142,7 @@ def test_the_loaders_pinning_thread_copies_a_batch_out_of_the_ring(tmp_path, mon
     from torch.utils.data._utils.pin_memory import pin_memory
 
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda tensor, *args: tensor.clone())
-    dataset = CropDataset(tmp_path, store_samples(tmp_path, mixed_arrays()), 32, seed=0)
+    dataset = CropDataset(SampleStore(tmp_path), store_samples(tmp_path, mixed_arrays()), 32, seed=0)
     sampler = EpochSampler(dataset, seed=0)
     loader = train_loader(dataset, sampler, 2, workers=0, pin_memory=False)
     handed_over = loader.loader.dataset.__getitems__(next(iter(loader.batches)))[0]

@@ -2,14 +2,13 @@ import json
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 
 from synthetic.render import render_sample
 from models_zoo.models import ModelRun
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ SIZE = 96
 def synthetic_dataset(name: str, per_class: dict[str, int]) -> Dataset:
     """Single-location synthetic fields of LOCATIONS, ``per_class[split]`` of each class per split."""
     dataset = Dataset.objects.create(name=name, label_set_key="cyto13", split_seed=0)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     number = 0
     for split, count in per_class.items():
         for repeat in range(count):

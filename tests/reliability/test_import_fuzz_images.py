@@ -19,11 +19,12 @@ import tifffile
 from PIL import Image
 
 from study.imaging import DEFAULT_MAX_PIXELS
-from study.importer import ImportError_, detect_layout, run_import
+from study.importer import run_import
+from study.sample_files import DatasetImportError, detect_layout
 from study.labelfiles import read_label_file
 from study.labels import CYTO13
 from study.models import Dataset, ReferenceLabel, Sample
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, SampleStore, sample_store
 
 pytestmark = pytest.mark.django_db
 
@@ -255,7 +256,7 @@ def write_folder(folder: Path, kind: str, draw: int) -> tuple[Damage, np.ndarray
     return damage, good
 
 
-def assert_store_matches_the_database(store: TrainingStore, originals: dict[str, np.ndarray]) -> None:
+def assert_store_matches_the_database(store: SampleStore, originals: dict[str, np.ndarray]) -> None:
     """No partial data: a sample row for every stored file and a stored file, whole, for every row."""
     files = {path.relative_to(store.root).as_posix() for path in store.root.rglob("*") if path.is_file()}
     samples = list(Sample.objects.all())
@@ -274,12 +275,12 @@ def test_a_damaged_sample_is_skipped_with_its_reason_or_imported_whole(tmp_path,
     folder = tmp_path / "in"
     damage, good = write_folder(folder, kind, draw)
     dataset = Dataset.objects.create(name="fuzz", label_set_key=CYTO13.key)
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     label_file = read_label_file(folder / "labels.csv", CYTO13)
 
     try:
         summary = run_import(folder, dataset, label_file, store, detect_layout(folder), max_pixels=damage.max_pixels)
-    except ImportError_ as error:
+    except DatasetImportError as error:
         # Only when nothing at all could be imported, and then nothing is left behind.
         assert good is None and damage.damaged_file in str(error)
         assert not Sample.objects.exists() and not ReferenceLabel.objects.exists()

@@ -7,7 +7,7 @@ import tifffile
 from django.core.management import CommandError, call_command
 
 from study.models import Dataset, ReferenceLabel, Sample
-from study.store import TrainingStore
+from study.store import sample_store
 from tests.factories import channel_pixels, write_channels, write_labels
 
 # One real Human Protein Atlas field of view (CC BY-SA 3.0; see tests/data/real-hpa/README.md).
@@ -40,7 +40,7 @@ def test_it_imports_16_bit_tiffs_with_their_labels_into_the_store(tmp_path, sett
 
     assert "Imported 3 samples." in output
     dataset = Dataset.objects.get(name="cells")
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     for sample in dataset.samples.all():
         assert np.array_equal(store.open(sample.store_key), pixels[sample.source_id])
         assert (sample.height, sample.width, sample.bit_depth) == (pixels[sample.source_id].shape[1], 60, 16)
@@ -65,7 +65,7 @@ def test_it_imports_the_reference_codes_npz_layout(tmp_path, settings):
     output = run_import(folder, "--name", "ref")
     assert "npz layout" in output
     sample = Sample.objects.get()
-    stored = TrainingStore(settings.STORE_DIR).open(sample.store_key)
+    stored = sample_store().open(sample.store_key)
     assert np.array_equal(stored, np.moveaxis(hwc, -1, 0))
 
 
@@ -76,7 +76,7 @@ def test_npz_planes_can_be_declared_in_another_order(tmp_path, settings):
     np.savez(folder / "k1.npz", sample=hwc)
     write_labels(folder, {"k1": [6]})
     run_import(folder, "--name", "ref", "--channels", "blue,green,red,yellow")
-    stored = TrainingStore(settings.STORE_DIR).open(Sample.objects.get().store_key)
+    stored = sample_store().open(Sample.objects.get().store_key)
     assert np.array_equal(stored[2], hwc[..., 0]) and np.array_equal(stored[0], hwc[..., 2])
 
 
@@ -87,7 +87,7 @@ def test_the_real_hpa_field_imports_like_any_data(tmp_path, settings):
     sample = Sample.objects.get()
     assert (sample.width, sample.height, sample.bit_depth) == (1728, 1728, 8)
     assert sample.class_indices == [2, 11]
-    assert TrainingStore(settings.STORE_DIR).open(sample.store_key).shape == (4, 1728, 1728)
+    assert sample_store().open(sample.store_key).shape == (4, 1728, 1728)
 
 
 def faulty_folder(tmp_path) -> Path:
@@ -183,7 +183,7 @@ def test_parallel_workers_import_the_same_pixels(tmp_path, settings):
         write_channels(folder, sample_id, array)
     write_labels(folder, {s: [1] for s in pixels})
     run_import(folder, "--name", "par", "--workers", "2")
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     assert all(np.array_equal(store.open(s.store_key), pixels[s.source_id]) for s in Sample.objects.all())
 
 

@@ -1,5 +1,6 @@
 """A lab's own data, each in the form it comes in, imported with one command and no workaround."""
 
+import csv
 import os
 import shutil
 import subprocess
@@ -13,7 +14,8 @@ from django.core.management import CommandError, call_command
 
 from study.labels import CYTO13, HPA28
 from study.models import Dataset, Sample
-from study.store import TrainingStore
+from study.store import sample_store
+from synthetic import render_sample
 from tests.factories import channel_pixels, write_channels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +88,7 @@ def test_single_cell_crops_as_npy_in_either_axis_order_and_a_named_channel_order
 
     run_import(folder, "--name", "crops", "--channels", "blue,green,red,yellow")
 
-    store = TrainingStore(settings.STORE_DIR)
+    store = sample_store()
     first = store.open(Sample.objects.get(source_id="cell-1").store_key)
     second = store.open(Sample.objects.get(source_id="cell-2").store_key)
     assert np.array_equal(first, np.moveaxis(hwc, -1, 0)[[2, 1, 0, 3]])
@@ -196,7 +198,7 @@ def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path)
     output = run_import(folder, "--name", "hpa", "--qc-out", tmp_path / "qc.csv")
 
     rows = (tmp_path / "qc.csv").read_text().splitlines()
-    assert rows[0] == "sample,channel,check,value,threshold"
+    assert rows[0] == "sample,channel,check,value,threshold,reason"
     assert [row.split(",")[:3] for row in rows[1:]] == [["57_F11_1", "yellow", "misregistered"]]
     assert [(f["channel"], f["check"]) for f in Sample.objects.get().quality_flags] == [("yellow", "misregistered")]
     assert "Quality control flagged 1 of the 1 samples imported (misregistered 1 channels)" in output
@@ -204,7 +206,7 @@ def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path)
 
 def test_quality_limits_are_options_and_a_blank_channel_is_flagged_not_skipped(tmp_path):
     folder = tmp_path / "in"
-    pixels = channel_pixels(3, shape=(128, 128))
+    pixels = render_sample(3, 512, [CYTO13.by_name("Nucleus").index], density=9)
     pixels[3] = 1000  # a constant ER channel: nothing recorded
     write_channels(folder, "blank-er", pixels)
     (folder / "labels.txt").write_text("blank-er, Nucleus\n")
@@ -236,3 +238,20 @@ def test_a_long_import_into_a_log_prints_its_progress_with_samples_per_second(tm
 
     lines = errors.getvalue().splitlines()
     assert lines[-1].startswith("samples: 3/3 (100%), ") and "samples/s, about 0 s left" in lines[-1]
+
+
+def test_quality_control_says_what_it_could_not_judge_and_lists_why(tmp_path):
+    folder = tmp_path / "crops"
+    write_channels(folder, "one-cell", render_sample(5, 128, [CYTO13.by_name("Cytosol").index], density=4))
+    (folder / "labels.txt").write_text("one-cell, Cytosol\n")
+
+    output = run_import(folder, "--name", "crops", "--qc-out", tmp_path / "qc.csv")
+
+    assert "Quality control: no sample flagged." in output
+    assert "Too little to judge (misregistered 1 samples)" in output
+    with open(tmp_path / "qc.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["check"] for row in rows} == {"misregistered"} and len(rows) == 4
+    assert all(row["value"] == row["threshold"] == "" for row in rows)
+    assert all(row["reason"].startswith("too few cells to judge") for row in rows)
+    assert Sample.objects.get().quality_flags == []

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from synthetic.dataset import generate_dataset
-from study.labels import get_label_set
+from study.labels import LABEL_SETS, get_label_set
 
 
 class Command(BaseCommand):
@@ -17,7 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--faults", type=float, default=0.0, help="Fraction of samples given a fault.")
         parser.add_argument("--format", choices=["tif", "png"], default="tif")
-        parser.add_argument("--label-set", choices=["cyto13"], default="cyto13")
+        parser.add_argument(
+            "--label-set", choices=list(LABEL_SETS), default="cyto13",
+            help="The classes to draw; the folder's label_set.txt names it, so import_dataset needs no option.",
+        )
         parser.add_argument("--workers", type=int, default=1)
 
     def handle(self, *args, **options):
@@ -41,4 +44,5 @@ class Command(BaseCommand):
                 progress=bar.update,
             )
         self.stdout.write(self.style.SUCCESS(f"Wrote {options['samples']} samples to {options['out']}"))
-        self.stdout.write(f"Labels: {result.labels_path}")
+        self.stdout.write(f"Labels: {result.labels_path} ({label_set.key}); import with: "
+                          f"python manage.py import_dataset {options['out']} --name NAME")

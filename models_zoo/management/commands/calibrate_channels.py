@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-from django.conf import settings
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
@@ -22,7 +21,7 @@ from models_zoo.training.data import SplitSamples, WholeImageDataset, whole_imag
 from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
-from study.store import CHANNELS
+from study.store import CHANNELS, sample_store
 
 from .predict import SPLITS
 from .train import check_device
@@ -102,7 +101,7 @@ class Command(DatabaseCommand):
             )
         images = whole_image_loader(
             WholeImageDataset(
-                settings.STORE_DIR, SplitSamples([s.pk for s in samples], [s.store_key for s in samples], truth)
+                sample_store(), SplitSamples([s.pk for s in samples], [s.store_key for s in samples], truth)
             ),
             list(range(len(samples))),
             options["workers"],

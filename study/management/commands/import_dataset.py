@@ -10,13 +10,14 @@ from tqdm import tqdm
 
 from study.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
-from study.importer import LAYOUTS, ImportError_, detect_layout, run_import, write_quality_flags, write_skipped
+from study.importer import run_import, write_quality_report, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
-from study.labels import CYTO13, LABEL_SETS, get_label_set
+from study.labels import CYTO13, LABEL_SET_FILE, LABEL_SETS, get_label_set, label_set_of_folder
 from study.vocabulary import read_class_map
 from study.models import Dataset, name_validator
+from study.sample_files import LAYOUTS, DatasetImportError, detect_layout
 from study.quality import QualityThresholds
-from study.store import CHANNELS, TrainingStore
+from study.store import CHANNELS, sample_store
 
 
 PLAIN_PROGRESS_SECONDS = 5
@@ -24,7 +25,7 @@ PLAIN_PROGRESS_SECONDS = 5
 
 class Command(DatabaseCommand):
     help = (
-        "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the training store."
+        "Import a folder of samples (channel images, or .npz or .npy arrays) into a data set and the sample store."
     )
 
     def add_arguments(self, parser):
@@ -34,8 +35,9 @@ class Command(DatabaseCommand):
         parser.add_argument("--layout", choices=LAYOUTS, help="Default: detected from the file names.")
         parser.add_argument(
             "--label-set", choices=list(LABEL_SETS),
-            help="The classes the labels name or index. Required for class indices (Id,Target); class names are "
-            "read as the paper's 13 (cyto13) unless given; an existing data set keeps its own.",
+            help="The classes the labels name or index. Required for class indices (Id,Target) unless FOLDER's "
+            f"{LABEL_SET_FILE} names it (as the synthetic generator's folders do); class names are read as the "
+            "paper's 13 (cyto13) unless given; an existing data set keeps its own.",
         )
         parser.add_argument(
             "--map", type=Path, dest="class_map",
@@ -52,20 +54,34 @@ class Command(DatabaseCommand):
         parser.add_argument("--skipped", type=Path, help="Where to write the skipped samples (CSV).")
         defaults = QualityThresholds()
         quality = parser.add_argument_group(
-            "quality control", "Each channel is measured at import and flagged past these limits (flagged, not skipped)."
+            "quality control",
+            "Each channel is measured at import and flagged past these limits (flagged, not skipped). A check with "
+            "too little to judge abstains and flags nothing: --qc-out lists where and why.",
         )
         quality.add_argument("--no-qc", action="store_true",
-                             help="Skip the quality control (it costs about 0.1 s per 2048 px sample and worker).")
-        quality.add_argument("--qc-out", type=Path, help="Write the flags as sample,channel,check,value,threshold (CSV).")
+                             help="Skip the quality control (about a tenth of the decoding's time).")
+        quality.add_argument("--qc-out", type=Path,
+                             help="Write the flags and abstentions as sample,channel,check,value,threshold,reason (CSV; "
+                             "an abstention has no value, a reason instead).")
         quality.add_argument("--qc-saturated", type=float, default=defaults.saturated,
-                             help="Largest fraction of a channel's pixels at the saturation level (default %(default)s).")
+                             help="Largest fraction of a channel's pixels at the saturation level (255, 65535, or the top "
+                             "of a 10-, 12- or 14-bit sensor), else saturated (default %(default)s). Judged on every "
+                             "channel.")
         quality.add_argument("--qc-min-range", type=float, default=defaults.min_range,
-                             help="Least dynamic range, in widths of the channel's noise, else blank (default %(default)s).")
+                             help="Least dynamic range, in widths of the channel's noise, else blank (default "
+                             "%(default)s; pure noise measures 3 to 7.5). Judged only where another channel shows a "
+                             "whole cell or nucleus: crops of part of a cell and empty fields abstain.")
         quality.add_argument("--qc-min-focus", type=float, default=defaults.min_focus,
-                             help="Least Laplacian-to-gradient energy ratio, else out of focus (default %(default)s).")
-        quality.add_argument("--qc-max-shift", type=float, default=defaults.max_shift,
-                             help="Largest offset against the other channels, as a fraction of the longer side, "
-                             "else misregistered (default %(default)s).")
+                             help="Least Laplacian-to-gradient energy ratio on the channel's most stained 128 px tiles, "
+                             "else out of focus (default %(default)s; sharp channels measure 0.66 to 3, a 2 px blur "
+                             "about 0.2). Catches blur of the recorded image, not defocus drowned in camera noise nor "
+                             "a blurred dim 8-bit channel; lower it for images that oversample their optics. Needs "
+                             "about 1,000 stained pixels.")
+        quality.add_argument("--qc-max-shift-px", type=float, default=defaults.max_shift_px,
+                             help="Largest offset of a channel against the others, pixels, else misregistered (default "
+                             "%(default)s). Judged on fields with three whole nuclei or more (at the synthetic "
+                             "densities, from about 512 px): smaller crops abstain. Shifts of 4 px and more are caught "
+                             "in most fields, see benchmarks/bench_quality.py.")
 
     def handle(self, *args, **options):
         folder: Path = options["folder"]
@@ -83,19 +99,23 @@ class Command(DatabaseCommand):
         try:
             thresholds = QualityThresholds(
                 saturated=options["qc_saturated"], min_range=options["qc_min_range"],
-                min_focus=options["qc_min_focus"], max_shift=options["qc_max_shift"],
+                min_focus=options["qc_min_focus"], max_shift_px=options["qc_max_shift_px"],
             )
         except ValueError as error:
             raise CommandError(f"--qc-...: {error}") from None
 
         existing = Dataset.objects.filter(name=name).first()
-        label_set, label_set_origin = self._label_set(options["label_set"], existing)
+        try:
+            marked = label_set_of_folder(folder)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        label_set, label_set_origin = self._label_set(options["label_set"], existing, marked, folder)
         labels_path = options["labels"] or self._default_labels(folder)
         try:
             class_map = read_class_map(options["class_map"], label_set or CYTO13) if options["class_map"] else None
             layout = options["layout"] or detect_layout(folder)
             label_file = read_label_file(labels_path, label_set, class_map)
-        except (ImportError_, LabelFileError, ValueError) as error:
+        except (DatasetImportError, LabelFileError, ValueError) as error:
             raise CommandError(str(error)) from None
         label_set = label_file.label_set
         label_set_origin = label_set_origin or "the default for class names: the paper's 13 classes"
@@ -109,7 +129,7 @@ class Command(DatabaseCommand):
         self.stdout.write(f"Label set: {label_set.key}, {label_set.title} ({label_set_origin}).")
         for (source, target), count in sorted(label_file.mappings.items()):
             self.stdout.write(f"  mapped {source!r} -> {target}: {count} time{'s' if count != 1 else ''}")
-        store = TrainingStore(settings.STORE_DIR)
+        store = sample_store()
         try:
             summary = run_import(
                 folder,
@@ -123,7 +143,7 @@ class Command(DatabaseCommand):
                 thresholds=None if options["no_qc"] else thresholds,
                 progress=self.progress,
             )
-        except ImportError_ as error:
+        except DatasetImportError as error:
             if created and not dataset.samples.exists():
                 dataset.delete()
             raise CommandError(str(error)) from None
@@ -174,22 +194,36 @@ class Command(DatabaseCommand):
                 f"Quality control flagged {flagged} of the {summary.imported} samples imported ({kinds} channels); "
                 "they are imported, and create_study --exclude-flagged leaves them out."
             ))
+        if summary.quality_abstentions:
+            kinds = ", ".join(f"{check} {count}" for check, count in sorted(summary.abstentions_by_check.items()))
+            where = f"the reasons are in {qc_out}" if qc_out else "--qc-out lists why"
+            self.stdout.write(
+                f"Too little to judge ({kinds} samples): small fields or few cells; those checks abstained "
+                f"and flagged nothing there ({where})."
+            )
         if qc_out:
-            rows = write_quality_flags(qc_out, summary)
-            self.stdout.write(f"Wrote {rows} quality flags to {qc_out}")
+            rows = write_quality_report(qc_out, summary)
+            self.stdout.write(f"Wrote {rows} quality flags and abstentions to {qc_out}")
 
     @staticmethod
-    def _label_set(key, existing: Dataset | None):
-        """The label set to read the labels against and where it came from; (None, "") when the user
-        named none and the data set is new (class names then mean the paper's 13 classes)."""
+    def _label_set(key, existing: Dataset | None, marked, folder: Path):
+        """The label set to read the labels against and where it came from; (None, "") when nothing
+        names one and the data set is new (class names then mean the paper's 13 classes)."""
+        marker = folder / LABEL_SET_FILE
+        if marked is not None and key and key != marked.key:
+            raise CommandError(f"--label-set {key} contradicts {marker}, which names {marked.key}")
         if existing is not None:
-            if key and key != existing.label_set_key:
-                raise CommandError(
-                    f"data set {existing.name!r} uses the {existing.label_set_key} label set, not {key}"
-                )
+            for named, where in ((key, "--label-set"), (marked and marked.key, str(marker))):
+                if named and named != existing.label_set_key:
+                    raise CommandError(
+                        f"data set {existing.name!r} uses the {existing.label_set_key} label set, not {named} "
+                        f"(named by {where})"
+                    )
             return existing.label_set, f"the data set's own, {existing.name!r}"
         if key:
             return get_label_set(key), "given with --label-set"
+        if marked is not None:
+            return marked, f"named by {marker}"
         return None, ""
 
     @staticmethod
