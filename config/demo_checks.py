@@ -67,8 +67,10 @@ class DemoNeeds:
             wanted += [("samples", "train", "training", self.batch_size, "a training batch"),
                        ("samples", "val", "validation", 1, "validation")]
         if self.finetune:
-            wanted += [("single_location", "train", "single-location training", self.batch_size, "a fine-tune batch"),
-                       ("single_location", "val", "single-location validation", 1, "the fine-tune's validation")]
+            wanted += [
+                ("single_location", "train", "single-location training", self.batch_size, "a fine-tune batch"),
+                ("single_location", "val", "single-location validation", 1, "the fine-tune's validation"),
+            ]
         if self.study_size is not None:
             wanted.append(("single_location", "test", "single-location test", self.study_size, "the study"))
         return [
@@ -96,7 +98,9 @@ def check_each_option(options: demo.DemoOptions) -> None:
         if value < least:
             raise DemoOptionError(f"{option} {value}: give {least} or more")
     if options.size < MIN_SIZE:
-        raise DemoOptionError(f"--size {options.size}: the synthetic fields are {MIN_SIZE} px or more; give --size {MIN_SIZE}")
+        raise DemoOptionError(
+            f"--size {options.size}: the synthetic fields are {MIN_SIZE} px or more; give --size {MIN_SIZE} or more"
+        )
 
 
 def remaining_needs(options: demo.DemoOptions) -> DemoNeeds:
@@ -126,7 +130,8 @@ def check_data_set(options: demo.DemoOptions, needs: DemoNeeds) -> None:
         origin = f"--samples {options.samples} with --seed {options.seed} give"
     else:
         remedies.append("a new data folder (DATA_DIR), where the demo makes its data set again from --samples")
-    raise DemoOptionError(f"{origin} {'; '.join(lacking)}. Use {', or '.join(remedies)}.")
+    use = f" Use {', or '.join(remedies)}." if remedies else ""
+    raise DemoOptionError(f"{origin} {'; '.join(lacking)}.{use}")
 
 
 def data_set_counts(options: demo.DemoOptions) -> tuple[SplitCounts, str | None]:
@@ -168,7 +173,7 @@ def database_counts(dataset: Dataset) -> SplitCounts:
 
 
 def split_counts(labels: list[tuple[int, ...]], seed: int) -> SplitCounts:
-    """``labels`` (the classes of each sample, in sample-id order, as make_splits reads them) split as the demo splits."""
+    """``labels`` (each sample's classes, in sample-id order as make_splits reads them) split as the demo splits."""
     matrix = np.zeros((len(labels), len(CYTO13)), dtype=bool)
     for row, classes in enumerate(labels):
         matrix[row, list(classes)] = True

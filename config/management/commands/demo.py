@@ -50,7 +50,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--seed", type=int, default=defaults.seed,
-            help=f"Seed of the data, the split, the study, training and the simulated readers (default {defaults.seed}).",
+            help=f"Seed of the data, the split, the study, training and the simulated readers "
+            f"(default {defaults.seed}).",
         )
         parser.add_argument(
             "--workers", type=int, default=defaults.workers,
