@@ -72,8 +72,9 @@ def process_device(device: str, processes: Processes) -> torch.device:
         count = torch.cuda.device_count()
         if processes.local_rank >= count:
             raise ConfigError(
-                f"device {device}: process {processes.rank} (LOCAL_RANK {processes.local_rank}) has no GPU of its own: "
-                f"this machine has {count}; start at most {count} processes per machine (torchrun --nproc_per_node {count})"
+                f"device {device}: process {processes.rank} (LOCAL_RANK {processes.local_rank}) has no GPU of its "
+                f"own: this machine has {count}; start at most {count} processes per machine "
+                f"(torchrun --nproc_per_node {count})"
             )
         placed = torch.device("cuda", processes.local_rank)
     elif placed.index is None:

@@ -53,7 +53,8 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     study = Study.objects.get(name=STUDY)
     assert study.items.count() == 10
     assert ModelRun.objects.get(name=RUN).status == ModelRun.Status.FINISHED
-    assert ModelRun.objects.get(name=SINGLE_CLASS_RUN).config["epochs"] == TINY["epochs"], "the fine-tune follows --epochs"
+    fine_tune = ModelRun.objects.get(name=SINGLE_CLASS_RUN)
+    assert fine_tune.config["epochs"] == TINY["epochs"], "the fine-tune follows --epochs"
     assert ModelRun.objects.get(name=SINGLE_CLASS_RUN).predictions.count() == 10
     simulated = Participant.objects.filter(study=study, simulated=True)
     assert simulated.filter(cohort__name="expert").count() == 3
