@@ -11,7 +11,8 @@ import numpy as np
 from statsmodels.stats import inter_rater
 
 from analysis.metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, confusion_counts
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_n_classes, jsonable
+from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from models_zoo.classification_figures import MetricInputError, check_n_classes
 
 
 @dataclass(frozen=True)

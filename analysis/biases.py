@@ -1,7 +1,7 @@
 """Biases the paper's discussion (section 5) worried about, measured: anchoring on the training
 examples a reader looked at, consistency within a reader, and reading time against correctness.
 
-Arrays, no database (conventions of ``models_zoo.metrics``): answers ``(n_readers, n_samples)`` with
+Arrays, no database (conventions of ``analysis.reader_arrays``): answers ``(n_readers, n_samples)`` with
 -1 for no answer, truth ``(n_samples,)``.
 
 - **Anchoring.** ``looked_up[r, s]`` says whether reader ``r`` had opened the gallery page of sample
@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
+from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from models_zoo.classification_figures import MetricInputError, check_truth
 
 TIME_QUARTILES = 4
 

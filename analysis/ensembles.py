@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from analysis.metrics import CHUNK_ELEMENTS, ReaderMetrics, SummaryMetrics, confusion_counts
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_seed, check_truth, jsonable
+from analysis.reader_arrays import NO_ANSWER, check_answers, check_seed, jsonable
+from models_zoo.classification_figures import MetricInputError, check_truth
 
 DEFAULT_REPETITIONS = 1000
 

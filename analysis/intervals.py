@@ -15,7 +15,8 @@ import numpy as np
 
 from analysis.ensembles import MajorityVote
 from analysis.metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, ReaderMetrics, confusion_counts
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_seed, check_truth, jsonable, ratio
+from analysis.reader_arrays import NO_ANSWER, check_answers, check_seed, jsonable
+from models_zoo.classification_figures import MetricInputError, check_truth, ratio
 
 DEFAULT_RESAMPLES = 2000
 

@@ -1,7 +1,8 @@
 """Classification metrics of readers (people and models alike) against reference labels.
 
-The array conventions and the shared checks are those of ``models_zoo.metrics``, which also holds
-the multi-label figures and AUC of a model's probabilities (Tables 1 and 7).
+The array conventions and the shared checks are those of ``analysis.reader_arrays`` and
+``models_zoo.classification_figures``, which also holds the multi-label figures and AUC of a model's
+probabilities (Tables 1 and 7).
 
 Single-label figures follow the paper's Table 2 ("averaged over 13 tasks"): each class is scored one
 versus rest, and the macro figure is the plain mean over all ``n_classes`` classes. A ratio whose
@@ -24,12 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from models_zoo.metrics import (
+from analysis.reader_arrays import check_answers, jsonable
+from models_zoo.classification_figures import (
     MetricInputError,
-    check_answers,
     check_truth,
     check_zero_division,
-    jsonable,
     mean_over_classes,
     ratio,
 )

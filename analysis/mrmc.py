@@ -40,7 +40,8 @@ from scipy.special import stdtr, stdtrit
 from scipy.stats import rankdata
 
 from analysis.metrics import confusion_counts, readers_metrics
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable, ratio
+from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from models_zoo.classification_figures import MetricInputError, check_truth, ratio
 
 RANDOM_READERS_RANDOM_CASES = "random_readers_random_cases"
 FIXED_READERS_RANDOM_CASES = "fixed_readers_random_cases"

@@ -29,7 +29,7 @@ from analysis.mrmc import (
     auc_jackknife,
     compare_modalities,
 )
-from models_zoo.metrics import jsonable
+from analysis.reader_arrays import jsonable
 
 FILE_FOMS = ("auc", "accuracy")
 TRUTH_READER = "-1"

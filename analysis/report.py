@@ -55,7 +55,8 @@ from analysis.report_content import (
 from analysis.report_inputs import MissingAnswersError, Person, ReportError, StudyAnswers, TestSplit
 from analysis.report_readers import reader_sections
 from analysis.significance import mcnemar_each, paired_table, wilcoxon_best_against_others
-from models_zoo.metrics import NO_ANSWER, MetricInputError, model_performance, multilabel_metrics
+from analysis.reader_arrays import NO_ANSWER
+from models_zoo.classification_figures import MetricInputError, model_performance, multilabel_metrics
 
 EXPERT_COHORT = "expert"
 DEFAULT_SEED = 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from models_zoo.metrics import jsonable
+from analysis.reader_arrays import jsonable
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models_zoo.metrics import NO_ANSWER
+from analysis.reader_arrays import NO_ANSWER
 
 
 class ReportError(ValueError):

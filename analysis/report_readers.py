@@ -32,7 +32,7 @@ from analysis.report_content import (
     TimeQuartileRow,
 )
 from analysis.report_inputs import StudyAnswers
-from models_zoo.metrics import NO_ANSWER
+from analysis.reader_arrays import NO_ANSWER
 
 ANCHORING_LEVEL = 0.95
 MEDIAN_BLOCK = 1_000_000  # answers per block of the readers' median times

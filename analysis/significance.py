@@ -11,7 +11,8 @@ import numpy as np
 from scipy.stats import wilcoxon
 from statsmodels.stats.contingency_tables import mcnemar
 
-from models_zoo.metrics import MetricInputError, jsonable
+from analysis.reader_arrays import jsonable
+from models_zoo.classification_figures import MetricInputError
 
 WILCOXON_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 ALTERNATIVES = ("greater", "less", "two-sided")

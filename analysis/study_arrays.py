@@ -5,7 +5,7 @@ sections on the readers need (``annotator.reader_data``): each answer's active s
 class had been looked up in the gallery before it, the second readings of repeated cases, the answers
 to the background form and the instructions each reader was shown.
 
-A missing answer or prediction is -1 (``models_zoo.metrics.NO_ANSWER``), so it is counted, never lost.
+A missing answer or prediction is -1 (``analysis.reader_arrays.NO_ANSWER``), so it is counted, never lost.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from analysis.report_inputs import (
 )
 from annotator.models import Answer, GalleryVisit, Participant, config_of
 from annotator.reader_data import instructions_seen, reader_covariates, repeat_readings
-from models_zoo.metrics import NO_ANSWER
+from analysis.reader_arrays import NO_ANSWER
 from models_zoo.models import ModelRun, Prediction
 from study.models import ReferenceLabel, Sample, Study
 

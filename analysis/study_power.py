@@ -24,7 +24,7 @@ from scipy.stats import f as f_distribution
 from scipy.stats import ncf
 
 from analysis.mrmc import ModelVsReaders, VarianceComponents
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from analysis.report import compute_report  # noqa: E402
 from analysis.report_inputs import ModelAnswers, Person, Repeats, StudyAnswers  # noqa: E402
 from analysis.report_tables import table2_csv  # noqa: E402
 from analysis.significance import mcnemar_each, paired_table  # noqa: E402
-from models_zoo.metrics import NO_ANSWER  # noqa: E402
+from analysis.reader_arrays import NO_ANSWER  # noqa: E402
 
 N_CLASSES = 13
 N_REPETITIONS = 1000

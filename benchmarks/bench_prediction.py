@@ -80,10 +80,10 @@ def worker(args: argparse.Namespace) -> None:
     from models_zoo.registry import create_model
     from models_zoo.runs import get_run
     from models_zoo.tiling import predict_whole_image
-    from models_zoo.training.processes import current_processes, process_group
+    from models_zoo.training.processes import current_processes, process_device, process_group
 
     processes = current_processes()
-    device = torch.device("cuda", processes.local_rank) if args.device == "cuda" else torch.device("cpu")
+    device = process_device(args.device, processes)
     warm = create_model("gapnet_pl")
     predict_whole_image(warm, torch.zeros(4, 1024, 1024), 1024, args.batch_size, device, args.amp)
     run = get_run(RUN)

@@ -29,6 +29,11 @@ SINGLE_CLASS_RUN = "demo-gapnet-single"
 # A fifth of the samples for testing: about half of the synthetic fields have a single location, and
 # the study needs 200 of those from the test split.
 SPLIT_RATIOS = [0.7, 0.1, 0.2]
+# Of training and of the last-layer fine-tune (which keeps its parent's batch). The paper's batch of 40
+# at rate 0.01 suits hundreds of epochs of 1024 px crops; a few epochs of small fields learn more from
+# more, larger steps.
+BATCH_SIZE = 8
+LEARNING_RATE = 0.03
 
 # Readers of different skill, as in the paper: experts near 72% accuracy, scholars lower.
 SIMULATED_COHORTS = (("expert", 3, 0.72), ("scholar", 5, 0.55))
@@ -50,17 +55,27 @@ class DemoOptions:
     samples: int = 3000
     size: int = 256
     study_size: int = 200
-    epochs: int = 10
+    epochs: int = 10  # of training on a CPU; ten times as many on a GPU
+    finetune_epochs: int | None = None  # of the last-layer fine-tune; None: as many as ``epochs``
     seed: int = 2019
     workers: int = 2
+
+    @property
+    def last_layer_epochs(self) -> int:
+        return self.epochs if self.finetune_epochs is None else self.finetune_epochs
 
 
 def the_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def source_folder() -> Path:
+    """Where the demo generates its synthetic data set."""
+    return Path(settings.DATA_DIR) / "demo-source"
+
+
 def data_set(options: DemoOptions, say) -> None:
-    source = settings.DATA_DIR / "demo-source"
+    source = source_folder()
     if (source / "labels.csv").exists():
         say("synthetic data set", f"already in {source}")
     else:
@@ -86,8 +101,6 @@ def models(options: DemoOptions, say) -> None:
     if ModelRun.objects.filter(name=RUN, status=ModelRun.Status.FINISHED).exists():
         say("train", f"GapNet-PL run {RUN!r} exists already")
     else:
-        # On a GPU, ten times as long. The paper's batch of 40 at rate 0.01 suits hundreds of epochs
-        # of 1024 px crops; a few epochs of small fields learn more from more, larger steps.
         epochs = options.epochs if device == "cpu" else 10 * options.epochs
         say("train", f"GapNet-PL on {device}, {epochs} epochs of {options.size} px fields")
         running = ModelRun.objects.filter(name=RUN).exclude(status=ModelRun.Status.FINISHED)
@@ -96,14 +109,18 @@ def models(options: DemoOptions, say) -> None:
         else:
             call_command(
                 "train", "gapnet_pl", dataset=DATASET, name=RUN, epochs=epochs, crop=options.size,
-                batch_size=8, lr=0.03, device=device, seed=options.seed, workers=min(options.workers, 2),
+                batch_size=BATCH_SIZE, lr=LEARNING_RATE, device=device, seed=options.seed,
+                workers=min(options.workers, 2),
             )
     if ModelRun.objects.filter(name=SINGLE_CLASS_RUN, status=ModelRun.Status.FINISHED).exists():
         say("fine-tune", f"single-location run {SINGLE_CLASS_RUN!r} exists already")
     else:
-        say("fine-tune", "the last layer, on the single-location training samples, softmax over the classes")
+        say("fine-tune", f"the last layer for {options.last_layer_epochs} epochs, on the single-location training "
+            "samples, softmax over the classes")
         ModelRun.objects.filter(name=SINGLE_CLASS_RUN).delete()
-        call_command("finetune", RUN, single_class=True, name=SINGLE_CLASS_RUN, device=device)
+        call_command(
+            "finetune", RUN, single_class=True, name=SINGLE_CLASS_RUN, device=device, epochs=options.last_layer_epochs
+        )
 
 
 def reading_study(options: DemoOptions, say) -> Study:

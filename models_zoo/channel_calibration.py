@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models_zoo.metrics import auc_per_class, multilabel_metrics, spread_over_classes
+from models_zoo.classification_figures import auc_per_class, multilabel_metrics, spread_over_classes
 from models_zoo.tiling import predict_whole_image
-from models_zoo.training.metrics import predicted_classes
+from models_zoo.training.validation import predicted_classes
 from study.store import CHANNELS
 
 # Every order of the four store channels, store order first.

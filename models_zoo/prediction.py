@@ -54,14 +54,15 @@ from models_zoo.models import ModelRun, Prediction
 from models_zoo.runs import RunError, load_run_model
 from models_zoo.tiling import predict_whole_image
 from models_zoo.training.data import SplitSamples, WholeImageDataset, whole_image_loader
-from models_zoo.training.metrics import predicted_classes
 from models_zoo.training.processes import (
     Processes,
     current_processes,
     decided_by_writer,
-    join_process_group,
+    process_device,
+    process_group,
 )
 from models_zoo.training.progress import plain_interval
+from models_zoo.training.validation import predicted_classes
 from study.models import Dataset, Sample
 from study.store import sample_store
 
@@ -126,25 +127,25 @@ def predict_samples(
     placed = process_device(device, processes)
     # gloo whatever the device: the processes exchange Python objects only. Where they are connected
     # already (the command's process_group, a training script) this changes nothing.
-    join_process_group(processes, "cpu")
-    model, tile = load_run_model(run)
-    model.to(placed)
-    todo = decided_by_writer(processes, lambda: samples_to_predict(run, samples, replace))
-    plan = PredictionPlan(len(samples), len(todo), len(samples) - len(todo), processes.world_size)
-    if announce is not None and processes.is_writer:
-        announce(plan)
-    by_pk = {sample.pk: sample for sample in samples}
-    share = [by_pk[pk] for pk in todo[processes.rank :: processes.world_size]]
-    started = time.perf_counter()
-    stored = _predict_share(
-        run, share, model, tile, placed, batch_size, workers, amp, tta, chunk_size,
-        PredictionProgress(len(share), processes, enabled=progress and processes.is_writer),
-    )
-    shares = [stored]
-    if processes.world_size > 1:
-        shares = [None] * processes.world_size
-        dist.all_gather_object(shares, stored)
-    seconds = time.perf_counter() - started
+    with process_group(processes, "cpu"):
+        model, tile = load_run_model(run)
+        model.to(placed)
+        todo = decided_by_writer(processes, lambda: samples_to_predict(run, samples, replace))
+        plan = PredictionPlan(len(samples), len(todo), len(samples) - len(todo), processes.world_size)
+        if announce is not None and processes.is_writer:
+            announce(plan)
+        by_pk = {sample.pk: sample for sample in samples}
+        share = [by_pk[pk] for pk in todo[processes.rank :: processes.world_size]]
+        started = time.perf_counter()
+        stored = _predict_share(
+            run, share, model, tile, placed, batch_size, workers, amp, tta, chunk_size,
+            PredictionProgress(len(share), processes, enabled=progress and processes.is_writer),
+        )
+        shares = [stored]
+        if processes.world_size > 1:
+            shares = [None] * processes.world_size
+            dist.all_gather_object(shares, stored)
+        seconds = time.perf_counter() - started
     return PredictionSummary(
         predicted=sum(predicted for predicted, _ in shares), replaced=sum(replaced for _, replaced in shares),
         skipped=plan.skipped, seconds=seconds, processes=processes.world_size,
@@ -158,26 +159,6 @@ def samples_to_predict(run: ModelRun, samples: list[Sample], replace: bool) -> l
         return [sample.pk for sample in samples]
     predicted = set(Prediction.objects.filter(run=run).values_list("sample_id", flat=True))
     return [sample.pk for sample in samples if sample.pk not in predicted]
-
-
-def process_device(device: str, processes: Processes) -> torch.device:
-    """The device this process predicts on: with CUDA, the GPU of its ``LOCAL_RANK`` under torchrun
-    (made the current one, before the processes meet)."""
-    placed = torch.device(device)
-    if placed.type != "cuda":
-        return placed
-    if processes.world_size > 1:
-        count = torch.cuda.device_count()
-        if processes.local_rank >= count:
-            raise RunError(
-                f"process {processes.rank} (LOCAL_RANK {processes.local_rank}) has no GPU of its own: this machine "
-                f"has {count}; start at most {count} processes per machine (torchrun --nproc_per_node {count})"
-            )
-        placed = torch.device("cuda", processes.local_rank)
-    elif placed.index is None:
-        placed = torch.device("cuda", torch.cuda.current_device())
-    torch.cuda.set_device(placed)
-    return placed
 
 
 def _predict_share(

@@ -12,9 +12,9 @@ nothing).
 
 Image-level logits are the global average of the class-map logits, so every position takes part
 in training (a global max would train one position per image). The paper binarises the output by
-a per-class threshold optimised on the training set: :func:`models_zoo.training.metrics.fit_thresholds` finds those thresholds
-and the model keeps them in its ``thresholds`` buffer (0.5 until fitted), used by
-:meth:`FCNSeg.predict_labels`.
+a per-class threshold optimised on the training set; here, as for every multi-label run, ``train
+--tune-thresholds`` fits them (:func:`models_zoo.training.validation.fit_thresholds`, on the validation
+split), the run keeps them (``ModelRun.thresholds``) and ``predict`` applies them.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ class FCNSeg(LocalizationModel):
         self.merge_width = merge_width
         self.global_average = nn.AdaptiveAvgPool2d(1)
         self.classifier = self.make_classifier(num_classes)
-        self.register_buffer("thresholds", torch.full((num_classes,), 0.5))
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self.merge_width, num_classes, kernel_size=1)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        super().reset_classifier(num_classes)
-        self.thresholds = torch.full((num_classes,), 0.5, device=self.thresholds.device)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the thresholds moved to the run carry a never-fitted buffer of 0.5s.
+        state_dict.pop(prefix + "thresholds", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         paths = self.paths(x)
@@ -78,10 +78,6 @@ class FCNSeg(LocalizationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.global_average(self.class_map_logits(x)).flatten(1)
-
-    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
-        """Boolean ``(N, num_classes)``: each class's probability against its fitted threshold."""
-        return self.probabilities(x) >= self.thresholds
 
 
 @register_model

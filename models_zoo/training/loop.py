@@ -61,17 +61,17 @@ from models_zoo.training.data import (
     train_loader,
     whole_image_loader,
 )
-from models_zoo.training.metrics import ValidationMetrics, fit_thresholds, validation_metrics
 from models_zoo.training.processes import (
     Processes,
     broadcast_buffers,
     current_processes,
-    join_process_group,
-    leave_process_group,
     per_process_batch,
+    process_device,
+    process_group,
 )
 from models_zoo.training.progress import PlainProgress, Throughput, epoch_throughput
 from study.store import sample_store
+from models_zoo.training.validation import ValidationMetrics, fit_thresholds, validation_metrics
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -92,21 +92,16 @@ def train(config: TrainConfig, run: ModelRun, resume: bool = False) -> TrainOutc
     command does, before it creates the run); whoever connects them disconnects them.
     """
     processes = current_processes()
-    joined = join_process_group(processes, config.device)
-    try:
+    with process_group(processes, config.device):
         return _train(config, run, resume, processes)
-    finally:
-        if joined:
-            leave_process_group()
 
 
 def _train(config: TrainConfig, run: ModelRun, resume: bool, processes: Processes) -> TrainOutcome:
     # -- processes and device: torchrun sets WORLD_SIZE, RANK and LOCAL_RANK
-    world_size, rank, local_rank = processes.world_size, processes.rank, processes.local_rank
-    on_cuda = config.device.startswith("cuda")
-    device = torch.device("cuda", local_rank) if on_cuda else torch.device("cpu")
+    world_size, rank = processes.world_size, processes.rank
+    device = process_device(config.device, processes)
+    on_cuda = device.type == "cuda"
     if on_cuda:
-        torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
@@ -186,7 +181,7 @@ def _train(config: TrainConfig, run: ModelRun, resume: bool, processes: Processe
         )
 
     # -- the model that trains: DDP across processes, optionally compiled
-    stepped = DistributedDataParallel(model, device_ids=[local_rank] if on_cuda else None) if world_size > 1 else model
+    stepped = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None) if world_size > 1 else model
     if config.compile:
         stepped = torch.compile(stepped)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis.agreement import cohens_kappa, cohens_kappa_matrix, fleiss_kappa, per_class_accuracy
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 # Fleiss (1971)'s example: 30 patients, each diagnosed by 6 of the psychiatrists into 5 categories
 # (1 depression, 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other); published kappa .430.

@@ -6,7 +6,7 @@ from scipy.stats import spearmanr, ttest_1samp
 
 from analysis.agreement import cohens_kappa
 from analysis.biases import anchoring, paired_kappas, reading_time, retest_agreement
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 TRUTH = np.array([0, 1, 2, 0, 1, 2, 0, 1])
 

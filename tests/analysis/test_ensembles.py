@@ -7,7 +7,7 @@ from scipy.stats import chisquare
 from analysis import ensembles
 from analysis.ensembles import majority_vote_ensemble, vote_counts
 from analysis.metrics import readers_metrics
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 
 def readers_without_ties(seed, n_samples, n_classes):

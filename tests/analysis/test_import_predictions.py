@@ -48,7 +48,7 @@ def test_it_imports_one_probability_column_per_class_in_any_order(study, tmp_pat
     prediction = Prediction.objects.get(run__name="elsewhere")
     assert prediction.probabilities[12] == pytest.approx(0.9)
     assert prediction.probabilities[0] == pytest.approx(0.1)
-    assert prediction.classes == [12] and prediction.top_class == 12
+    assert prediction.classes == [12]
 
 
 def test_multi_label_probabilities_predict_every_class_above_one_half(study, tmp_path):

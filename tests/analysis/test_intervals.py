@@ -5,7 +5,7 @@ from statsmodels.stats.proportion import proportion_confint
 from analysis.ensembles import MajorityVote
 from analysis.intervals import bootstrap_intervals, cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
 from analysis.metrics import readers_metrics
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 
 def reader(seed, n_samples, skill, n_classes=5):

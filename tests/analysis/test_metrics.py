@@ -6,7 +6,7 @@ from scipy.stats import mannwhitneyu
 
 from analysis import metrics
 from analysis.metrics import confusion_matrix, readers_metrics
-from models_zoo.metrics import MetricInputError, auc_per_class, model_performance, multilabel_metrics
+from models_zoo.classification_figures import MetricInputError, auc_per_class, model_performance, multilabel_metrics
 
 TRUTH = np.array([0, 0, 1, 1, 2, 2])
 ANSWERS = np.array([0, 1, 1, 1, -1, 0])

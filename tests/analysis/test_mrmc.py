@@ -22,7 +22,7 @@ from analysis.mrmc import (
     model_vs_readers_on_answers,
 )
 from analysis.mrmc_files import read_imrmc
-from models_zoo.metrics import MetricInputError, auc_per_class
+from models_zoo.classification_figures import MetricInputError, auc_per_class
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"

@@ -5,7 +5,7 @@ import pytest
 
 from analysis.metrics import readers_metrics
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
-from models_zoo.metrics import spread_over_classes
+from models_zoo.classification_figures import spread_over_classes
 
 # Table 7: F1 per class (rows in the order of the 13 classes) for each method.
 TABLE_7 = {

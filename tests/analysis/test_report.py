@@ -21,7 +21,7 @@ from analysis.report_inputs import StudyAnswers
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
 from analysis.study_arrays import study_answers
 from annotator.models import Answer
-from models_zoo.metrics import model_performance, multilabel_metrics
+from models_zoo.classification_figures import model_performance, multilabel_metrics
 from tests.analysis.reader_data import add_reader_data
 from tests.analysis.test_study_arrays import N_CLASSES, answered_study
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, chi2, wilcoxon
 
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 from analysis.significance import (
     mcnemar_each,
     mcnemar_from_counts,

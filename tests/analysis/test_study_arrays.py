@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models_zoo.metrics import NO_ANSWER
+from analysis.reader_arrays import NO_ANSWER
 from analysis.report_inputs import ReportError
 from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from annotator.models import Answer, Cohort, Participant
@@ -76,7 +76,10 @@ def test_it_reads_truth_answers_and_predictions_in_the_studys_sample_order():
     first_expert = Participant.objects.get(study=study, pseudonym="expert-02")
     stored = dict(Answer.objects.filter(participant=first_expert).values_list("item__position", "class_index"))
     assert data.answers[1].tolist() == [stored[i] for i in range(13)]
-    predictions = {p.sample.source_id: p.top_class for p in Prediction.objects.filter(run__name="gapnet").select_related("sample")}
+    predictions = {
+        p.sample.source_id: int(np.argmax(p.probabilities))
+        for p in Prediction.objects.filter(run__name="gapnet").select_related("sample")
+    }
     assert data.models[0].answers.tolist() == [predictions[s] for s in data.sample_ids]
     assert [p.simulated for p in data.people] == [False] * 6 + [True]
     assert [p.cohort for p in data.people] == ["expert"] * 3 + ["scholar"] * 4

@@ -9,13 +9,18 @@ import pytest
 # browser steps are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from synthetic.render import render_sample  # noqa: E402
 from study.models import Sample  # noqa: E402
 from study.store import sample_store  # noqa: E402
 
 
+
+# How long a page's action or expectation may take before it counts as failed: patient, since other work
+# may share the machine (a page that works answers well within it).
+PATIENCE_MS = 30_000
+expect.set_options(timeout=PATIENCE_MS)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,7 +51,7 @@ def new_page(browser):
 
     def open_page(viewport=SMALL_SCREEN):
         context = browser.new_context(viewport=viewport)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(PATIENCE_MS)
         contexts.append(context)
         return context.new_page()
 

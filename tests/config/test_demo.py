@@ -1,22 +1,27 @@
-"""The demo's whole pipeline at a tiny size: synthetic data, import, split, training, fine-tune, study,
-simulated readers, predictions, panels, report and sign-in links; then again, skipping every step."""
+"""The demo: its whole pipeline at a tiny size (synthetic data, import, split, training, fine-tune, study,
+simulated readers, predictions, panels, report and sign-in links; then again, skipping every step), and
+options it cannot work with, refused before any long step with what would work."""
 
 import csv
 import io
 import json
 import re
+import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
 from annotator.models import Invitation, Participant
+from config import demo_checks
+from config.demo import DATASET, RUN, SINGLE_CLASS_RUN, STUDY, DemoOptions, source_folder
 from models_zoo.models import ModelRun
-from config.demo import RUN, SINGLE_CLASS_RUN, STUDY
-from study.models import Study
+from study.models import Dataset, Study
 from study.roles import ANALYST, COORDINATOR, has_role
+from synthetic.dataset import generate_dataset
 
 TINY = {"samples": 200, "size": 64, "study_size": 10, "epochs": 1, "workers": 1}
 
@@ -38,11 +43,18 @@ def rows(path) -> list[dict[str, str]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isolated_data_dir):
+    predicted = demo_checks.generated_counts(TINY["samples"], DemoOptions.seed)
+
     first = run_demo()
 
+    assert demo_checks.database_counts(Dataset.objects.get(name=DATASET)) == predicted, (
+        "the split the checks work out without rendering is the one the demo made"
+    )
     study = Study.objects.get(name=STUDY)
     assert study.items.count() == 10
     assert ModelRun.objects.get(name=RUN).status == ModelRun.Status.FINISHED
+    fine_tune = ModelRun.objects.get(name=SINGLE_CLASS_RUN)
+    assert fine_tune.config["epochs"] == TINY["epochs"], "the fine-tune follows --epochs"
     assert ModelRun.objects.get(name=SINGLE_CLASS_RUN).predictions.count() == 10
     simulated = Participant.objects.filter(study=study, simulated=True)
     assert simulated.filter(cohort__name="expert").count() == 3
@@ -117,3 +129,101 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert ModelRun.objects.count() == 2
     assert Participant.objects.filter(study=study).count() == 9
     assert rows(report / "table2.csv") == table2
+
+
+def refusal(**options) -> str:
+    """The demo's refusal of ``options`` (TINY's otherwise), after checking that no long step started."""
+    with pytest.raises(CommandError) as refused:
+        call_command("demo", stdout=io.StringIO(), **{**TINY, **options})
+    assert not source_folder().exists(), "no synthetic image was written"
+    assert not Dataset.objects.exists() and not ModelRun.objects.exists() and not Study.objects.exists()
+    return str(refused.value)
+
+
+def accepted(**options) -> bool:
+    try:
+        demo_checks.check(DemoOptions(**{**TINY, **options}))
+    except demo_checks.DemoOptionError:
+        return False
+    return True
+
+
+@pytest.mark.django_db
+def test_a_study_larger_than_the_samples_give_is_refused_with_the_largest_that_works_and_the_samples_that_do():
+    message = refusal(samples=400, size=96, study_size=40, epochs=2)
+
+    found = re.fullmatch(
+        r"--samples 400 with --seed 2019 give (\d+) single-location test samples, where the study needs 40\. "
+        r"Use --study-size (\d+) \(or less\), or --samples (\d+) \(or more\)\.",
+        message,
+    )
+    assert found, message
+    available, largest, enough = (int(group) for group in found.groups())
+    assert available == largest < 40
+    assert accepted(samples=400, study_size=largest) and not accepted(samples=400, study_size=largest + 1)
+    assert accepted(samples=enough, study_size=40) and not accepted(samples=enough - 10, study_size=40)
+
+
+@pytest.mark.django_db
+def test_samples_too_few_to_train_and_fine_tune_on_are_refused_with_how_many_would_do():
+    message = refusal(samples=20, study_size=1)
+
+    assert "training batch needs 8" in message or "fine-tune batch needs 8" in message
+    enough = int(re.search(r"Use --samples (\d+) \(or more\)\.$", message).group(1))
+    assert accepted(samples=enough, study_size=1)
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"samples": 0}, "--samples 0: give 1 or more"),
+        ({"size": 32}, "--size 32: the synthetic fields are 64 px or more"),
+        ({"study_size": 0}, "--study-size 0: give 1 or more"),
+        ({"epochs": 0}, "--epochs 0: give 1 or more"),
+        ({"finetune_epochs": 0}, "--finetune-epochs 0: give 1 or more"),
+        ({"seed": -1}, "--seed -1: give 0 or more"),
+        ({"workers": 0}, "--workers 0: give 1 or more"),
+        ({"base_url": "127.0.0.1:8000"}, "--base-url '127.0.0.1:8000': give an address starting with http://"),
+    ],
+)
+@pytest.mark.django_db
+def test_each_option_out_of_its_range_is_refused_by_name(options, named):
+    assert named in refusal(**options)
+
+
+@pytest.mark.django_db
+def test_a_data_set_that_would_not_fit_on_the_disk_is_refused_with_what_fits(monkeypatch):
+    measured = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: measured(path)._replace(free=2 * 2**30))
+
+    message = refusal(samples=100_000, size=512)
+
+    found = re.fullmatch(
+        r"--samples 100000 --size 512: the images need about (\d+\.\d) GiB and \S+ has 2\.0 GiB free\. "
+        r"Use --samples (\d+) \(or fewer\), or a smaller --size\.",
+        message,
+    )
+    assert found and float(found.group(1)) > 100_000 * 512 * 512 * 4 * 2 / 2**30, message
+    fitting = int(found.group(2))
+    assert accepted(samples=fitting, size=512) and not accepted(samples=fitting + 1, size=512)
+
+
+@pytest.mark.django_db
+def test_a_data_set_generated_before_is_what_the_checks_count_whatever_samples_are_asked_for():
+    generate_dataset(source_folder(), samples=30, size=64, seed=2019)
+
+    with pytest.raises(CommandError) as refused:
+        call_command("demo", stdout=io.StringIO(), **{**TINY, "samples": 3000, "study_size": 40})
+
+    available = demo_checks.generated_counts(30, 2019).single_location["test"]
+    assert str(refused.value) == (
+        f"The demo's data set in {source_folder()} (generated before) has {available} single-location test samples, "
+        f"where the study needs 40. Use --study-size {available} (or less), or a new data folder (DATA_DIR), where the "
+        "demo makes its data set again from --samples."
+    )
+    assert not Dataset.objects.exists() and not ModelRun.objects.exists()
+
+
+def test_the_fine_tune_follows_the_epochs_unless_given_its_own():
+    assert DemoOptions(epochs=3).last_layer_epochs == 3
+    assert DemoOptions(epochs=3, finetune_epochs=1).last_layer_epochs == 1

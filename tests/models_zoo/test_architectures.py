@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from models_zoo.architectures.conv_mil import noisy_and
-from models_zoo.training.metrics import fit_thresholds
 from models_zoo.complexity import count_macs, count_parameters
 from models_zoo.registry import LocalizationModel, create_model, list_models
+from models_zoo.training.validation import fit_thresholds
 
 MODELS = list_models()
 BATCH = 2
@@ -216,17 +216,12 @@ def test_noisy_and_maps_no_instances_to_zero_and_all_instances_to_one():
     assert (rising.diff(dim=0) > 0).all()
 
 
-def test_fcn_seg_labels_each_class_by_its_own_threshold(built):
-    model = copy.deepcopy(built["fcn_seg"]).eval()
-    x = batch(64)
-    with torch.no_grad():
-        probabilities = model.probabilities(x)
-        model.thresholds.copy_(probabilities[0])
-        labels = model.predict_labels(x)
-    assert labels[0].all()
-    assert torch.equal(labels[1], probabilities[1] >= probabilities[0])
-    model.reset_classifier(28)
-    assert torch.equal(model.thresholds, torch.full((28,), 0.5))
+def test_an_fcn_seg_checkpoint_with_the_old_thresholds_buffer_still_loads(built):
+    model = built["fcn_seg"]
+    saved = dict(model.state_dict(), thresholds=torch.full((13,), 0.5))
+    loaded = create_model("fcn_seg")
+    loaded.load_state_dict(saved)
+    assert all(torch.equal(value, saved[key]) for key, value in loaded.state_dict().items())
 
 
 def test_fit_thresholds_finds_the_best_f1_of_every_class():

@@ -23,7 +23,7 @@ from models_zoo.registry import create_model, list_models
 from models_zoo.released import load_released_gapnet
 from models_zoo.runs import load_run_model, run_checkpoint
 from models_zoo.tiling import predict_whole_image
-from models_zoo.training.metrics import predicted_classes
+from models_zoo.training.validation import predicted_classes
 from study.models import ReferenceLabel
 from models_zoo.training.crops import zscore
 from study.store import CHANNELS, sample_store

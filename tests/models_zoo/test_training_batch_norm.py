@@ -14,12 +14,13 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from models_zoo.training.processes import Processes, broadcast_buffers
+from models_zoo.training.processes import Processes, broadcast_buffers, leave_process_group
 
 
 def batch_norm_process(rank: int, world_size: int, init_file: str, results) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    in_step = False
     try:
         torch.manual_seed(0)
         model = nn.Sequential(nn.Conv2d(4, 3, 3), nn.BatchNorm2d(3))
@@ -29,8 +30,10 @@ def batch_norm_process(rank: int, world_size: int, init_file: str, results) -> N
         broadcast_buffers(model, Processes(world_size, rank, rank))
         # As lists: tensors would travel as shared memory, unreadable once this process has ended.
         results.put((rank, before.tolist(), model[1].running_mean.tolist(), int(model[1].num_batches_tracked)))
+        in_step = True
     finally:
-        dist.destroy_process_group()
+        # As training leaves the group: together, so that neither closes a connection the other still uses.
+        leave_process_group(in_step)
 
 
 def test_batch_norm_statistics_are_rank_0s_in_every_process_before_validation():

@@ -20,6 +20,7 @@ from models_zoo.training.processes import (
     Terminated,
     join_process_group,
     per_process_batch,
+    process_device,
     process_group,
 )
 from tests.factories import pixel_dataset
@@ -29,13 +30,28 @@ SPLITS = ["train"] * 14 + ["val"] * 6
 TINY = dict(crop=32, batch_size=4, lr=0.01, seed=3, workers=0)
 
 
+def test_a_process_under_torchrun_takes_the_gpu_of_its_local_rank_and_alone_the_one_named(monkeypatch):
+    placed = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", placed.append)
+    assert process_device("cpu", Processes(world_size=2, rank=1, local_rank=1)) == torch.device("cpu")
+    assert process_device("cuda", Processes(world_size=4, rank=3, local_rank=1)) == torch.device("cuda", 1)
+    assert process_device("cuda:5", Processes(world_size=1, rank=0, local_rank=0)) == torch.device("cuda", 5)
+    assert process_device("cuda", Processes(world_size=1, rank=0, local_rank=0)) == torch.device("cuda", 2)
+    assert placed == [torch.device("cuda", 1), torch.device("cuda", 5), torch.device("cuda", 2)]
+    with pytest.raises(ConfigError, match=r"process 9 \(LOCAL_RANK 8\) has no GPU of its own: this machine has 8"):
+        process_device("cuda", Processes(world_size=16, rank=9, local_rank=8))
+
+
 def test_each_gpu_process_takes_its_own_device_before_joining(monkeypatch):
     calls = []
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
     monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
     assert join_process_group(Processes(world_size=4, rank=3, local_rank=1), "cuda")
-    assert calls == [("set_device", 1), ("init", "nccl")]
+    assert calls == [("set_device", torch.device("cuda", 1)), ("init", "nccl")]
     calls.clear()
     assert join_process_group(Processes(world_size=2, rank=1, local_rank=1), "cpu")
     assert calls == [("init", "gloo")]
@@ -44,18 +60,31 @@ def test_each_gpu_process_takes_its_own_device_before_joining(monkeypatch):
     assert calls == []
 
 
-def test_the_process_group_is_left_however_the_block_ends_and_sigterm_becomes_an_exception(monkeypatch):
+@pytest.fixture
+def group_calls(monkeypatch):
+    """What the processes' group is asked to do: join, wait at a barrier, leave."""
     calls = []
-    monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls) and calls[-1] == "init")
+    monkeypatch.setattr(dist, "is_initialized", lambda: "init" in calls and "destroy" not in calls)
     monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append("init"))
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    return calls
+
+
+def test_processes_that_end_the_block_alike_wait_for_each_other_before_they_leave(group_calls):
+    with process_group(Processes(world_size=2, rank=1, local_rank=1), "cpu"):
+        assert group_calls == ["init"]
+    assert group_calls == ["init", "barrier", "destroy"]
+
+
+def test_the_process_group_is_left_however_the_block_ends_and_sigterm_becomes_an_exception(group_calls):
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Terminated, match="SIGTERM"):
         with process_group(Processes(world_size=2, rank=1, local_rank=1), "cpu"):
             os.kill(os.getpid(), signal.SIGTERM)
             for _ in range(1000):  # the handler runs between two bytecodes
                 pass
-    assert calls == ["init", "destroy"]
+    assert group_calls == ["init", "destroy"], "after a failure no barrier: the others may never come to it"
     assert signal.getsignal(signal.SIGTERM) is before
 
 
@@ -150,11 +179,9 @@ def test_the_first_process_does_not_mark_finished_a_run_another_process_marked_f
     assert run.status == ModelRun.Status.FAILED and run.finished_at is None
 
 
-def test_the_loop_joins_and_leaves_the_group_it_joined(monkeypatch):
-    calls = []
-    monkeypatch.setattr(loop, "join_process_group", lambda processes, device: calls.append("join") or True)
-    monkeypatch.setattr(loop, "leave_process_group", lambda: calls.append("leave"))
+def test_the_loop_joins_and_leaves_the_group_it_joined(monkeypatch, group_calls):
+    monkeypatch.setattr(loop, "current_processes", lambda: Processes(world_size=2, rank=0, local_rank=0))
     monkeypatch.setattr(loop, "_train", lambda *args: (_ for _ in ()).throw(RuntimeError("broken")))
     with pytest.raises(RuntimeError, match="broken"):
         loop.train(TrainConfig(), run=None)
-    assert calls == ["join", "leave"]
+    assert group_calls == ["init", "destroy"]

@@ -101,7 +101,7 @@ def test_the_development_key_refuses_to_start_for_a_host_name_other_machines_use
 @pytest.mark.parametrize("address", ["0.0.0.0:8765", "0:8765", "[::]:8765", "192.0.2.10:8765"])
 def test_the_development_key_refuses_to_start_runserver_on_an_address_other_machines_reach(tmp_path, address):
     try:
-        result = manage(tmp_path, "runserver", address, "--noreload", timeout=30, **development())
+        result = manage(tmp_path, "runserver", address, "--noreload", **development())
     except subprocess.TimeoutExpired:
         pytest.fail(f"runserver {address} started with the development key")
     assert result.returncode != 0

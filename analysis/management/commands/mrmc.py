@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.mrmc import VARIANTS
 from analysis.mrmc_files import FILE_FOMS, IMRMCFileError, PairAnalysis, analyse_file
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 from study.files import atomic_write
 
 OUTPUT_FILE = "mrmc.json"

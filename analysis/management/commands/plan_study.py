@@ -8,7 +8,8 @@ from analysis.mrmc_files import FILE_FOMS, IMRMCFileError, analyse_pair, read_im
 from analysis.report_inputs import ReportError
 from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from analysis.study_power import PilotComponents, power_table, smallest_designs
-from models_zoo.metrics import NO_ANSWER, MetricInputError
+from analysis.reader_arrays import NO_ANSWER
+from models_zoo.classification_figures import MetricInputError
 from study.commands import ensure_migrated
 from study.lookups import get_study
 

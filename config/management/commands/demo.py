@@ -3,10 +3,10 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from config import demo
+from config import demo, demo_checks
 
 
 DEVELOPMENT_KEY_WARNING = """
@@ -21,25 +21,59 @@ class Command(BaseCommand):
     help = (
         "Run the whole study on synthetic data: data set, import, split, GapNet-PL training and fine-tune, "
         "a 200-sample study with simulated expert and scholar readers, predictions, panels and the report. "
-        "Steps already done are skipped."
+        "Steps already done are skipped. The options are checked before anything long starts: options with "
+        "which a step would fail are refused with what would work."
     )
 
     def add_arguments(self, parser):
         defaults = demo.DemoOptions()
-        parser.add_argument("--samples", type=int, default=defaults.samples)
-        parser.add_argument("--size", type=int, default=defaults.size)
-        parser.add_argument("--study-size", type=int, default=defaults.study_size)
-        parser.add_argument("--epochs", type=int, default=defaults.epochs, help="Training epochs on a CPU.")
-        parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument("--workers", type=int, default=defaults.workers)
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--samples", type=int, default=defaults.samples,
+            help=f"Synthetic fields to generate (default {defaults.samples}); a fifth go to the test split, and about "
+            "half of those have the single location a study sample needs.",
+        )
+        parser.add_argument(
+            "--size", type=int, default=defaults.size,
+            help=f"Width and height of each field in pixels, also the training crop (default {defaults.size}).",
+        )
+        parser.add_argument(
+            "--study-size", type=int, default=defaults.study_size,
+            help=f"Single-location test samples in the study (default {defaults.study_size}).",
+        )
+        parser.add_argument(
+            "--epochs", type=int, default=defaults.epochs,
+            help=f"Epochs of GapNet-PL's training on a CPU, ten times as many on a GPU (default {defaults.epochs}).",
+        )
+        parser.add_argument(
+            "--finetune-epochs", type=int,
+            help="Epochs of the last-layer single-location fine-tune, on either device (default: --epochs).",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=defaults.seed,
+            help=f"Seed of the data, the split, the study, training and the simulated readers "
+            f"(default {defaults.seed}).",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=defaults.workers,
+            help=f"Processes generating and importing the fields; training's loader takes at most 2 "
+            f"(default {defaults.workers}).",
+        )
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where the site will be served, for the printed links.",
+        )
 
     def handle(self, *args, **options):
         base_url = options.pop("base_url").rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise CommandError(f"--base-url {base_url!r}: give an address starting with http:// or https://")
         known = demo.DemoOptions.__dataclass_fields__
         demo_options = demo.DemoOptions(**{k: v for k, v in options.items() if k in known})
         started = time.monotonic()
         call_command("migrate", verbosity=0)
+        try:
+            demo_checks.check(demo_options)
+        except demo_checks.DemoOptionError as error:
+            raise CommandError(str(error)) from None
         self.timed(demo.data_set, demo_options)
         self.timed(demo.models, demo_options)
         study = self.timed(demo.reading_study, demo_options)

@@ -6,6 +6,8 @@ from tqdm import tqdm
 from synthetic.dataset import generate_dataset
 from study.labels import LABEL_SETS, get_label_set
 
+MIN_SIZE = 64
+
 
 class Command(BaseCommand):
     help = "Write a synthetic microscopy data set in the channel-image layout, with labels.csv."
@@ -26,8 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["samples"] < 1:
             raise CommandError("--samples must be at least 1")
-        if options["size"] < 64:
-            raise CommandError("--size must be at least 64 pixels")
+        if options["size"] < MIN_SIZE:
+            raise CommandError(f"--size must be at least {MIN_SIZE} pixels")
         if not 0.0 <= options["faults"] <= 1.0:
             raise CommandError("--faults is a fraction from 0 to 1")
         label_set = get_label_set(options["label_set"])

@@ -14,6 +14,7 @@ from models_zoo.channel_calibration import (
     score_orders,
     tied_with_best,
 )
+from models_zoo.management.command_options import add_whole_image_options, check_whole_image_options
 from models_zoo.models import ModelRun
 from models_zoo.prediction import check_same_label_set
 from models_zoo.runs import RunError, get_run, load_run_model
@@ -24,7 +25,6 @@ from study.models import Sample
 from study.store import CHANNELS, sample_store
 
 from .predict import SPLITS
-from .train import check_device
 
 
 class Command(DatabaseCommand):
@@ -45,23 +45,17 @@ class Command(DatabaseCommand):
             help="Store this order with the run, e.g. green,red,blue,yellow: network input i gets the i-th channel.",
         )
         apply.add_argument("--apply-best", action="store_true", help="Store the order ranked first.")
-        parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-        parser.add_argument(
-            "--batch-size", type=int, default=1,
-            help="Tiles per forward pass, each under all 24 orders (so 24 times as many inputs; default 1).",
+        add_whole_image_options(
+            parser, batch_size=1,
+            batch_help="Tiles per forward pass, each under all 24 orders (so 24 times as many inputs; default 1).",
         )
-        parser.add_argument("--workers", type=int, default=0, help="Processes reading images ahead.")
 
     def handle(self, *args, **options):
         try:
             run = get_run(options["run"])
         except RunError as error:
             raise CommandError(f"RUN: {error}") from None
-        check_device(options["device"])
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
-        if options["workers"] < 0:
-            raise CommandError("--workers must be 0 or more")
+        check_whole_image_options(options)
         chosen = None
         if options["apply"]:
             try:

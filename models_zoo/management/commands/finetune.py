@@ -1,13 +1,12 @@
 from django.core.management.base import CommandError
 
 from models_zoo.finetune import DEFAULT_EPOCHS, finetune
+from models_zoo.management.command_options import DEVICES, check_device, config_error
 from models_zoo.models import ModelRun
 from models_zoo.runs import RunError, get_run
 from models_zoo.training.checkpoint import CheckpointError
 from models_zoo.training.config import ConfigError
 from study.commands import DatabaseCommand
-
-from .train import check_device, config_error
 
 
 class Command(DatabaseCommand):
@@ -26,7 +25,7 @@ class Command(DatabaseCommand):
         parser.add_argument("--epochs", type=int, help=f"Default {DEFAULT_EPOCHS}.")
         parser.add_argument("--lr", type=float, help="Default: the parent run's initial rate.")
         parser.add_argument("--batch-size", type=int)
-        parser.add_argument("--device", choices=["cpu", "cuda"])
+        parser.add_argument("--device", choices=DEVICES)
         parser.add_argument("--workers", type=int)
         parser.add_argument("--seed", type=int)
 

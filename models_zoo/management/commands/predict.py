@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from models_zoo.management.command_options import add_whole_image_options, check_whole_image_options
 from models_zoo.prediction import (
     CHUNK_SAMPLES,
     PredictionPlan,
@@ -16,8 +17,6 @@ from models_zoo.training.processes import current_processes, process_group
 from study.commands import DatabaseCommand
 from study.lookups import get_dataset, get_study
 from study.models import Sample
-
-from .train import check_device
 
 SPLITS = [choice for choice, _ in Sample.Split.choices if choice]
 
@@ -47,9 +46,7 @@ class Command(DatabaseCommand):
             help="The data set to predict: every sample, or its --split, or the --samples listed (default: the "
             "run's). Another data set must have the run's label set.",
         )
-        parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-        parser.add_argument("--batch-size", type=int, default=4, help="Tiles per forward pass.")
-        parser.add_argument("--workers", type=int, default=0, help="Processes reading images ahead.")
+        add_whole_image_options(parser, batch_size=4, batch_help="Tiles per forward pass.")
         parser.add_argument("--amp", action="store_true", help="bfloat16 autocast.")
         parser.add_argument(
             "--tta", action="store_true",
@@ -73,11 +70,7 @@ class Command(DatabaseCommand):
             run = get_run(options["run"])
         except RunError as error:
             raise CommandError(f"RUN: {error}") from None
-        check_device(options["device"])
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
-        if options["workers"] < 0:
-            raise CommandError("--workers must be 0 or more")
+        check_whole_image_options(options)
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1")
         samples, what = self.samples(run, options)

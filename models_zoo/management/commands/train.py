@@ -1,6 +1,6 @@
-import torch
 from django.core.management.base import BaseCommand, CommandError
 
+from models_zoo.management.command_options import DEVICES, check_device, config_error
 from models_zoo.models import ModelRun
 from models_zoo.registry import list_models
 from models_zoo.runs import RunError, create_run, get_run
@@ -12,25 +12,8 @@ from study.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
 
-# TrainConfig field -> the option that sets it, for error messages.
-OPTIONS = {
-    "epochs": "--epochs", "batch_size": "--batch-size", "crop": "--crop", "learning_rate": "--lr",
-    "device": "--device", "workers": "--workers", "max_train_samples": "--max-train-samples",
-    "average_weights": "--average-weights", "average_decay": "--average-decay", "tta": "--tta",
-}
 # Settings that may change when a run is resumed: how it runs, and how long, not what it computes.
 RESUMABLE = ("epochs", "device", "workers", "compile")
-
-
-def config_error(error: ConfigError) -> CommandError:
-    message = str(error)
-    field = message.split()[0]
-    return CommandError(f"{OPTIONS[field]}: {message}" if field in OPTIONS else message)
-
-
-def check_device(device: str) -> None:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CommandError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
 
 
 def check_batch(config: TrainConfig, world_size: int) -> None:
@@ -88,7 +71,7 @@ class Command(DatabaseCommand):
         )
         parser.add_argument("--crop", type=int, help="Training crop and evaluation tile size (default 1024).")
         parser.add_argument("--lr", type=float, help="Initial learning rate (default: the paper's for the model).")
-        parser.add_argument("--device", choices=["cpu", "cuda"])
+        parser.add_argument("--device", choices=DEVICES)
         parser.add_argument("--workers", type=int, help="DataLoader worker processes (default 0).")
         parser.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast.")
         parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model.")

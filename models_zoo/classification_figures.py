@@ -1,9 +1,9 @@
-"""Classification figures that training and analysis share, Django-free, on numpy arrays.
+"""Classification figures that training and analysis share, Django-free, on numpy arrays: per-class
+F1, precision, recall and AUC, and their means over classes (the paper's Tables 1 and 7).
 
-Array conventions (the ``analysis`` package follows them too):
+Array conventions (the ``analysis`` package follows them too, and adds readers' answers in
+``analysis.reader_arrays``):
 
-- a reader's answers: int array ``(n_samples,)`` of class indices, ``-1`` meaning "no answer";
-  many readers: int matrix ``(n_readers, n_samples)``;
 - single-label truth: int array ``(n_samples,)`` of class indices;
 - multi-label truth: boolean matrix ``(n_samples, n_classes)``;
 - probabilities: float matrix ``(n_samples, n_classes)``;
@@ -21,35 +21,19 @@ defined.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
-
-NO_ANSWER = -1
 
 
 class MetricInputError(ValueError):
     """Input arrays that break the conventions above (shape, type or value range)."""
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars turned into plain Python, NaN into ``None`` (JSON null)."""
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _position(index: tuple[int, ...]) -> str:
+def position(index: tuple[int, ...]) -> str:
+    """An array element's index as an error message shows it: ``[2, 5]``."""
     return "[" + ", ".join(str(int(i)) for i in index) + "]"
 
 
@@ -57,41 +41,6 @@ def check_n_classes(n_classes: int) -> int:
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise MetricInputError(f"n_classes: expected an integer of at least 2, got {n_classes!r}")
     return int(n_classes)
-
-
-def check_seed(seed: int) -> int:
-    """A seed for ``numpy.random.default_rng``: results must be reproducible, so ``None`` is refused."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise MetricInputError(f"seed: expected a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def check_answers(answers: Any, n_classes: int, *, name: str = "answers") -> np.ndarray:
-    """``answers`` as an integer matrix ``(n_readers, n_samples)``; a 1-D array is one reader.
-
-    The dtype is kept (a compact int8 matrix of many readers stays compact); values must be class
-    indices or -1.
-    """
-    n_classes = check_n_classes(n_classes)
-    original = np.asarray(answers)
-    if original.ndim not in (1, 2):
-        raise MetricInputError(
-            f"{name}: expected shape (n_samples,) or (n_readers, n_samples), got {original.shape}"
-        )
-    if original.size == 0:
-        raise MetricInputError(f"{name}: no samples (shape {original.shape})")
-    if not np.issubdtype(original.dtype, np.integer):
-        raise MetricInputError(
-            f"{name}: expected integer class indices (-1 for no answer), got dtype {original.dtype}"
-        )
-    bad = (original < NO_ANSWER) | (original >= n_classes)
-    if bad.any():
-        where = tuple(np.argwhere(bad)[0])
-        raise MetricInputError(
-            f"{name}{_position(where)} = {original[where]} is neither a class index "
-            f"0..{n_classes - 1} nor {NO_ANSWER} (no answer)"
-        )
-    return original if original.ndim == 2 else original[np.newaxis, :]
 
 
 def check_truth(truth: Any, n_classes: int, *, n_samples: int | None = None, name: str = "truth") -> np.ndarray:
@@ -108,7 +57,7 @@ def check_truth(truth: Any, n_classes: int, *, n_samples: int | None = None, nam
     if bad.any():
         where = tuple(np.argwhere(bad)[0])
         raise MetricInputError(
-            f"{name}{_position(where)} = {values[where]} is not a class index 0..{n_classes - 1}"
+            f"{name}{position(where)} = {values[where]} is not a class index 0..{n_classes - 1}"
         )
     return values.astype(np.int64, copy=False)
 
@@ -164,9 +113,6 @@ class ClassSpread:
     std: float
     n_classes: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({"mean": self.mean, "std": self.std, "n_classes": self.n_classes})
-
 
 def spread_over_classes(per_class: Any) -> ClassSpread:
     """Mean and standard deviation over classes, NaN classes skipped.
@@ -196,9 +142,6 @@ class MultiLabelMetrics:
     precision: float
     recall: float
     n_samples: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({field.name: getattr(self, field.name) for field in fields(self)})
 
 
 def multilabel_metrics(predicted: Any, truth: Any, n_classes: int, *, zero_division: float = 0.0) -> MultiLabelMetrics:
@@ -239,7 +182,7 @@ def check_probabilities(probabilities: Any, n_classes: int) -> np.ndarray:
         raise MetricInputError(f"probabilities: expected floating-point values, got dtype {values.dtype}")
     if not np.isfinite(values).all():
         where = tuple(np.argwhere(~np.isfinite(values))[0])
-        raise MetricInputError(f"probabilities{_position(where)} = {values[where]} is not a finite number")
+        raise MetricInputError(f"probabilities{position(where)} = {values[where]} is not a finite number")
     return values
 
 
@@ -275,17 +218,6 @@ class ModelPerformance:
     auc: float
     auc_std: float
     threshold: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                **self.metrics.to_dict(),
-                "per_class_auc": self.per_class_auc,
-                "auc": self.auc,
-                "auc_std": self.auc_std,
-                "threshold": self.threshold,
-            }
-        )
 
 
 def model_performance(

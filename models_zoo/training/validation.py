@@ -1,7 +1,7 @@
 """Validation figures of a run and the classes it predicts, from whole-image probabilities.
 
-The figures come from ``models_zoo.metrics`` (one-vs-rest F1 per class, macro-F1 as the plain mean
-over classes, AUC from the Mann-Whitney U statistic), as the paper's Table 1 computes them.
+The figures come from ``models_zoo.classification_figures`` (one-vs-rest F1 per class, macro-F1 as the
+plain mean over classes, AUC from the Mann-Whitney U statistic), as the paper's Table 1 computes them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models_zoo.metrics import auc_per_class, model_performance, multilabel_metrics, spread_over_classes
+from models_zoo.classification_figures import auc_per_class, model_performance, multilabel_metrics, spread_over_classes
 
 DEFAULT_THRESHOLD = 0.5
 
