@@ -3,7 +3,7 @@
 Each reader reads each case unaided (``u``) and aided (``f``, the final answer once the model's
 suggestion ``a`` was shown); ``t`` is the truth. In a sequential design (Beiden et al. 2002) ``u`` is
 locked before ``a`` appears and ``f`` follows at once; in a crossover the two readings of a case lie
-in different sessions. Answers follow ``models_zoo.metrics``: class indices, -1 (``NO_ANSWER``) where
+in different sessions. Answers follow ``analysis.reader_arrays``: class indices, -1 (``NO_ANSWER``) where
 there is none; a suggestion of -1 means none was shown.
 
 - ``orh_aided_vs_unaided``: aided against unaided as a two-modality Obuchowski–Rockette analysis with
@@ -28,7 +28,8 @@ import numpy as np
 
 from analysis.mrmc import ANSWER_FOMS, JackknifeFOM, ModalityComparison, compare_modalities
 from analysis.study_power import PilotComponents
-from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
+from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from models_zoo.classification_figures import MetricInputError, check_truth
 
 
 def check_level(level: float) -> float:

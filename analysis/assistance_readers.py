@@ -17,7 +17,8 @@ from scipy.stats import binom
 
 from analysis.assistance import AssistedReadings, check_level, optional
 from analysis.mrmc import JackknifeFOM
-from models_zoo.metrics import MetricInputError, jsonable
+from analysis.reader_arrays import jsonable
+from models_zoo.classification_figures import MetricInputError
 
 HELPED = "helped"
 HARMED = "harmed"

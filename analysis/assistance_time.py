@@ -17,7 +17,8 @@ from scipy.stats import t as student_t
 from scipy.stats import wilcoxon
 
 from analysis.assistance import AssistedReadings, check_level, rate
-from models_zoo.metrics import NO_ANSWER, MetricInputError
+from analysis.reader_arrays import NO_ANSWER
+from models_zoo.classification_figures import MetricInputError
 
 WILCOXON_OF_READER_MEDIANS = (
     "Wilcoxon signed-rank test, two-sided, of each reader's difference of median seconds (scipy: exact up to "

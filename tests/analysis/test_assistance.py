@@ -10,7 +10,7 @@ import pytest
 
 from analysis.assistance import assisted_readings, orh_aided_vs_unaided, suggestion_strata
 from analysis.mrmc import VARIANTS, accuracy_jackknife, compare_modalities, macro_f1_jackknife
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ROW_KEYS = [

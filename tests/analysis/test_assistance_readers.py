@@ -12,7 +12,7 @@ from analysis.assistance_readers import exact_mcnemar_p, reader_changes, reader_
 from analysis.mrmc import JackknifeFOM, auc_jackknife
 from analysis.mrmc_files import read_imrmc
 from analysis.significance import mcnemar_from_counts
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 from tests.analysis.test_assistance import hand_counted_readings
 
 VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"

@@ -7,7 +7,7 @@ from scipy.stats import ttest_1samp, ttest_ind, wilcoxon
 
 from analysis.assistance import assisted_readings
 from analysis.assistance_time import assisted_reading_time, crossover_effects
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 NAN = np.nan
 

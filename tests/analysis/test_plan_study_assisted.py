@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from analysis.assistance import assisted_pilot, assisted_readings
 from analysis.study_power import power_table
-from models_zoo.metrics import MetricInputError
+from models_zoo.classification_figures import MetricInputError
 
 BINARY = Path(__file__).parent / "data" / "VanDyke_binary_sensitivity.imrmc"
 
