@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.biases import anchoring, effect_across_readers, paired_kappas, reading_time, retest_agreement
+from analysis.agreement import cohens_kappa_rows
+from analysis.biases import anchoring, effect_across_readers, reading_time, retest_agreement
 from analysis.report_content import (
     Anchoring,
     AnchoringEffectRow,
@@ -201,8 +202,7 @@ def _pooled(first: np.ndarray, second: np.ndarray, n_classes: int) -> float | No
     """Cohen's kappa of two 1-D readings pooled over readers (None when undefined or empty)."""
     if first.size == 0:
         return None
-    kappa, _ = paired_kappas(first[np.newaxis], second[np.newaxis], n_classes)
-    return _optional(kappa[0])
+    return _optional(cohens_kappa_rows(first[np.newaxis], second[np.newaxis], n_classes).kappa[0])
 
 
 def _test_retest(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Retest:
@@ -222,8 +222,8 @@ def _test_retest(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Re
     both = (first != NO_ANSWER) & (second != NO_ANSWER)
     consistency = retest_agreement(first, second, truth, data.n_classes)
     truth_rows = np.where(both, truth, NO_ANSWER)
-    kappa_first, _ = paired_kappas(np.where(both, first, NO_ANSWER), truth_rows, data.n_classes)
-    kappa_second, _ = paired_kappas(np.where(both, second, NO_ANSWER), truth_rows, data.n_classes)
+    kappa_first = cohens_kappa_rows(np.where(both, first, NO_ANSWER), truth_rows, data.n_classes).kappa
+    kappa_second = cohens_kappa_rows(np.where(both, second, NO_ANSWER), truth_rows, data.n_classes).kappa
     readers = tuple(
         RetestReaderRow(
             reader=person.pseudonym,

@@ -113,7 +113,7 @@ def test_table_3_agrees_with_mcnemars_test_of_each_reader_against_the_model(buil
         expected = mcnemar_from_counts(*paired_table(gapnet == truth, data.answers[i] == truth).cells())
         row = rows[person.pseudonym]
         assert (int(row["both_correct"]), int(row["model_only"]), int(row["reader_only"]), int(row["both_wrong"])) == (
-            expected.both_correct, expected.only_model, expected.only_reader, expected.neither,
+            expected.both_correct, expected.model_only, expected.reader_only, expected.both_wrong,
         )
         assert float(row["p_value"]) == pytest.approx(expected.pvalue)
     assert {"Ensemble of expert", "Ensemble of scholar"} <= set(rows)
