@@ -28,6 +28,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from analysis.agreement import cohens_kappa_rows
+from analysis.intervals import check_level
 from models_zoo.metrics import NO_ANSWER, MetricInputError, check_answers, check_truth, jsonable
 
 TIME_QUARTILES = 4
@@ -92,14 +93,14 @@ def anchoring(answers, truth, looked_up, n_classes: int, *, level: float = 0.95)
             differences.tolist(),
         ))
     )
-    return AnchoringResult(readers, _mean_with_t_interval(differences[~np.isnan(differences)], level))
+    return AnchoringResult(readers, _mean_with_t_interval(differences[~np.isnan(differences)], check_level(level)))
 
 
 def effect_across_readers(differences, *, level: float = 0.95) -> AnchoringEffect:
     """The anchoring effect over any group of readers from their ``ReaderAnchoring.difference`` values
     (NaN ones, readers without cases of both kinds, left out): as ``anchoring`` computes it."""
     values = np.asarray(differences, dtype=float)
-    return _mean_with_t_interval(values[~np.isnan(values)], level)
+    return _mean_with_t_interval(values[~np.isnan(values)], check_level(level))
 
 
 def _mean_with_t_interval(values: np.ndarray, level: float) -> AnchoringEffect:
@@ -208,8 +209,10 @@ def reading_time(answers, truth, seconds, n_classes: int) -> ReadingTime:
     n = sorted_times.size
     starts = np.flatnonzero(np.r_[True, sorted_times[1:] != sorted_times[:-1]])
     lengths = np.diff(np.r_[starts, n])
-    group_correct = np.add.reduceat(correct, starts, dtype=np.int64)
-    correct_before = np.r_[0, np.cumsum(group_correct)]
+    # Correct answers before each group, from one running count (cheaper than a reduction per group).
+    running = np.cumsum(correct, dtype=np.int64)
+    correct_before = np.r_[0, running[starts[1:] - 1], running[-1]]
+    group_correct = np.diff(correct_before)
 
     def correct_up_to(place: int) -> float:
         """Correct answers among the first ``place`` cases, a tie group at the edge shared in proportion."""

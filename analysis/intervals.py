@@ -54,7 +54,8 @@ class BootstrapIntervals:
         )
 
 
-def _check_level(level: float) -> float:
+def check_level(level: float) -> float:
+    """A confidence level, strictly between 0 and 1."""
     if not 0.0 < float(level) < 1.0:
         raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
     return float(level)
@@ -108,7 +109,7 @@ def bootstrap_intervals(
     ``(n_resamples, n_samples)``; every resample is scored at once as a row of
     ``analysis.metrics.readers_metrics`` (unanswered samples count as wrong).
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     if matrix.shape[0] != 1:
@@ -145,7 +146,7 @@ def ensemble_bootstrap_intervals(
     estimates are the figures averaged over those draws on all samples, near the ensemble's mean over
     its own repetitions. ``unanswered`` as in ``analysis.metrics``: a sample nobody answered.
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     labels = _labels(truth, n_classes, matrix.shape[1])
@@ -200,7 +201,7 @@ def cohort_mean_bootstrap_intervals(
     in float32 whatever the order of summation, so the result does not depend on the BLAS. Work grows
     as readers × samples × classes × resamples.
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     labels = _labels(truth, n_classes, matrix.shape[1])
