@@ -28,6 +28,8 @@ GRID = "#d5dbe0"
 # Colours by cohort in the readers' plot, then the ensembles' and models' lines.
 COHORT_COLOURS = ("#1f6feb", "#b35c00", "#137333", "#8250df", "#6e7781")
 MODEL_COLOUR = "#1d232a"
+# The first model (Table 3's) solid, the others dotted and dash-dotted.
+MODEL_STYLES = ("-", ":", "-.")
 # Above this many readers in a cohort, its readers' intervals would hide each other: dots only.
 MAX_INTERVALS_PER_COHORT = 200
 
@@ -61,8 +63,11 @@ def readers_accuracy_figure(readers: tuple[ReaderRow, ...], table2: tuple[Table2
     """Each person's accuracy with its 95% interval as a dot, a band per cohort (experts on top), readers
     sorted by accuracy within it; each model as a solid line, each ensemble as a dashed line."""
     cohorts = list(dict.fromkeys(row.cohort for row in readers if row.accuracy is not None))
-    figure, axes = plt.subplots(figsize=(6.0, 1.6 + 0.9 * max(len(cohorts), 1)))
-    figure.subplots_adjust(left=0.2, right=0.97, bottom=0.3, top=0.93)
+    height = 1.6 + 0.9 * max(len(cohorts), 1)
+    figure, axes = plt.subplots(figsize=(6.0, height))
+    # Fixed space in inches for the title above and the axis label and legend below, whatever the height.
+    bottom, top = 1.0 / height, 1 - 0.3 / height
+    figure.subplots_adjust(left=0.2, right=0.97, bottom=bottom, top=top)
     for band, cohort in enumerate(cohorts):
         rows = sorted((r for r in readers if r.cohort == cohort and r.accuracy is not None), key=lambda r: r.accuracy)
         y = len(cohorts) - 1 - band + (np.linspace(-0.3, 0.3, len(rows)) if len(rows) > 1 else np.zeros(1))
@@ -73,12 +78,15 @@ def readers_accuracy_figure(readers: tuple[ReaderRow, ...], table2: tuple[Table2
             high = np.array([r.accuracy_ci_high for r in rows], dtype=float)
             axes.hlines(y, low, high, color=colour, linewidth=1.2, alpha=0.6)
         axes.plot(x, y, "o", color=colour, markersize=4 if len(rows) <= MAX_INTERVALS_PER_COHORT else 2)
-    styles = {"model": ("-", MODEL_COLOUR), "ensemble": ("--", None)}
-    for index, row in enumerate(r for r in table2 if r.kind in styles):
-        style, colour = styles[row.kind]
-        if colour is None:
-            colour = COHORT_COLOURS[cohorts.index(row.cohort) % len(COHORT_COLOURS)] if row.cohort in cohorts else GRID
-        axes.axvline(row.accuracy, linestyle=style, color=colour, linewidth=1.3, label=f"{row.reader} {row.accuracy:.2f}")
+    models = [row for row in table2 if row.kind == "model"]
+    for number, row in enumerate(models):
+        axes.axvline(row.accuracy, linestyle=MODEL_STYLES[number % len(MODEL_STYLES)], color=MODEL_COLOUR,
+                     linewidth=1.4, label=f"{row.reader} {row.accuracy:.2f}")
+    for row in table2:
+        if row.kind == "ensemble" and row.cohort in cohorts:
+            colour = COHORT_COLOURS[cohorts.index(row.cohort) % len(COHORT_COLOURS)]
+            axes.axvline(row.accuracy, linestyle="--", color=colour, linewidth=1.3,
+                         label=f"{row.reader} {row.accuracy:.2f}")
     axes.set_yticks(range(len(cohorts)), [plural(c) for c in reversed(cohorts)], fontsize=9)
     axes.set_ylim(-0.6, len(cohorts) - 0.4)
     axes.set_xlim(0, 1)
@@ -87,7 +95,8 @@ def readers_accuracy_figure(readers: tuple[ReaderRow, ...], table2: tuple[Table2
     axes.grid(axis="x", color=GRID, linewidth=0.6)
     axes.tick_params(axis="x", labelsize=8)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.45, -0.22), ncol=3, frameon=False)
+        below = -0.55 / (height * (top - bottom))
+        axes.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.45, below), ncol=3, frameon=False)
     return figure
 
 
@@ -96,23 +105,28 @@ def forest_figure(rows: tuple[MRMCRow, ...], margin: float | None) -> plt.Figure
     cohort and figure of merit; random readers filled, fixed readers open; zero and the non-inferiority
     margin marked."""
     lines = list(dict.fromkeys((row.model, row.cohort, row.fom) for row in rows))
-    figure, axes = plt.subplots(figsize=(6.0, 1.3 + 0.42 * max(len(lines), 1)))
-    figure.subplots_adjust(left=0.36, right=0.97, bottom=0.72 / (1.3 + 0.42 * max(len(lines), 1)) + 0.08, top=0.9)
+    height = 1.6 + 0.42 * max(len(lines), 1)
+    figure, axes = plt.subplots(figsize=(6.0, height))
+    bottom, top = 1.05 / height, 1 - 0.35 / height
+    figure.subplots_adjust(left=0.36, right=0.97, bottom=bottom, top=top)
     for row in rows:
         line = lines.index((row.model, row.cohort, row.fom))
         fixed = row.variant == FIXED_READERS_RANDOM_CASES
         y = len(lines) - 1 - line + (-0.15 if fixed else 0.15)
         axes.hlines(y, row.ci_low, row.ci_high, color=MODEL_COLOUR, linewidth=1.3)
         axes.plot(row.effect, y, "o", color=MODEL_COLOUR, markerfacecolor="white" if fixed else MODEL_COLOUR,
-                  markersize=5.5)
+                  markersize=5.5, label="fixed readers" if fixed else "random readers")
     axes.axvline(0.0, color="#6e7781", linewidth=1)
     if margin is not None:
         axes.axvline(-margin, color="#b42318", linestyle="--", linewidth=1, label=f"non-inferiority margin −{margin:g}")
-        axes.legend(fontsize=7.5, loc="lower right", frameon=False)
-    labels = [f"{model} vs {plural(cohort)}, {FOM_WORDS.get(fom, fom)}" for model, cohort, fom in lines]
-    axes.set_yticks(range(len(lines)), list(reversed(labels)), fontsize=8.5)
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes.legend(unique.values(), unique.keys(), fontsize=7.5, loc="upper center", bbox_to_anchor=(0.35, -0.62 / (height * (top - bottom))),
+                ncol=3, frameon=False)
+    names = [f"{model} vs {plural(cohort)}, {FOM_WORDS.get(fom, fom)}" for model, cohort, fom in lines]
+    axes.set_yticks(range(len(lines)), list(reversed(names)), fontsize=8.5)
     axes.set_ylim(-0.6, len(lines) - 0.4)
-    axes.set_xlabel("Model minus the readers' mean (95% CI); ● random readers, ○ fixed readers", fontsize=8.5)
+    axes.set_xlabel("Model minus the mean of the readers, with its 95% interval", fontsize=8.5)
     axes.set_title("Model against the population of readers", fontsize=10)
     axes.grid(axis="x", color=GRID, linewidth=0.6)
     axes.tick_params(axis="x", labelsize=8)
