@@ -47,7 +47,7 @@ from analysis.report_content import (
     Case,
     ClassAccuracyRow,
     CohenRow,
-    Confusion,
+    Confusions,
     FleissRow,
     MRMCRow,
     Part,
@@ -473,19 +473,18 @@ def _per_class_accuracy(readers: Readers) -> tuple[ClassAccuracyRow, ...]:
     return tuple(rows)
 
 
-def _confusions(readers: Readers) -> tuple[Confusion, ...]:
+def _confusions(readers: Readers) -> Confusions:
     """Figure 4: the confusion matrix of each model and each person."""
     data = readers.data
     named = [(m.name, "model") for m in data.models] + [(p.pseudonym, p.cohort) for p in readers.people]
     if not named:
-        return ()
+        return Confusions()
     answers = readers.answers
     if data.models:
         answers = np.vstack([np.stack([m.answers for m in data.models]), answers])
     matrices = confusion_matrix(answers, data.truth, data.n_classes)
-    return tuple(
-        Confusion(name, cohort, matrices.counts[i], matrices.unanswered[i]) for i, (name, cohort) in enumerate(named)
-    )
+    names, cohorts = zip(*named)
+    return Confusions(names, cohorts, matrices.counts, matrices.unanswered)
 
 
 def _tables_1_and_7(

@@ -10,6 +10,7 @@ the JSON document (``Report.to_dict``), which names every value as the files do.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Generic, TypeVar
@@ -108,6 +109,35 @@ class Confusion:
         totals = self.counts.sum(axis=1) + self.unanswered
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(totals[:, np.newaxis] > 0, self.counts / totals[:, np.newaxis], np.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class Confusions:
+    """Figure 4: the confusion matrix of every reader at once, ``counts`` ``(n_readers, n_classes,
+    n_classes)`` and ``unanswered`` ``(n_readers, n_classes)``; each reader's is ``self[i]``."""
+
+    readers: tuple[str, ...] = ()
+    cohorts: tuple[str, ...] = ()
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=np.int64))
+    unanswered: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.readers)
+
+    def __getitem__(self, index: int) -> Confusion:
+        return Confusion(self.readers[index], self.cohorts[index], self.counts[index], self.unanswered[index])
+
+    def __iter__(self):
+        return (self[index] for index in range(len(self)))
+
+    def to_json(self) -> list[dict[str, Any]]:
+        # One conversion of each array for all readers: per reader, it would dominate a large report.
+        return [
+            {"reader": reader, "cohort": cohort, "counts": counts, "unanswered": unanswered}
+            for reader, cohort, counts, unanswered in zip(
+                self.readers, self.cohorts, self.counts.tolist(), self.unanswered.tolist()
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -425,12 +455,26 @@ def _fields_of(kind: type) -> tuple[tuple[str, str], ...]:
 def plain(value: Any) -> Any:
     """``value`` as JSON holds it: a dataclass as an object of its fields (under their JSON keys),
     tuples as lists, arrays as nested lists, numpy scalars as Python ones, NaN and infinity as null."""
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
+    if value is None or kind in (str, int, bool):
         return value
+    if kind is Confusions:
+        return value.to_json()
     if is_dataclass(value):
-        return {key: plain(getattr(value, name)) for name, key in _fields_of(type(value))}
+        # Rows of plain values are most of a large report: those are copied here without a call each.
+        row = {}
+        for name, key in _fields_of(kind):
+            item = getattr(value, name)
+            item_kind = type(item)
+            if item is None or item_kind in (str, int, bool):
+                row[key] = item
+            elif item_kind is float:
+                row[key] = item if math.isfinite(item) else None
+            else:
+                row[key] = plain(item)
+        return row
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     if isinstance(value, dict):
@@ -439,7 +483,9 @@ def plain(value: Any) -> Any:
         return _array(value)
     if isinstance(value, np.generic):
         return plain(value.item())
-    raise TypeError(f"{type(value).__name__} has no JSON form")
+    if isinstance(value, float):
+        return plain(float(value))
+    raise TypeError(f"{kind.__name__} has no JSON form")
 
 
 @dataclass(frozen=True, eq=False)
@@ -460,7 +506,7 @@ class Report:
     notes: tuple[Note, ...]
     table2: tuple[Table2Row, ...]
     table3: tuple[Table3Row, ...]
-    confusions: tuple[Confusion, ...] = field(metadata=_json_name("figure4"))
+    confusions: Confusions = field(metadata=_json_name("figure4"))
     table1: tuple[Table1Row, ...]
     table7: Table7 | None
     cases: tuple[Case, ...]
@@ -481,3 +527,21 @@ class Report:
             for row in document["mrmc"]:
                 del row["p_noninferiority"]
         return document
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """``report.json``'s text: an object per line down to the rows of its tables (each row one line),
+    so that it reads and compares line by line, yet every line is written by the json module's C
+    encoder (an indented dump is written in Python, ten times slower on a large study)."""
+    return _lines(document, "") + "\n"
+
+
+def _lines(value: Any, indent: str) -> str:
+    inner = indent + " "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(key)}: {_lines(item, inner)}" for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        rows = [inner + json.dumps(item, allow_nan=False, ensure_ascii=False) for item in value]
+        return "[\n" + ",\n".join(rows) + f"\n{indent}]"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)

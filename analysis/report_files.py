@@ -28,7 +28,7 @@ from django.template.loader import render_to_string
 from analysis import report_words as words
 from analysis.figures import confusion_figure, forest_figure, readers_accuracy_figure, reading_time_figure, render
 from analysis.report import compute_report
-from analysis.report_content import Case, Report
+from analysis.report_content import Case, Report, json_text
 from analysis.report_inputs import CasePanels, ReportInputs, ReportOptions
 from analysis.report_tables import FOREST_FIGURE, READERS_FIGURE, READING_TIME_FIGURE, confusion_file, report_tables
 from analysis.study_arrays import report_inputs
@@ -182,7 +182,7 @@ def write_report(report: Report, panels: CasePanels, directory: Path) -> Written
         if table.columns:
             folder.write(table.file, csv_bytes(table))
     document["files"] = sorted(folder.written + [REPORT_FILE, "index.html"])
-    folder.write(REPORT_FILE, (json.dumps(document, indent=1, allow_nan=False) + "\n").encode())
+    folder.write(REPORT_FILE, json_text(document).encode())
     folder.write("index.html", offline_page(document, folder.images).encode())
     _remove_stale(directory, previous - set(folder.written))
     return WrittenReport(report=report, directory=directory, files=tuple(sorted(folder.written)))

@@ -160,14 +160,16 @@ def simulated(key: str = "simulated") -> Cell:
 # The two renderings.
 
 
-def _csv_cell(value) -> str:
-    if value is None:
+def _csv_cell(value):
+    """A value as the csv module should write it: booleans as words, NaN empty (as None is); a float
+    is written as its ``repr``, exact."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float and math.isnan(value):
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
-    return str(value)
+    return value
 
 
 def csv_bytes(table: Table) -> bytes:

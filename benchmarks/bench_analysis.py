@@ -17,7 +17,6 @@ Run: ``.venv/bin/python benchmarks/bench_analysis.py``
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import resource
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
 from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
 from analysis.report import compute_report  # noqa: E402
+from analysis.report_content import json_text  # noqa: E402
 from analysis.report_inputs import ModelAnswers, Person, Repeats, StudyAnswers  # noqa: E402
 from analysis.report_tables import report_tables  # noqa: E402
 from analysis.tables import csv_bytes, displayed  # noqa: E402
@@ -199,7 +199,7 @@ def report_without_figures(data: StudyAnswers) -> int:
     figures and each reader's own confusion-matrix files; the size of that text."""
     report = compute_report(data, seed=0, repetitions=N_REPETITIONS, allow_missing=True)
     document = report.to_dict()
-    size = len(json.dumps(document, indent=1, allow_nan=False))
+    size = len(json_text(document))
     return size + sum(len(csv_bytes(table)) for table in report_tables(document) if table.columns)
 
 
