@@ -180,6 +180,25 @@ def ensemble_bootstrap_intervals(
     return _intervals(estimates, figures.accuracy, figures.f1, level, n_resamples, seed)
 
 
+def _indicator_rows(readers: np.ndarray, of_truth: np.ndarray, exclude: bool) -> np.ndarray:
+    """What one matrix product with case weights turns into every reader's per-class counts: a row per
+    reader and class of answers of that class, of correct answers of that class (true positives) and,
+    when unanswered samples are left out, of answered samples of that true class (support); then, in
+    that case, a row per reader of answered samples."""
+    readers = readers.astype(np.int64)
+    n_chunk, n_samples = readers.shape
+    n_classes = of_truth.shape[0]
+    answered = (readers != NO_ANSWER).astype(np.float32)
+    rows_of = np.zeros((3 if exclude else 2, n_chunk, n_classes, n_samples), dtype=np.float32)
+    reader_rows, sample_columns = np.nonzero(readers != NO_ANSWER)
+    rows_of[0, reader_rows, readers[reader_rows, sample_columns], sample_columns] = 1.0
+    rows_of[1] = rows_of[0] * of_truth
+    if not exclude:
+        return rows_of.reshape(-1, n_samples)
+    rows_of[2] = answered[:, np.newaxis, :] * of_truth
+    return np.vstack([rows_of.reshape(-1, n_samples), answered])
+
+
 def cohort_mean_bootstrap_intervals(
     answers: Any,
     truth: Any,
@@ -221,23 +240,10 @@ def cohort_mean_bootstrap_intervals(
     of_truth = np.zeros((n_classes, n_samples), dtype=np.float32)
     of_truth[labels, np.arange(n_samples)] = 1.0
     exclude = unanswered == "exclude"
+    blocks = 3 if exclude else 2
     for first in range(0, n_readers, readers_per_chunk):
-        readers = matrix[first : first + readers_per_chunk].astype(np.int64)
-        n_chunk = readers.shape[0]
-        answered = (readers != NO_ANSWER).astype(np.float32)
-        # One matrix product per chunk: a row per reader and class of answers of that class, of
-        # correct answers of that class (true positives) and, when unanswered samples are left out,
-        # of answered samples of that true class (support); then one row per reader of answered samples.
-        blocks = 3 if exclude else 2
-        rows_of = np.zeros((blocks, n_chunk, n_classes, n_samples), dtype=np.float32)
-        reader_rows, sample_columns = np.nonzero(readers != NO_ANSWER)
-        rows_of[0, reader_rows, readers[reader_rows, sample_columns], sample_columns] = 1.0
-        rows_of[1] = rows_of[0] * of_truth
-        if exclude:
-            rows_of[2] = answered[:, np.newaxis, :] * of_truth
-        stacked = rows_of.reshape(-1, n_samples)
-        if exclude:
-            stacked = np.vstack([stacked, answered])
+        n_chunk = min(readers_per_chunk, n_readers - first)
+        stacked = _indicator_rows(matrix[first : first + readers_per_chunk], of_truth, exclude)
         for start in range(0, n_resamples, resamples_per_chunk):
             stop = min(start + resamples_per_chunk, n_resamples)
             rows = np.arange(stop - start, dtype=np.int64)[:, np.newaxis] * n_samples

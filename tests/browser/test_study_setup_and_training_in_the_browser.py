@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotator.models import Answer, InstructionsSeen, Participant, StudyConfig
-from annotator.reader_data import reader_covariates, repeat_pairs
+from annotator.reader_data import reader_covariates, repeat_readings
 from tests.browser.conftest import paint_cells
 from tests.browser.test_coordinator_and_analyst_in_the_browser import images_loaded, sign_in_on_the_form
 from tests.browser.test_labelling_in_the_browser import answer_with_key, panels_shown
@@ -139,4 +139,4 @@ def test_a_coordinator_sets_up_the_study_and_a_scholar_trains_reads_and_submits(
     assert InstructionsSeen.objects.filter(participant=scholar).count() == 1
     readings = Answer.readings.filter(participant=scholar)
     assert readings.count() == total and readings.filter(repeat=1).count() == REPEATS
-    assert len(repeat_pairs(reading.study)[scholar.pseudonym]) == REPEATS
+    assert len(repeat_readings(reading.study)[scholar.pseudonym]) == REPEATS
