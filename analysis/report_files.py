@@ -30,7 +30,15 @@ from analysis.figures import confusion_figure, forest_figure, readers_accuracy_f
 from analysis.report import compute_report
 from analysis.report_content import Case, Report, json_text
 from analysis.report_inputs import CasePanels, ReportInputs, ReportOptions
-from analysis.report_tables import FOREST_FIGURE, READERS_FIGURE, READING_TIME_FIGURE, confusion_file, report_tables
+from analysis.report_tables import (
+    FIGURE4,
+    FIGURE4_AFTER,
+    FOREST_FIGURE,
+    READERS_FIGURE,
+    READING_TIME_FIGURE,
+    confusion_file,
+    report_tables,
+)
 from analysis.study_arrays import report_inputs
 from analysis.tables import csv_bytes, displayed
 from annotator.panel_composition import PANEL_TITLES, PANELS, render_panels
@@ -40,6 +48,8 @@ from study.store import TrainingStore
 CASE_IMAGE_SIDE = 512
 REPORT_FILE = "report.json"
 STYLE = "analysis/report.css"
+FIGURE4_TITLE = "Figure 4: confusion matrices, rows normalized"
+CASES_TITLE = "Cases every expert got wrong"
 
 
 @dataclass(frozen=True)
@@ -189,18 +199,24 @@ def write_report(report: Report, panels: CasePanels, directory: Path) -> Written
 
 
 def page_context(document: dict, source, file_base: str) -> dict:
-    """What a report page shows of a document: its notes, its tables with their figures, the confusion
-    matrices and the cases with their panels. ``source(file)`` is the address of an image of the report
-    on that page, ``file_base`` what a link to one of its files starts with."""
-    tables = []
+    """What a report page shows of a document: its notes, its tables with their figures (Figure 4 after
+    ``FIGURE4_AFTER``), the confusion matrices and the cases with their panels, and the contents.
+    ``source(file)`` is the address of an image of the report on that page, ``file_base`` what a link to
+    one of its files starts with."""
+    shown = []
     for table in report_tables(document):
         if table.on_page:
-            shown = displayed(table)
-            tables.append(replace(shown, figure_src=source(shown.figure.file)) if shown.figure else shown)
+            view = displayed(table)
+            shown.append(replace(view, figure_src=source(view.figure.file)) if view.figure else view)
+    split = next((i + 1 for i, table in enumerate(shown) if table.name == FIGURE4_AFTER), len(shown))
+    contents = [(table.name, table.title) for table in shown[:split]] + [(FIGURE4, FIGURE4_TITLE)]
+    contents += [(table.name, table.title) for table in shown[split:]] + [("cases", CASES_TITLE)]
     return {
         "document": document,
         "notes": document["notes"],
-        "tables": tables,
+        "tables_before_figure4": shown[:split],
+        "tables_after_figure4": shown[split:],
+        "contents": contents,
         "confusions": [
             {**entry, "src": source(entry["file"]), "svg": entry["file"].removesuffix(".png") + ".svg"}
             for entry in document["figure4"]
@@ -211,7 +227,9 @@ def page_context(document: dict, source, file_base: str) -> dict:
             for case in document["cases"]
         ],
         "file_base": file_base,
+        "figure4_title": FIGURE4_TITLE,
         "figure4_method": words.FIGURE4_METHOD,
+        "cases_title": CASES_TITLE,
         "cases_method": words.CASES_METHOD,
     }
 

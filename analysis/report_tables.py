@@ -609,13 +609,19 @@ def confusion_file(entry: dict, class_names: list[str]) -> Table:
                  columns=("true_class", *class_names, "unanswered", "n_samples"), on_page=False)
 
 
+FIGURE4 = "figure4"
+# The page shows Figure 4 after this table, as the paper does after Table 3.
+FIGURE4_AFTER = "table3"
+
+
 def report_tables(document: dict) -> list[Table]:
-    """Every table of the report, in the page's order (the paper's tables first)."""
-    tables = [table2(document), table3(document)]
+    """Every table of the report, in the page's order: the readers against the model (Tables 2 and 3,
+    whose page shows Figure 4 after them, ``FIGURE4_AFTER``), against the population of readers, the
+    models against each other (Tables 1 and 7), then agreement and the readers themselves."""
+    tables = [table2(document), table3(document), mrmc(document)]
     if document["table1"]:
         tables += [table1(document), table7(document)]
     tables += [
-        mrmc(document),
         agreement_file(document),
         fleiss(document),
         cohen(document),
