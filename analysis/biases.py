@@ -209,8 +209,11 @@ def reading_time(answers, truth, seconds, n_classes: int) -> ReadingTime:
     n = sorted_times.size
     starts = np.flatnonzero(np.r_[True, sorted_times[1:] != sorted_times[:-1]])
     lengths = np.diff(np.r_[starts, n])
-    group_correct = np.add.reduceat(correct, starts, dtype=np.int64)
-    correct_before = np.r_[0, np.cumsum(group_correct)]
+    # Correct answers before each group of equal times, from one running count: a reduction per group
+    # (``reduceat``) takes several times as long on millions of answers.
+    running = np.cumsum(correct, dtype=np.int32 if n < 2**31 else np.int64)
+    correct_before = np.r_[0, running[starts[1:] - 1], running[-1]].astype(np.int64)
+    group_correct = np.diff(correct_before)
 
     def correct_up_to(place: int) -> float:
         """Correct answers among the first ``place`` cases, a tie group at the edge shared in proportion."""

@@ -93,6 +93,20 @@ def _intervals(
     )
 
 
+def _resampled_counts(answers: np.ndarray, labels: np.ndarray, indices: np.ndarray, n_classes: int) -> np.ndarray:
+    """The confusion counts ``(n_resamples, n_classes, n_classes + 1)`` of one reader in each resample
+    (a row of sample ``indices``): how often each sample is drawn, times its (true class, answer) cell,
+    as one matrix product. The counts are whole numbers, exact in float32."""
+    n_resamples, n_samples = indices.shape
+    rows = np.arange(n_resamples, dtype=np.int64)[:, np.newaxis] * n_samples
+    weights = np.bincount((rows + indices).ravel(), minlength=n_resamples * n_samples)
+    width = n_classes + 1
+    cell_of = np.zeros((n_samples, n_classes * width), dtype=np.float32)
+    cell_of[np.arange(n_samples), labels * width + np.where(answers < 0, n_classes, answers)] = 1.0
+    counts = weights.reshape(n_resamples, n_samples).astype(np.float32) @ cell_of
+    return np.rint(counts).astype(np.int64).reshape(n_resamples, n_classes, width)
+
+
 def bootstrap_intervals(
     answers: Any,
     truth: Any,
@@ -106,7 +120,8 @@ def bootstrap_intervals(
     """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of one reader's accuracy and macro F1.
 
     Samples are drawn with replacement ``n_resamples`` times as one index matrix
-    ``(n_resamples, n_samples)``; every resample is scored at once as a row of
+    ``(n_resamples, n_samples)``; every resample's confusion counts come from one matrix product of how
+    often each sample was drawn with its cell, and are scored at once as a row of
     ``analysis.metrics.readers_metrics`` (unanswered samples count as wrong).
     """
     level = check_level(level)
@@ -120,7 +135,7 @@ def bootstrap_intervals(
     rng = np.random.default_rng(check_seed(seed))
     indices = rng.integers(0, labels.size, size=(n_resamples, labels.size))
     resampled = ReaderMetrics.from_confusion_counts(
-        confusion_counts(matrix[0][indices], labels[indices], n_classes), zero_division=zero_division
+        _resampled_counts(matrix[0], labels, indices, n_classes), zero_division=zero_division
     )
     return _intervals(
         (point.accuracy[0], point.f1[0]), resampled.accuracy, resampled.f1, level, n_resamples, seed
@@ -136,9 +151,11 @@ def ensemble_bootstrap_intervals(
     seed: int = 0,
     level: float = 0.95,
     unanswered: str = "wrong",
+    vote: MajorityVote | None = None,
 ) -> BootstrapIntervals:
     """Percentile bootstrap intervals of a majority-vote ensemble's accuracy and macro F1
-    (``analysis.ensembles``), the tie-breaking inside each resample.
+    (``analysis.ensembles``), the tie-breaking inside each resample; ``vote`` as in
+    ``majority_vote_ensemble``.
 
     Each resample draws samples with replacement (the same index matrix as ``bootstrap_intervals``
     with the same seed) and one tie-breaking draw of the ensemble (a tied sample drawn twice keeps its
@@ -152,7 +169,8 @@ def ensemble_bootstrap_intervals(
     labels = _labels(truth, n_classes, matrix.shape[1])
     if unanswered not in UNANSWERED_POLICIES:
         raise MetricInputError(f"unanswered: expected one of {UNANSWERED_POLICIES}, got {unanswered!r}")
-    vote = MajorityVote.of(matrix, n_classes)
+    if vote is None:
+        vote = MajorityVote.of(matrix, n_classes)
     rng = np.random.default_rng(check_seed(seed))
     indices = rng.integers(0, labels.size, size=(n_resamples, labels.size))
     n_samples = labels.size

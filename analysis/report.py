@@ -38,7 +38,7 @@ import numpy as np
 
 from analysis import report_words as words
 from analysis.agreement import cohens_kappa_matrix, fleiss_kappa, per_class_accuracy
-from analysis.ensembles import majority_vote_ensemble
+from analysis.ensembles import MajorityVote, majority_vote_ensemble
 from analysis.intervals import bootstrap_intervals, cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
 from analysis.metrics import confusion_matrix, readers_metrics
 from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES, model_vs_readers_on_answers
@@ -317,13 +317,14 @@ def _ensembles(readers: Readers, repetitions: int) -> Part[Rows]:
     for cohort in readers.cohorts:
         if len(cohort.members) < 2:
             continue
+        vote = MajorityVote.of(cohort.answers, data.n_classes)
         ensemble = majority_vote_ensemble(
             cohort.answers, data.truth, data.n_classes, n_repetitions=repetitions, seed=readers.seed,
-            keep_predictions=readers.model is not None, unanswered=readers.unanswered,
+            keep_predictions=readers.model is not None, unanswered=readers.unanswered, vote=vote,
         )
         bootstrap = ensemble_bootstrap_intervals(
             cohort.answers, data.truth, data.n_classes, n_resamples=BOOTSTRAP_RESAMPLES, seed=readers.seed,
-            unanswered=readers.unanswered,
+            unanswered=readers.unanswered, vote=vote,
         )
         name = words.ensemble_name(cohort.name)
         table2.append(

@@ -122,9 +122,16 @@ def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anch
     for lookup in data.gallery:
         lookups[lookup.pseudonym].append(lookup)
     answered = answers != NO_ANSWER
+    # Each reader's answered cases of each class they had looked up: one count over all readers.
+    reader_of = np.broadcast_to(np.arange(len(people))[:, np.newaxis], answers.shape)
+    chosen = looked & answered
+    cases_looked_up = np.bincount(
+        reader_of[chosen] * data.n_classes + np.broadcast_to(data.truth, answers.shape)[chosen],
+        minlength=len(people) * data.n_classes,
+    ).reshape(len(people), data.n_classes)
     readers = []
     for k, (person, reader) in enumerate(zip(people, result.readers)):
-        per_class = np.bincount(data.truth[looked[k] & answered[k]], minlength=data.n_classes)
+        per_class = cases_looked_up[k]
         readers.append(
             AnchoringReaderRow(
                 reader=person.pseudonym,

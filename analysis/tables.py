@@ -12,6 +12,7 @@ and neutralised against formula injection (``study.csv_safety``).
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from collections.abc import Callable
@@ -160,24 +161,30 @@ def simulated(key: str = "simulated") -> Cell:
 # The two renderings.
 
 
-def _csv_cell(value):
-    """A value as the csv module should write it: booleans as words, NaN empty (as None is); a float
-    is written as its ``repr``, exact."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is float and math.isnan(value):
-        return ""
-    return value
+def _csv_row(record: Record, columns: tuple[str, ...]) -> list:
+    """A record's cells as the csv module should write them: text neutralised against formulas
+    (``study.csv_safety``), booleans as words, NaN empty (as None is); numbers as they are, a float
+    written as its ``repr``, exact."""
+    row = []
+    for column in columns:
+        value = record.get(column)
+        kind = type(value)
+        if kind is str:
+            value = csv_safety.safe_cell(value)
+        elif kind is bool:
+            value = "true" if value else "false"
+        elif kind is float and math.isnan(value):
+            value = ""
+        row.append(value)
+    return row
 
 
 def csv_bytes(table: Table) -> bytes:
     """The table's CSV file: a header of ``columns``, then a row per record, exact values."""
     buffer = io.StringIO()
-    writer = csv_safety.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
-    writer.writerows([[_csv_cell(record.get(column)) for column in table.columns] for record in table.records])
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_safety.safe_cell(column) for column in table.columns])
+    writer.writerows(_csv_row(record, table.columns) for record in table.records)
     return buffer.getvalue().encode()
 
 
