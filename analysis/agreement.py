@@ -36,46 +36,71 @@ def _kappa_or_nan(compute: Callable[[], float]) -> float:
         return float(compute())
 
 
-def cohens_kappa(first: Any, second: Any, n_classes: int) -> KappaResult:
-    """Cohen's kappa (Cohen 1960) between two readers' answers on the same samples.
-
-    Samples that either reader left unanswered are excluded. NaN when the chance agreement is 1.
-    """
-    n_classes = check_n_classes(n_classes)
-    a = check_answers(first, n_classes, name="first")
-    b = check_answers(second, n_classes, name="second")
-    if a.shape[0] != 1 or b.shape[0] != 1:
-        raise MetricInputError("first, second: expected one reader's answers each (n_samples,)")
-    if a.shape != b.shape:
-        raise MetricInputError(f"second: has {b.shape[1]} samples, first has {a.shape[1]}")
-    both = (a[0] != NO_ANSWER) & (b[0] != NO_ANSWER)
-    n_used = int(both.sum())
-    if n_used == 0:
-        raise MetricInputError("first, second: no sample was answered by both readers")
-    table = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(table, (a[0][both].astype(np.int64), b[0][both].astype(np.int64)), 1)
-    kappa = _kappa_or_nan(lambda: inter_rater.cohens_kappa(table, return_results=False))
-    return KappaResult(kappa, 2, n_used, int(a.shape[1] - n_used), "Cohen's kappa")
-
-
 @dataclass(frozen=True, eq=False)
-class KappaMatrix:
-    """Cohen's kappa of every reader of one group with every reader of another: ``kappa`` and the
-    number of samples both answered, ``n_samples``, each ``(n_first, n_second)``."""
+class PairKappas:
+    """Cohen's kappa of pairs of readers, ``kappa``, and the number of samples each pair both answered,
+    ``n_samples``, in arrays of the same shape: ``(n_first, n_second)`` for every reader of one group
+    with every reader of another, ``(n_readers,)`` for rows read in pairs."""
 
     kappa: np.ndarray
     n_samples: np.ndarray
 
 
-def cohens_kappa_matrix(first: Any, second: Any, n_classes: int) -> KappaMatrix:
+def _cohens_kappa(agreed: np.ndarray, chance: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Cohen's kappa (Cohen 1960) ``(p_o − p_e) / (1 − p_e)`` from whole-number counts: the samples two
+    readers both answered alike, ``agreed``; the sum over classes of the product of their answer
+    counts, ``chance`` (``p_e = chance / used²``); and the samples both answered, ``used``. NaN where
+    no sample was answered by both or chance agreement is total."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        used_squared = used.astype(float) ** 2
+        expected = chance / used_squared
+        kappa = (agreed / used - expected) / (1 - expected)
+    return np.where((used > 0) & (chance < used_squared), kappa, np.nan)
+
+
+def cohens_kappa_rows(first: Any, second: Any, n_classes: int) -> PairKappas:
+    """Cohen's kappa of ``first[r]`` with ``second[r]`` for every row ``r`` at once (two readings of
+    each reader, or a reader's answers with the truth), each row on the columns both answered."""
+    n_classes = check_n_classes(n_classes)
+    a = check_answers(first, n_classes, name="first")
+    b = check_answers(second, n_classes, name="second")
+    if a.shape != b.shape:
+        raise MetricInputError(f"second: expected shape {a.shape}, got {b.shape}")
+    both = (a != NO_ANSWER) & (b != NO_ANSWER)
+    rows = np.broadcast_to(np.arange(a.shape[0])[:, np.newaxis], a.shape)[both]
+    size = a.shape[0] * n_classes
+    margin_a = np.bincount(rows * n_classes + a[both], minlength=size).reshape(-1, n_classes)
+    margin_b = np.bincount(rows * n_classes + b[both], minlength=size).reshape(-1, n_classes)
+    agreed = np.sum(both & (a == b), axis=1)
+    used = both.sum(axis=1)
+    return PairKappas(kappa=_cohens_kappa(agreed, np.sum(margin_a * margin_b, axis=1), used), n_samples=used)
+
+
+def cohens_kappa(first: Any, second: Any, n_classes: int) -> KappaResult:
+    """Cohen's kappa (Cohen 1960) between two readers' answers on the same samples.
+
+    Samples that either reader left unanswered are excluded. NaN when the chance agreement is 1.
+    """
+    a = check_answers(first, check_n_classes(n_classes), name="first")
+    b = check_answers(second, n_classes, name="second")
+    if a.shape[0] != 1 or b.shape[0] != 1:
+        raise MetricInputError("first, second: expected one reader's answers each (n_samples,)")
+    if a.shape != b.shape:
+        raise MetricInputError(f"second: has {b.shape[1]} samples, first has {a.shape[1]}")
+    pair = cohens_kappa_rows(a, b, n_classes)
+    n_used = int(pair.n_samples[0])
+    if n_used == 0:
+        raise MetricInputError("first, second: no sample was answered by both readers")
+    return KappaResult(float(pair.kappa[0]), 2, n_used, int(a.shape[1] - n_used), "Cohen's kappa")
+
+
+def cohens_kappa_matrix(first: Any, second: Any, n_classes: int) -> PairKappas:
     """Cohen's kappa of each reader of ``first`` ``(n_first, n_samples)`` with each of ``second``.
 
     The same figure as ``cohens_kappa`` for every pair, each pair on the samples both answered: for
     each reader of ``second``, the 2-way tables with every reader of ``first`` come from one
-    ``bincount`` (an unanswered sample falls in an extra row or column, left out), and kappa is
-    ``(p_o − p_e) / (1 − p_e)`` from each table's diagonal and margins, in whole-number counts. Work
-    grows as ``n_first × n_second × n_samples``; chunked over ``first`` so memory stays flat. NaN
-    where the chance agreement is 1 or no sample was answered by both.
+    ``bincount`` (an unanswered sample falls in an extra row or column, left out). Work grows as
+    ``n_first × n_second × n_samples``; chunked over ``first`` so memory stays flat.
     """
     n_classes = check_n_classes(n_classes)
     a = check_answers(first, n_classes, name="first")
@@ -96,16 +121,11 @@ def cohens_kappa_matrix(first: Any, second: Any, n_classes: int) -> KappaMatrix:
         for column, partner in enumerate(partners):
             tables = np.bincount((base + partner).ravel(), minlength=n_rows * cells).reshape(n_rows, width, width)
             tables = tables[:, :n_classes, :n_classes]
-            both = tables.sum(axis=(1, 2))
-            agree = np.trace(tables, axis1=1, axis2=2)
+            used = tables.sum(axis=(1, 2))
             chance = np.einsum("rc,rc->r", tables.sum(axis=2), tables.sum(axis=1))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                expected = chance / both.astype(float) ** 2
-                values = (agree / both - expected) / (1 - expected)
-            defined = (both > 0) & (chance < both.astype(float) ** 2)
-            kappa[start : start + n_rows, column] = np.where(defined, values, np.nan)
-            n_used[start : start + n_rows, column] = both
-    return KappaMatrix(kappa=kappa, n_samples=n_used)
+            kappa[start : start + n_rows, column] = _cohens_kappa(np.trace(tables, axis1=1, axis2=2), chance, used)
+            n_used[start : start + n_rows, column] = used
+    return PairKappas(kappa=kappa, n_samples=n_used)
 
 
 def fleiss_kappa(answers: Any, n_classes: int) -> KappaResult:

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
+from analysis.agreement import cohens_kappa_rows
+from analysis.intervals import check_level
 from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
 from models_zoo.classification_figures import MetricInputError, check_truth
 
@@ -65,9 +67,11 @@ class AnchoringResult:
         return jsonable({"readers": [asdict(row) for row in self.readers], "effect": asdict(self.effect)})
 
 
-def _accuracy(correct: np.ndarray, where: np.ndarray) -> float:
-    count = int(where.sum())
-    return float(correct[where].mean()) if count else math.nan
+def _accuracies(correct: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Each row's fraction of ``correct`` among the places ``where`` marks (NaN for a row without any)."""
+    count = where.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, np.sum(correct & where, axis=1) / count, np.nan)
 
 
 def anchoring(answers, truth, looked_up, n_classes: int, *, level: float = 0.95) -> AnchoringResult:
@@ -79,24 +83,25 @@ def anchoring(answers, truth, looked_up, n_classes: int, *, level: float = 0.95)
         raise MetricInputError(f"looked_up: expected shape {matrix.shape}, got {looked.shape}")
     answered = matrix != NO_ANSWER
     correct = matrix == labels
-    readers = []
-    for r in range(matrix.shape[0]):
-        on, off = answered[r] & looked[r], answered[r] & ~looked[r]
-        accuracy_on, accuracy_off = _accuracy(correct[r], on), _accuracy(correct[r], off)
-        readers.append(ReaderAnchoring(
-            reader=r, n_looked_up=int(on.sum()), n_not_looked_up=int(off.sum()),
-            accuracy_looked_up=accuracy_on, accuracy_not_looked_up=accuracy_off,
-            difference=accuracy_on - accuracy_off,
+    on, off = answered & looked, answered & ~looked
+    accuracy_on, accuracy_off = _accuracies(correct, on), _accuracies(correct, off)
+    differences = accuracy_on - accuracy_off
+    readers = tuple(
+        ReaderAnchoring(reader=r, n_looked_up=n_on, n_not_looked_up=n_off, accuracy_looked_up=a_on,
+                        accuracy_not_looked_up=a_off, difference=d)
+        for r, (n_on, n_off, a_on, a_off, d) in enumerate(zip(
+            on.sum(axis=1).tolist(), off.sum(axis=1).tolist(), accuracy_on.tolist(), accuracy_off.tolist(),
+            differences.tolist(),
         ))
-    differences = np.array([row.difference for row in readers if not math.isnan(row.difference)])
-    return AnchoringResult(tuple(readers), _mean_with_t_interval(differences, level))
+    )
+    return AnchoringResult(readers, _mean_with_t_interval(differences[~np.isnan(differences)], check_level(level)))
 
 
 def effect_across_readers(differences, *, level: float = 0.95) -> AnchoringEffect:
     """The anchoring effect over any group of readers from their ``ReaderAnchoring.difference`` values
     (NaN ones, readers without cases of both kinds, left out): as ``anchoring`` computes it."""
     values = np.asarray(differences, dtype=float)
-    return _mean_with_t_interval(values[~np.isnan(values)], level)
+    return _mean_with_t_interval(values[~np.isnan(values)], check_level(level))
 
 
 def _mean_with_t_interval(values: np.ndarray, level: float) -> AnchoringEffect:
@@ -123,28 +128,6 @@ class ReaderConsistency:
     accuracy_second: float
 
 
-def paired_kappas(first, second, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cohen's kappa of ``first[r]`` with ``second[r]`` for every row ``r`` at once, on the columns
-    both answered, and the number of those columns: the same as ``analysis.agreement.cohens_kappa``
-    row by row (NaN where no column was answered twice or where chance agreement is total)."""
-    a = check_answers(first, n_classes, name="first")
-    b = check_answers(second, n_classes, name="second")
-    if a.shape != b.shape:
-        raise MetricInputError(f"second: expected shape {a.shape}, got {b.shape}")
-    both = (a != NO_ANSWER) & (b != NO_ANSWER)
-    used = both.sum(axis=1)
-    rows = np.broadcast_to(np.arange(a.shape[0])[:, np.newaxis], a.shape)[both]
-    size = a.shape[0] * n_classes
-    margin_a = np.bincount(rows * n_classes + a[both], minlength=size).reshape(-1, n_classes)
-    margin_b = np.bincount(rows * n_classes + b[both], minlength=size).reshape(-1, n_classes)
-    agreed = np.sum(both & (a == b), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        observed = agreed / used
-        chance = np.sum(margin_a.astype(float) * margin_b, axis=1) / used.astype(float) ** 2
-        kappa = np.where(chance < 1, (observed - chance) / (1 - chance), np.nan)
-    return np.where(used > 0, kappa, np.nan), used
-
-
 def retest_agreement(first, second, truth, n_classes: int) -> tuple[ReaderConsistency, ...]:
     """Per reader, Cohen's kappa between their two readings of the repeated cases.
 
@@ -156,15 +139,15 @@ def retest_agreement(first, second, truth, n_classes: int) -> tuple[ReaderConsis
     if a.shape != b.shape:
         raise MetricInputError(f"second: expected shape {a.shape}, got {b.shape}")
     labels = check_truth(truth, n_classes, n_samples=a.shape[1])
-    kappas, used = paired_kappas(a, b, n_classes)
+    pairs = cohens_kappa_rows(a, b, n_classes)
     both = (a != NO_ANSWER) & (b != NO_ANSWER)
-    rows = []
-    for r in range(a.shape[0]):
-        rows.append(ReaderConsistency(
-            reader=r, n_repeats=int(used[r]), kappa=float(kappas[r]),
-            accuracy_first=_accuracy(a[r] == labels, both[r]), accuracy_second=_accuracy(b[r] == labels, both[r]),
+    first_right, second_right = _accuracies(a == labels, both), _accuracies(b == labels, both)
+    return tuple(
+        ReaderConsistency(reader=r, n_repeats=used, kappa=kappa, accuracy_first=one, accuracy_second=two)
+        for r, (used, kappa, one, two) in enumerate(zip(
+            pairs.n_samples.tolist(), pairs.kappa.tolist(), first_right.tolist(), second_right.tolist()
         ))
-    return tuple(rows)
+    )
 
 
 @dataclass(frozen=True)
@@ -227,8 +210,11 @@ def reading_time(answers, truth, seconds, n_classes: int) -> ReadingTime:
     n = sorted_times.size
     starts = np.flatnonzero(np.r_[True, sorted_times[1:] != sorted_times[:-1]])
     lengths = np.diff(np.r_[starts, n])
-    group_correct = np.add.reduceat(correct, starts, dtype=np.int64)
-    correct_before = np.r_[0, np.cumsum(group_correct)]
+    # Correct answers before each group of equal times, from one running count: a reduction per group
+    # (``reduceat``) takes several times as long on millions of answers.
+    running = np.cumsum(correct, dtype=np.int32 if n < 2**31 else np.int64)
+    correct_before = np.r_[0, running[starts[1:] - 1], running[-1]].astype(np.int64)
+    group_correct = np.diff(correct_before)
 
     def correct_up_to(place: int) -> float:
         """Correct answers among the first ``place`` cases, a tie group at the edge shared in proportion."""

@@ -130,11 +130,13 @@ def majority_vote_ensemble(
     keep_predictions: bool = False,
     zero_division: float = 0.0,
     unanswered: str = "wrong",
+    vote: MajorityVote | None = None,
 ) -> EnsembleResult:
     """Majority vote of the readers of ``answers`` ``(n_readers, n_samples)``, ties drawn ``n_repetitions`` times.
 
     The figures are those of ``analysis.metrics.readers_metrics`` for each repetition; ``mean`` and
-    ``std`` (population) summarise them. Same seed, same numbers.
+    ``std`` (population) summarise them. Same seed, same numbers. ``vote`` is ``MajorityVote.of(answers,
+    n_classes)`` when the caller has counted the votes already (for the bootstrap too, say).
     """
     if isinstance(n_repetitions, bool) or not isinstance(n_repetitions, (int, np.integer)) or n_repetitions < 1:
         raise MetricInputError(f"n_repetitions: expected a positive integer, got {n_repetitions!r}")
@@ -143,7 +145,7 @@ def majority_vote_ensemble(
     labels = check_truth(truth, n_classes, n_samples=n_samples)
     if labels.ndim != 1:
         raise MetricInputError(f"truth: expected shape ({n_samples},), got {labels.shape}")
-    ties = MajorityVote.of(matrix, n_classes)
+    ties = MajorityVote.of(matrix, n_classes) if vote is None else vote
     rng = np.random.default_rng(check_seed(seed))
     counts = np.empty((n_repetitions, n_classes, n_classes + 1), dtype=np.int64)
     predictions = np.empty((n_repetitions, n_samples), dtype=np.int64) if keep_predictions else None

@@ -55,7 +55,8 @@ class BootstrapIntervals:
         )
 
 
-def _check_level(level: float) -> float:
+def check_level(level: float) -> float:
+    """A confidence level, strictly between 0 and 1."""
     if not 0.0 < float(level) < 1.0:
         raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
     return float(level)
@@ -93,6 +94,20 @@ def _intervals(
     )
 
 
+def _resampled_counts(answers: np.ndarray, labels: np.ndarray, indices: np.ndarray, n_classes: int) -> np.ndarray:
+    """The confusion counts ``(n_resamples, n_classes, n_classes + 1)`` of one reader in each resample
+    (a row of sample ``indices``): how often each sample is drawn, times its (true class, answer) cell,
+    as one matrix product. The counts are whole numbers, exact in float32."""
+    n_resamples, n_samples = indices.shape
+    rows = np.arange(n_resamples, dtype=np.int64)[:, np.newaxis] * n_samples
+    weights = np.bincount((rows + indices).ravel(), minlength=n_resamples * n_samples)
+    width = n_classes + 1
+    cell_of = np.zeros((n_samples, n_classes * width), dtype=np.float32)
+    cell_of[np.arange(n_samples), labels * width + np.where(answers < 0, n_classes, answers)] = 1.0
+    counts = weights.reshape(n_resamples, n_samples).astype(np.float32) @ cell_of
+    return np.rint(counts).astype(np.int64).reshape(n_resamples, n_classes, width)
+
+
 def bootstrap_intervals(
     answers: Any,
     truth: Any,
@@ -106,10 +121,11 @@ def bootstrap_intervals(
     """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of one reader's accuracy and macro F1.
 
     Samples are drawn with replacement ``n_resamples`` times as one index matrix
-    ``(n_resamples, n_samples)``; every resample is scored at once as a row of
+    ``(n_resamples, n_samples)``; every resample's confusion counts come from one matrix product of how
+    often each sample was drawn with its cell, and are scored at once as a row of
     ``analysis.metrics.readers_metrics`` (unanswered samples count as wrong).
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     if matrix.shape[0] != 1:
@@ -120,7 +136,7 @@ def bootstrap_intervals(
     rng = np.random.default_rng(check_seed(seed))
     indices = rng.integers(0, labels.size, size=(n_resamples, labels.size))
     resampled = ReaderMetrics.from_confusion_counts(
-        confusion_counts(matrix[0][indices], labels[indices], n_classes), zero_division=zero_division
+        _resampled_counts(matrix[0], labels, indices, n_classes), zero_division=zero_division
     )
     return _intervals(
         (point.accuracy[0], point.f1[0]), resampled.accuracy, resampled.f1, level, n_resamples, seed
@@ -136,9 +152,11 @@ def ensemble_bootstrap_intervals(
     seed: int = 0,
     level: float = 0.95,
     unanswered: str = "wrong",
+    vote: MajorityVote | None = None,
 ) -> BootstrapIntervals:
     """Percentile bootstrap intervals of a majority-vote ensemble's accuracy and macro F1
-    (``analysis.ensembles``), the tie-breaking inside each resample.
+    (``analysis.ensembles``), the tie-breaking inside each resample; ``vote`` as in
+    ``majority_vote_ensemble``.
 
     Each resample draws samples with replacement (the same index matrix as ``bootstrap_intervals``
     with the same seed) and one tie-breaking draw of the ensemble (a tied sample drawn twice keeps its
@@ -146,13 +164,14 @@ def ensemble_bootstrap_intervals(
     estimates are the figures averaged over those draws on all samples, near the ensemble's mean over
     its own repetitions. ``unanswered`` as in ``analysis.metrics``: a sample nobody answered.
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     labels = _labels(truth, n_classes, matrix.shape[1])
     if unanswered not in UNANSWERED_POLICIES:
         raise MetricInputError(f"unanswered: expected one of {UNANSWERED_POLICIES}, got {unanswered!r}")
-    vote = MajorityVote.of(matrix, n_classes)
+    if vote is None:
+        vote = MajorityVote.of(matrix, n_classes)
     rng = np.random.default_rng(check_seed(seed))
     indices = rng.integers(0, labels.size, size=(n_resamples, labels.size))
     n_samples = labels.size
@@ -180,6 +199,25 @@ def ensemble_bootstrap_intervals(
     return _intervals(estimates, figures.accuracy, figures.f1, level, n_resamples, seed)
 
 
+def _indicator_rows(readers: np.ndarray, of_truth: np.ndarray, exclude: bool) -> np.ndarray:
+    """What one matrix product with case weights turns into every reader's per-class counts: a row per
+    reader and class of answers of that class, of correct answers of that class (true positives) and,
+    when unanswered samples are left out, of answered samples of that true class (support); then, in
+    that case, a row per reader of answered samples."""
+    readers = readers.astype(np.int64)
+    n_chunk, n_samples = readers.shape
+    n_classes = of_truth.shape[0]
+    answered = (readers != NO_ANSWER).astype(np.float32)
+    rows_of = np.zeros((3 if exclude else 2, n_chunk, n_classes, n_samples), dtype=np.float32)
+    reader_rows, sample_columns = np.nonzero(readers != NO_ANSWER)
+    rows_of[0, reader_rows, readers[reader_rows, sample_columns], sample_columns] = 1.0
+    rows_of[1] = rows_of[0] * of_truth
+    if not exclude:
+        return rows_of.reshape(-1, n_samples)
+    rows_of[2] = answered[:, np.newaxis, :] * of_truth
+    return np.vstack([rows_of.reshape(-1, n_samples), answered])
+
+
 def cohort_mean_bootstrap_intervals(
     answers: Any,
     truth: Any,
@@ -201,7 +239,7 @@ def cohort_mean_bootstrap_intervals(
     in float32 whatever the order of summation, so the result does not depend on the BLAS. Work grows
     as readers × samples × classes × resamples.
     """
-    level = _check_level(level)
+    level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
     matrix = check_answers(answers, n_classes)
     labels = _labels(truth, n_classes, matrix.shape[1])
@@ -221,23 +259,10 @@ def cohort_mean_bootstrap_intervals(
     of_truth = np.zeros((n_classes, n_samples), dtype=np.float32)
     of_truth[labels, np.arange(n_samples)] = 1.0
     exclude = unanswered == "exclude"
+    blocks = 3 if exclude else 2
     for first in range(0, n_readers, readers_per_chunk):
-        readers = matrix[first : first + readers_per_chunk].astype(np.int64)
-        n_chunk = readers.shape[0]
-        answered = (readers != NO_ANSWER).astype(np.float32)
-        # One matrix product per chunk: a row per reader and class of answers of that class, of
-        # correct answers of that class (true positives) and, when unanswered samples are left out,
-        # of answered samples of that true class (support); then one row per reader of answered samples.
-        blocks = 3 if exclude else 2
-        rows_of = np.zeros((blocks, n_chunk, n_classes, n_samples), dtype=np.float32)
-        reader_rows, sample_columns = np.nonzero(readers != NO_ANSWER)
-        rows_of[0, reader_rows, readers[reader_rows, sample_columns], sample_columns] = 1.0
-        rows_of[1] = rows_of[0] * of_truth
-        if exclude:
-            rows_of[2] = answered[:, np.newaxis, :] * of_truth
-        stacked = rows_of.reshape(-1, n_samples)
-        if exclude:
-            stacked = np.vstack([stacked, answered])
+        n_chunk = min(readers_per_chunk, n_readers - first)
+        stacked = _indicator_rows(matrix[first : first + readers_per_chunk], of_truth, exclude)
         for start in range(0, n_resamples, resamples_per_chunk):
             stop = min(start + resamples_per_chunk, n_resamples)
             rows = np.arange(stop - start, dtype=np.int64)[:, np.newaxis] * n_samples

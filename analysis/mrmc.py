@@ -39,6 +39,7 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 from scipy.stats import rankdata
 
+from analysis.intervals import check_level
 from analysis.metrics import confusion_counts, readers_metrics
 from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
 from models_zoo.classification_figures import MetricInputError, check_truth, ratio
@@ -208,12 +209,6 @@ def jackknife_covariances(jackknife: Any) -> ErrorCovariances:
     )
 
 
-def _check_level(level: float) -> float:
-    if not 0.0 < float(level) < 1.0:
-        raise MetricInputError(f"level: expected a confidence level strictly between 0 and 1, got {level!r}")
-    return float(level)
-
-
 def _t_test(estimate: float, variance: float, df: float, level: float) -> dict[str, float]:
     """Two-sided t test of ``estimate = 0`` and its interval; ``df = inf`` is the normal distribution.
 
@@ -342,7 +337,7 @@ def orh_comparison(
     In each the difference's standard error is sqrt(2 · error term / r). ``covariances`` usually come
     from ``jackknife_covariances``; ``n_cases`` is only reported.
     """
-    level = _check_level(level)
+    level = check_level(level)
     fom = _check_reader_fom(reader_fom)
     n_modalities, n_readers = fom.shape
     modality_means = fom.mean(axis=1)
@@ -514,7 +509,7 @@ def model_vs_readers(
 
     With ``margin`` > 0 each variant also holds the one-sided non-inferiority test of H0: Δ ≤ −margin.
     """
-    level = _check_level(level)
+    level = check_level(level)
     if np.ndim(readers.fom) != 1:
         raise MetricInputError(f"readers: expected FOMs (n_readers,), got shape {np.shape(readers.fom)}")
     _check_jackknife_fom(readers, np.shape(readers.fom), "readers")

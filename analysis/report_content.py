@@ -4,18 +4,51 @@ multi-case), the agreement between readers, the readers with their background, a
 paper worried about (anchoring on the gallery, test-retest consistency, reading time; the instructions
 each reader saw), as named values, and the report's JSON form (``report.json``).
 
-``analysis.report`` computes them; ``analysis.report_tables`` lays them out as CSV and page tables.
+``analysis.report`` computes them; ``analysis.report_tables`` lays them out as CSV and page tables from
+the JSON document (``Report.to_dict``), which names every value as the files do.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from analysis.reader_arrays import jsonable
+INFORMATION, WARNING, ERROR = "information", "warning", "error"
+NOTE_KINDS = (INFORMATION, WARNING, ERROR)
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the reader of a report should know besides its figures: ``information`` (how a part
+    was computed), a ``warning`` (something left out, such as a reader without answers) or an
+    ``error`` (a part that could not be made)."""
+
+    kind: str
+    text: str
+
+    def __post_init__(self):
+        if self.kind not in NOTE_KINDS:
+            raise ValueError(f"kind: expected one of {NOTE_KINDS}, got {self.kind!r}")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Part(Generic[T]):
+    """A part of a report as it is computed, and the notes it makes for the whole report."""
+
+    value: T
+    notes: tuple[Note, ...] = ()
+
+
+def _json_name(name: str) -> dict[str, str]:
+    """A field whose key in ``report.json`` differs from its Python name (``class`` is a keyword)."""
+    return {"json": name}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,12 +75,14 @@ class Table2Row:
 
 @dataclass(frozen=True)
 class Table3Row:
-    """A reader against the model. An ensemble's cells are means over its tie-breaking repetitions and
-    its p-values the medians of the repetitions' tests."""
+    """A reader (``kind``: another ``model``, a ``reader`` or an ``ensemble``) against the model. An
+    ensemble's cells are means over its tie-breaking repetitions and its p-values the medians of the
+    repetitions' tests."""
 
     reader: str
     cohort: str
     simulated: bool | None
+    kind: str
     both_correct: float
     model_only: float
     reader_only: float
@@ -59,13 +94,50 @@ class Table3Row:
 
 @dataclass(frozen=True, eq=False)
 class Confusion:
-    """A reader's confusion matrix (the paper's Figure 4): rows the true class, columns the answer."""
+    """A reader's confusion matrix (the paper's Figure 4): rows the true class, columns the answer, and
+    per true class the samples the reader left unanswered."""
 
     reader: str
     cohort: str
     counts: np.ndarray
     unanswered: np.ndarray
-    row_normalized: np.ndarray
+
+    @property
+    def row_normalized(self) -> np.ndarray:
+        """Each row divided by its class's samples, the unanswered ones included (NaN for a class
+        without samples), as the figure shows it."""
+        totals = self.counts.sum(axis=1) + self.unanswered
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(totals[:, np.newaxis] > 0, self.counts / totals[:, np.newaxis], np.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class Confusions:
+    """Figure 4: the confusion matrix of every reader at once, ``counts`` ``(n_readers, n_classes,
+    n_classes)`` and ``unanswered`` ``(n_readers, n_classes)``; each reader's is ``self[i]``."""
+
+    readers: tuple[str, ...] = ()
+    cohorts: tuple[str, ...] = ()
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=np.int64))
+    unanswered: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.readers)
+
+    def __getitem__(self, index: int) -> Confusion:
+        return Confusion(self.readers[index], self.cohorts[index], self.counts[index], self.unanswered[index])
+
+    def __iter__(self):
+        return (self[index] for index in range(len(self)))
+
+    def to_json(self) -> list[dict[str, Any]]:
+        # One conversion of each array for all readers: per reader, it would dominate a large report.
+        return [
+            {"reader": reader, "cohort": cohort, "counts": counts, "unanswered": unanswered}
+            for reader, cohort, counts, unanswered in zip(
+                self.readers, self.cohorts, self.counts.tolist(), self.unanswered.tolist()
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -94,7 +166,7 @@ class Table7:
 
 @dataclass(frozen=True)
 class Case:
-    """A study sample the experts all got wrong: also the model (``both_wrong``) or not (``only_model``)."""
+    """A study sample the experts all got wrong: also the model (``both_wrong``) or not (``model_only``)."""
 
     kind: str
     position: int
@@ -172,7 +244,7 @@ class ClassAccuracyRow:
     cohort: str
     reader: str
     simulated: bool | None
-    class_name: str
+    class_name: str = field(metadata=_json_name("class"))
     accuracy: float
     n_samples: int
 
@@ -181,32 +253,24 @@ class ClassAccuracyRow:
 class Agreement:
     """The agreement section: Fleiss' kappa per cohort, pairwise Cohen's kappa, per-class accuracy."""
 
-    fleiss: tuple[FleissRow, ...] = ()
-    cohen: tuple[CohenRow, ...] = ()
+    fleiss: tuple[FleissRow, ...] = field(default=(), metadata=_json_name("fleiss_kappa"))
+    cohen: tuple[CohenRow, ...] = field(default=(), metadata=_json_name("cohens_kappa"))
     per_class_accuracy: tuple[ClassAccuracyRow, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fleiss_kappa": [asdict(row) for row in self.fleiss],
-            "cohens_kappa": [asdict(row) for row in self.cohen],
-            "per_class_accuracy": [
-                {("class" if key == "class_name" else key): value for key, value in asdict(row).items()}
-                for row in self.per_class_accuracy
-            ],
-        }
 
 
 @dataclass(frozen=True)
 class ReaderRow:
-    """A person of the study: their accuracy on the first readings they gave (None without any), the
-    median of their active seconds on a case (None when untimed) and their answers to the study's
-    background form (``background``, by question key; None where not given)."""
+    """A person of the study: their accuracy on the first readings they gave (None without any) with its
+    95% Wilson score interval, the median of their active seconds on a case (None when untimed) and their
+    answers to the study's background form (``background``, by question key; None where not given)."""
 
     reader: str
     cohort: str
     simulated: bool
     n_answered: int
     accuracy: float | None
+    accuracy_ci_low: float | None
+    accuracy_ci_high: float | None
     median_seconds: float | None
     background: dict[str, Any]
 
@@ -216,7 +280,7 @@ class ClassLookupRow:
     """A class whose gallery page a reader opened: when first, how many examples, and how many of the
     reader's cases of that class they answered after that first look (``n_cases_looked_up``)."""
 
-    class_name: str
+    class_name: str = field(metadata=_json_name("class"))
     first_viewed_at: str
     n_views: int
     n_cases_looked_up: int
@@ -263,22 +327,6 @@ class Anchoring:
     n_gallery_views: int = 0
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        readers = []
-        for row in self.readers:
-            values = asdict(row)
-            values["classes_looked_up"] = [
-                {("class" if key == "class_name" else key): value for key, value in asdict(lookup).items()}
-                for lookup in row.classes_looked_up
-            ]
-            readers.append(values)
-        return {
-            "readers": readers,
-            "effects": [{key: _finite_or_none(value) for key, value in asdict(row).items()} for row in self.effects],
-            "n_gallery_views": self.n_gallery_views,
-            "note": self.note,
-        }
-
 
 @dataclass(frozen=True)
 class RetestReaderRow:
@@ -317,17 +365,9 @@ class RetestCohortRow:
 @dataclass(frozen=True)
 class Retest:
     n_repeated_cases: int = 0
-    readers: tuple[RetestReaderRow, ...] = ()
     cohorts: tuple[RetestCohortRow, ...] = ()
+    readers: tuple[RetestReaderRow, ...] = ()
     note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_repeated_cases": self.n_repeated_cases,
-            "cohorts": [asdict(row) for row in self.cohorts],
-            "readers": [asdict(row) for row in self.readers],
-            "note": self.note,
-        }
 
 
 @dataclass(frozen=True)
@@ -365,13 +405,21 @@ class InstructionsVersionRow:
 
 
 @dataclass(frozen=True)
+class SeenVersion:
+    """A version of the instructions (its SHA-256) and when a participant first saw it."""
+
+    digest: str
+    first_seen_at: str
+
+
+@dataclass(frozen=True)
 class InstructionsSeenRow:
-    """The versions of the instructions one participant saw, oldest first: (digest, first seen)."""
+    """The versions of the instructions one participant saw, oldest first."""
 
     reader: str
     cohort: str
     simulated: bool
-    seen: tuple[tuple[str, str], ...]
+    seen: tuple[SeenVersion, ...]
 
 
 @dataclass(frozen=True)
@@ -380,39 +428,70 @@ class Instructions:
     participants: tuple[InstructionsSeenRow, ...] = ()
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "versions": [asdict(row) for row in self.versions],
-            "participants": [
-                {
-                    "reader": row.reader,
-                    "cohort": row.cohort,
-                    "simulated": row.simulated,
-                    "seen": [{"digest": digest, "first_seen_at": when} for digest, when in row.seen],
-                }
-                for row in self.participants
-            ],
-            "note": self.note,
-        }
+
+def finite_or_none(value: float | None) -> float | None:
+    """A figure as the report holds it: None where it is undefined (NaN) or infinite (JSON has neither)."""
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _finite_or_none(value: Any) -> Any:
-    # JSON has neither infinity nor NaN: an infinite df (the normal reference) is null, as NaN is.
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+def _array(values: np.ndarray) -> list:
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        plain = values.astype(object)
+        plain[~np.isfinite(values)] = None
+        return plain.tolist()
+    return values.tolist()
 
 
-def mrmc_row_dict(row: MRMCRow, with_margin: bool) -> dict[str, Any]:
-    """An ``MRMCRow`` as ``report.json`` holds it: ``p_noninferiority`` only when a margin was given."""
-    values = {key: _finite_or_none(value) for key, value in asdict(row).items()}
-    if not with_margin:
-        del values["p_noninferiority"]
-    return values
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _fields_of(kind: type) -> tuple[tuple[str, str], ...]:
+    """(Python name, JSON key) of each field of a dataclass, looked up once per class."""
+    if kind not in _FIELDS:
+        _FIELDS[kind] = tuple((item.name, item.metadata.get("json", item.name)) for item in fields(kind))
+    return _FIELDS[kind]
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON holds it: a dataclass as an object of its fields (under their JSON keys),
+    tuples as lists, arrays as nested lists, numpy scalars as Python ones, NaN and infinity as null."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if value is None or kind in (str, int, bool):
+        return value
+    if kind is Confusions:
+        return value.to_json()
+    if is_dataclass(value):
+        # Rows of plain values are most of a large report: those are copied here without a call each.
+        row = {}
+        for name, key in _fields_of(kind):
+            item = getattr(value, name)
+            item_kind = type(item)
+            if item is None or item_kind in (str, int, bool):
+                row[key] = item
+            elif item_kind is float:
+                row[key] = item if math.isfinite(item) else None
+            else:
+                row[key] = plain(item)
+        return row
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return _array(value)
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    if isinstance(value, float):
+        return plain(float(value))
+    raise TypeError(f"{kind.__name__} has no JSON form")
 
 
 @dataclass(frozen=True, eq=False)
 class Report:
     """A study's comparison as ``analysis.report.compute_report`` computed it; ``notes`` say what was
-    left out and why."""
+    left out and why, ``preface`` what the study's report opens with."""
 
     study: str
     dataset: str
@@ -420,62 +499,49 @@ class Report:
     seed: int
     repetitions: int
     allow_missing: bool
+    margin: float | None
     n_samples: int
     models: tuple[str, ...]
     missing_answers: dict[str, int]
+    notes: tuple[Note, ...]
     table2: tuple[Table2Row, ...]
     table3: tuple[Table3Row, ...]
-    confusions: tuple[Confusion, ...]
+    confusions: Confusions = field(metadata=_json_name("figure4"))
     table1: tuple[Table1Row, ...]
     table7: Table7 | None
     cases: tuple[Case, ...]
     mrmc: tuple[MRMCRow, ...] = ()
     agreement: Agreement = field(default_factory=Agreement)
-    margin: float | None = None
-    notes: tuple[str, ...] = field(default=())
     readers: tuple[ReaderRow, ...] = ()
+    background_questions: dict[str, str] = field(default_factory=dict)
     anchoring: Anchoring = field(default_factory=Anchoring)
     test_retest: Retest = field(default_factory=Retest)
     reading_time: tuple[ReadingTimeRow, ...] = ()
     instructions: Instructions = field(default_factory=Instructions)
+    preface: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "study": self.study,
-                "dataset": self.dataset,
-                "class_names": list(self.class_names),
-                "seed": self.seed,
-                "repetitions": self.repetitions,
-                "allow_missing": self.allow_missing,
-                "margin": self.margin,
-                "n_samples": self.n_samples,
-                "models": list(self.models),
-                "missing_answers": self.missing_answers,
-                "notes": list(self.notes),
-                "table2": [asdict(row) for row in self.table2],
-                "table3": [asdict(row) for row in self.table3],
-                "figure4": [
-                    {
-                        "reader": c.reader,
-                        "cohort": c.cohort,
-                        "counts": c.counts,
-                        "unanswered": c.unanswered,
-                        "row_normalized": c.row_normalized,
-                    }
-                    for c in self.confusions
-                ],
-                "table1": [asdict(row) for row in self.table1],
-                "table7": None
-                if self.table7 is None
-                else {"class_names": list(self.table7.class_names), "per_class_f1": self.table7.per_class_f1},
-                "cases": [asdict(case) for case in self.cases],
-                "mrmc": [mrmc_row_dict(row, self.margin is not None) for row in self.mrmc],
-                "agreement": self.agreement.to_dict(),
-                "readers": [asdict(row) for row in self.readers],
-                "anchoring": self.anchoring.to_dict(),
-                "test_retest": self.test_retest.to_dict(),
-                "reading_time": [asdict(row) for row in self.reading_time],
-                "instructions": self.instructions.to_dict(),
-            }
-        )
+        """The report as ``report.json`` holds it; ``p_noninferiority`` only when a margin was given."""
+        document = plain(self)
+        if self.margin is None:
+            for row in document["mrmc"]:
+                del row["p_noninferiority"]
+        return document
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """``report.json``'s text: an object per line down to the rows of its tables (each row one line),
+    so that it reads and compares line by line, yet every line is written by the json module's C
+    encoder (an indented dump is written in Python, ten times slower on a large study)."""
+    return _lines(document, "") + "\n"
+
+
+def _lines(value: Any, indent: str) -> str:
+    inner = indent + " "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(key)}: {_lines(item, inner)}" for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        rows = [inner + json.dumps(item, allow_nan=False, ensure_ascii=False) for item in value]
+        return "[\n" + ",\n".join(rows) + f"\n{indent}]"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)

@@ -1,16 +1,22 @@
 """What a report is computed from: a study's answers, its models' predictions and its data set's test
-split as arrays in the study's sample order, and the errors that say a study cannot be reported.
+split as arrays in the study's sample order (``StudyAnswers``), how the report is asked for
+(``ReportOptions``) and what its cases' panels are drawn from (``CasePanels``), together
+``ReportInputs``; and the errors that say a study cannot be reported.
 
 ``analysis.study_arrays`` fills these from the database; tests and benchmarks build them directly.
-Nothing here touches Django.
+``ReportInputs.digest`` hashes every field they declare, so that whatever is added here is part of the
+analyst page's cache key without being listed again. Nothing here touches Django.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
 
 import numpy as np
 
+from analysis.ensembles import DEFAULT_REPETITIONS
 from analysis.reader_arrays import NO_ANSWER
 
 
@@ -118,8 +124,9 @@ class StudyAnswers:
     - ``looked_up``: ``(n_people, n_samples)``, whether the reader had opened the gallery page of the
       sample's true class before their answer to it; ``gallery``: each reader's looks per class;
     - ``repeats``: the second readings of the repeated cases (``Repeats``);
-    - ``covariate_keys`` and ``covariates``: the questions of the study's background form and each
-      reader's answers to them ({pseudonym: {key: value or None}});
+    - ``covariate_keys``, ``covariate_labels`` and ``covariates``: the questions of the study's
+      background form (their keys, and the words each was asked in) and each reader's answers to them
+      ({pseudonym: {key: value or None}});
     - ``instructions``: every version of the instructions each reader was shown, and
       ``instructions_texts`` the text of each version by digest.
     """
@@ -139,6 +146,7 @@ class StudyAnswers:
     gallery: tuple[ClassLookup, ...] = ()
     repeats: Repeats | None = None
     covariate_keys: tuple[str, ...] = ()
+    covariate_labels: dict[str, str] = field(default_factory=dict)
     covariates: dict[str, dict[str, object]] = field(default_factory=dict)
     instructions: tuple[InstructionsRecord, ...] = ()
     instructions_texts: dict[str, str] = field(default_factory=dict)
@@ -159,3 +167,72 @@ class StudyAnswers:
         for model in self.models:
             missing[model.name] = int(np.sum(model.answers == NO_ANSWER))
         return {name: count for name, count in missing.items() if count}
+
+
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a report is asked for: the seed of tie-breaking and bootstrap, the repetitions per ensemble,
+    the model runs by name (the first is "the model"; none: every run that predicted the whole study),
+    whether to compute on the answers there are when some are missing, and the non-inferiority margin
+    of the model against the readers (none: no non-inferiority test)."""
+
+    seed: int = DEFAULT_SEED
+    repetitions: int = DEFAULT_REPETITIONS
+    models: tuple[str, ...] = ()
+    allow_missing: bool = False
+    margin: float | None = None
+
+
+@dataclass(frozen=True)
+class CasePanels:
+    """What the cases' four panels are drawn from: each study sample's key in the sample store (by
+    sample id) and the study's display contrast, per channel the low and high percentiles."""
+
+    store_keys: dict[str, str] = field(default_factory=dict)
+    display_percentiles: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class ReportInputs:
+    """Everything a report is made from: the study as arrays, the options, the cases' panels and the
+    ``preface``, a paragraph the report opens with (where its data come from, say)."""
+
+    answers: StudyAnswers
+    options: ReportOptions = field(default_factory=ReportOptions)
+    panels: CasePanels = field(default_factory=CasePanels)
+    preface: str = ""
+
+    def digest(self) -> str:
+        """SHA-256 of every value these inputs hold: equal inputs, equal digests."""
+        hasher = hashlib.sha256()
+        _feed(hasher, self)
+        return hasher.hexdigest()
+
+
+def _feed(hasher, value: Any) -> None:
+    """Add ``value`` to ``hasher`` unambiguously: each part carries its type and size, so that no two
+    different values write the same bytes."""
+    if is_dataclass(value):
+        hasher.update(f"<{type(value).__name__}>".encode())
+        for item in fields(value):
+            hasher.update(item.name.encode())
+            _feed(hasher, getattr(value, item.name))
+    elif isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        hasher.update(f"<array {array.dtype.str} {array.shape}>".encode())
+        hasher.update(array.tobytes())
+    elif isinstance(value, dict):
+        hasher.update(f"<dict {len(value)}>".encode())
+        for key in sorted(value, key=repr):
+            _feed(hasher, key)
+            _feed(hasher, value[key])
+    elif isinstance(value, (list, tuple)):
+        hasher.update(f"<list {len(value)}>".encode())
+        for item in value:
+            _feed(hasher, item)
+    else:
+        text = repr(value)
+        hasher.update(f"<{type(value).__name__} {len(text)}>{text}".encode())

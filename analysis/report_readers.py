@@ -4,18 +4,20 @@ consistency, reading time against correctness, and the instructions each reader 
 
 ``analysis.report`` calls ``reader_sections`` with the people who have answered; nothing here touches
 Django. Models are readers of the study but have no gallery, no second reading and no time: these
-sections are about people only.
+sections are about people only. Their words are ``analysis.report_words``'.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from statsmodels.stats.proportion import proportion_confint
 
-from analysis.biases import anchoring, effect_across_readers, paired_kappas, reading_time, retest_agreement
+from analysis import report_words as words
+from analysis.agreement import cohens_kappa_rows
+from analysis.biases import anchoring, effect_across_readers, reading_time, retest_agreement
 from analysis.report_content import (
     Anchoring,
     AnchoringEffectRow,
@@ -24,17 +26,23 @@ from analysis.report_content import (
     Instructions,
     InstructionsSeenRow,
     InstructionsVersionRow,
+    Part,
     ReaderRow,
     ReadingTimeRow,
     Retest,
     RetestCohortRow,
     RetestReaderRow,
+    SeenVersion,
     TimeQuartileRow,
+    finite_or_none,
 )
 from analysis.report_inputs import StudyAnswers
 from analysis.reader_arrays import NO_ANSWER
 
 ANCHORING_LEVEL = 0.95
+# Each reader's accuracy gets a Wilson score interval (Wilson 1927): per reader, as cheap for 10,000
+# readers as for ten, where a bootstrap per reader would not be.
+READER_LEVEL = 0.95
 MEDIAN_BLOCK = 1_000_000  # answers per block of the readers' median times
 
 
@@ -45,15 +53,6 @@ class ReaderSections:
     test_retest: Retest
     reading_time: tuple[ReadingTimeRow, ...]
     instructions: Instructions
-
-
-def _optional(value) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _signed(value: float) -> str:
-    """A difference for a sentence, with a true minus sign."""
-    return f"{value:+.2f}".replace("-", "\u2212")
 
 
 def _row_medians(seconds: np.ndarray, answered: np.ndarray) -> np.ndarray:
@@ -88,6 +87,9 @@ def _readers(data: StudyAnswers) -> tuple[ReaderRow, ...]:
         medians = _row_medians(data.seconds, answered)
     else:
         medians = np.full(len(data.people), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        accuracy = np.where(n_answered > 0, n_correct / n_answered, np.nan)
+        low, high = proportion_confint(n_correct, n_answered, alpha=1 - READER_LEVEL, method="wilson")
     rows = []
     for i, person in enumerate(data.people):
         given = data.covariates.get(person.pseudonym, {})
@@ -97,45 +99,21 @@ def _readers(data: StudyAnswers) -> tuple[ReaderRow, ...]:
                 cohort=person.cohort,
                 simulated=person.simulated,
                 n_answered=int(n_answered[i]),
-                accuracy=float(n_correct[i] / n_answered[i]) if n_answered[i] else None,
-                median_seconds=_optional(medians[i]),
+                accuracy=finite_or_none(accuracy[i]),
+                accuracy_ci_low=finite_or_none(low[i]),
+                accuracy_ci_high=finite_or_none(high[i]),
+                median_seconds=finite_or_none(medians[i]),
                 background={key: given.get(key) for key in data.covariate_keys},
             )
         )
     return tuple(rows)
 
 
-def anchoring_summary(cohort: str | None, effect) -> str:
-    """The anchoring effect of a cohort (or of all readers, ``cohort`` None) in words."""
-    who = "Readers" if cohort is None else f"Readers of the {cohort} cohort"
-    if effect.n_readers < 2:
-        return (
-            f"{who}: {effect.n_readers} reader(s) answered both cases of classes they had looked up in the gallery "
-            "and cases of classes they had not; an effect across readers needs two or more."
-        )
-    mean = effect.mean_difference
-    interval = f"{effect.level:.0%} CI {_signed(effect.ci_low)} to {_signed(effect.ci_high)}"
-    if not math.isnan(effect.ci_low) and effect.ci_low <= 0 <= effect.ci_high:
-        interval += ", which includes no difference"
-    p_value = "" if math.isnan(effect.pvalue) else f"; p = {effect.pvalue:.2g}"
-    if mean == 0:
-        how = "as accurate on cases of classes they had looked up in the gallery before answering as on the others"
-    else:
-        how = (
-            f"{abs(mean):.2f} {'more' if mean > 0 else 'less'} accurate on cases of classes they had looked up in "
-            "the gallery before answering than on the others"
-        )
-    return (
-        f"{who} were {how} ({interval}{p_value}; {effect.n_readers} readers). Looking a class up goes with, but "
-        "is not shown to cause, the difference: readers look up the classes they find hard."
-    )
-
-
 def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anchoring:
     if data.looked_up is None:
-        return Anchoring(note="The report was given no gallery visits: anchoring is not measured.")
+        return Anchoring(note=words.NO_GALLERY_VISITS_GIVEN)
     if rows.size == 0:
-        return Anchoring(note="No reader has answered yet.")
+        return Anchoring(note=words.NO_READER_ANSWERED)
     people = [data.people[i] for i in rows]
     everyone = _members(rows, list(range(rows.size)))
     answers, looked = data.answers[everyone], data.looked_up[everyone]
@@ -144,9 +122,16 @@ def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anch
     for lookup in data.gallery:
         lookups[lookup.pseudonym].append(lookup)
     answered = answers != NO_ANSWER
+    # Each reader's answered cases of each class they had looked up: one count over all readers.
+    reader_of = np.broadcast_to(np.arange(len(people))[:, np.newaxis], answers.shape)
+    chosen = looked & answered
+    cases_looked_up = np.bincount(
+        reader_of[chosen] * data.n_classes + np.broadcast_to(data.truth, answers.shape)[chosen],
+        minlength=len(people) * data.n_classes,
+    ).reshape(len(people), data.n_classes)
     readers = []
     for k, (person, reader) in enumerate(zip(people, result.readers)):
-        per_class = np.bincount(data.truth[looked[k] & answered[k]], minlength=data.n_classes)
+        per_class = cases_looked_up[k]
         readers.append(
             AnchoringReaderRow(
                 reader=person.pseudonym,
@@ -154,9 +139,9 @@ def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anch
                 simulated=person.simulated,
                 n_looked_up=reader.n_looked_up,
                 n_not_looked_up=reader.n_not_looked_up,
-                accuracy_looked_up=_optional(reader.accuracy_looked_up),
-                accuracy_not_looked_up=_optional(reader.accuracy_not_looked_up),
-                difference=_optional(reader.difference),
+                accuracy_looked_up=finite_or_none(reader.accuracy_looked_up),
+                accuracy_not_looked_up=finite_or_none(reader.accuracy_not_looked_up),
+                difference=finite_or_none(reader.difference),
                 classes_looked_up=tuple(
                     ClassLookupRow(
                         data.class_names[lookup.class_index], lookup.first_viewed_at, lookup.n_views,
@@ -179,21 +164,21 @@ def _anchoring(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Anch
                 cohort=cohort,
                 simulated=any(people[k].simulated for k in members),
                 n_readers=effect.n_readers,
-                mean_difference=_optional(effect.mean_difference),
-                ci_low=_optional(effect.ci_low),
-                ci_high=_optional(effect.ci_high),
-                statistic=None if math.isnan(effect.statistic) else float(effect.statistic),
-                p_value=_optional(effect.pvalue),
+                mean_difference=finite_or_none(effect.mean_difference),
+                ci_low=finite_or_none(effect.ci_low),
+                ci_high=finite_or_none(effect.ci_high),
+                statistic=finite_or_none(effect.statistic),
+                p_value=finite_or_none(effect.pvalue),
                 level=effect.level,
-                summary=anchoring_summary(cohort, effect),
+                summary=words.anchoring_summary(cohort, effect),
             )
         )
     n_views = sum(lookup.n_views for lookup in data.gallery)
     note = None
     if not n_views:
-        note = "No reader opened the gallery: every case counts as not looked up, and there is no effect to measure."
+        note = words.NO_GALLERY_OPENED
     elif not looked.any():
-        note = "Readers opened the gallery, but none before answering a case of the class they looked at."
+        note = words.NO_LOOK_BEFORE_ANSWER
     return Anchoring(readers=tuple(readers), effects=tuple(effects), n_gallery_views=n_views, note=note)
 
 
@@ -201,40 +186,36 @@ def _pooled(first: np.ndarray, second: np.ndarray, n_classes: int) -> float | No
     """Cohen's kappa of two 1-D readings pooled over readers (None when undefined or empty)."""
     if first.size == 0:
         return None
-    kappa, _ = paired_kappas(first[np.newaxis], second[np.newaxis], n_classes)
-    return _optional(kappa[0])
+    return finite_or_none(cohens_kappa_rows(first[np.newaxis], second[np.newaxis], n_classes).kappa[0])
 
 
 def _test_retest(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Retest:
     repeats = data.repeats
     if repeats is None or (repeats.n_configured == 0 and repeats.columns.size == 0):
-        return Retest(note="The study repeats no case: test-retest consistency is not measured.")
+        return Retest(note=words.NO_REPEATED_CASES)
     if repeats.columns.size == 0:
-        return Retest(
-            n_repeated_cases=repeats.n_configured,
-            note=f"The study shows {repeats.n_configured} case(s) twice; no reader has answered one both times yet.",
-        )
+        return Retest(n_repeated_cases=repeats.n_configured, note=words.repeats_not_read_twice(repeats.n_configured))
     if rows.size == 0:
-        return Retest(n_repeated_cases=int(repeats.columns.size), note="No reader has answered yet.")
+        return Retest(n_repeated_cases=int(repeats.columns.size), note=words.NO_READER_ANSWERED)
     people = [data.people[i] for i in rows]
     first, second = repeats.first[rows].astype(np.int64), repeats.second[rows].astype(np.int64)
     truth = data.truth[repeats.columns]
     both = (first != NO_ANSWER) & (second != NO_ANSWER)
     consistency = retest_agreement(first, second, truth, data.n_classes)
     truth_rows = np.where(both, truth, NO_ANSWER)
-    kappa_first, _ = paired_kappas(np.where(both, first, NO_ANSWER), truth_rows, data.n_classes)
-    kappa_second, _ = paired_kappas(np.where(both, second, NO_ANSWER), truth_rows, data.n_classes)
+    kappa_first = cohens_kappa_rows(np.where(both, first, NO_ANSWER), truth_rows, data.n_classes).kappa
+    kappa_second = cohens_kappa_rows(np.where(both, second, NO_ANSWER), truth_rows, data.n_classes).kappa
     readers = tuple(
         RetestReaderRow(
             reader=person.pseudonym,
             cohort=person.cohort,
             simulated=person.simulated,
             n_repeats=row.n_repeats,
-            kappa=_optional(row.kappa),
-            accuracy_first=_optional(row.accuracy_first),
-            accuracy_second=_optional(row.accuracy_second),
-            kappa_first_truth=_optional(kappa_first[k]),
-            kappa_second_truth=_optional(kappa_second[k]),
+            kappa=finite_or_none(row.kappa),
+            accuracy_first=finite_or_none(row.accuracy_first),
+            accuracy_second=finite_or_none(row.accuracy_second),
+            kappa_first_truth=finite_or_none(kappa_first[k]),
+            kappa_second_truth=finite_or_none(kappa_second[k]),
         )
         for k, (person, row) in enumerate(zip(people, consistency))
         if row.n_repeats
@@ -266,22 +247,6 @@ def _test_retest(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Re
                   cohorts=tuple(cohort_rows))
 
 
-def reading_time_summary(cohort: str, result) -> str:
-    if not result.quartiles:
-        return f"{cohort}: no answer has a time."
-    fastest, slowest = result.quartiles[0], result.quartiles[-1]
-    words = (
-        f"{cohort}: the fastest quarter of answers (median {fastest.median_seconds:.0f} s) were "
-        f"{fastest.accuracy:.0%} right, the slowest quarter (median {slowest.median_seconds:.0f} s) "
-        f"{slowest.accuracy:.0%}; "
-    )
-    if math.isnan(result.spearman_rho):
-        return words + f"Spearman's rho is undefined (all times or all outcomes alike; {result.n_cases} answers)."
-    p_value = "" if math.isnan(result.pvalue) else f", p = {result.pvalue:.2g}"
-    rho = _signed(result.spearman_rho)
-    return words + f"Spearman's rho of time with correctness {rho} ({result.n_cases} answers{p_value})."
-
-
 def _reading_time(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> tuple[ReadingTimeRow, ...]:
     if data.seconds is None:
         return ()
@@ -302,22 +267,24 @@ def _reading_time(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> t
                 n_readers=len(chosen),
                 n_cases=result.n_cases,
                 n_untimed=int(np.sum(answered) - result.n_cases),
-                spearman_rho=_optional(result.spearman_rho),
-                p_value=_optional(result.pvalue),
+                spearman_rho=finite_or_none(result.spearman_rho),
+                p_value=finite_or_none(result.pvalue),
                 quartiles=tuple(
                     TimeQuartileRow(q.quartile, q.n_cases, q.median_seconds, q.accuracy) for q in result.quartiles
                 ),
-                summary=reading_time_summary(cohort, result),
+                summary=words.reading_time_summary(cohort, result),
             )
         )
     return tuple(out)
 
 
-def _instructions(data: StudyAnswers, notes: list[str]) -> Instructions:
+def _instructions(data: StudyAnswers) -> Part[Instructions]:
+    """Every version of the instructions and who saw which; different versions are a warning for the
+    whole report, participants who never opened the page a note of the section."""
     by_reader = defaultdict(list)
     first_seen, seen_by = {}, defaultdict(set)
     for record in data.instructions:
-        by_reader[record.pseudonym].append((record.digest, record.first_seen_at))
+        by_reader[record.pseudonym].append(SeenVersion(record.digest, record.first_seen_at))
         first_seen[record.digest] = min(first_seen.get(record.digest, record.first_seen_at), record.first_seen_at)
         seen_by[record.digest].add(record.pseudonym)
     versions = tuple(
@@ -329,42 +296,32 @@ def _instructions(data: StudyAnswers, notes: list[str]) -> Instructions:
     participants = tuple(
         InstructionsSeenRow(
             p.pseudonym, p.cohort, p.simulated,
-            tuple(sorted(by_reader[p.pseudonym], key=lambda seen: (seen[1], seen[0]))),
+            tuple(sorted(by_reader[p.pseudonym], key=lambda seen: (seen.first_seen_at, seen.digest))),
         )
         for p in data.people
     )
     never = [p for p in data.people if not by_reader[p.pseudonym]]
-    sentences = []
+    sentences, notes = [], ()
     if len(versions) > 1:
-        listing = "; ".join(f"{v.digest[:12]} by {v.n_participants}" for v in versions)
-        sentence = (
-            f"Participants saw {len(versions)} different versions of the instructions ({listing}): their readings "
-            "may differ by the wording they read."
-        )
-        sentences.append(sentence)
-        notes.append(sentence)
+        sentences.append(words.instruction_versions_sentence(versions))
+        notes = (words.instruction_versions_note(versions),)
     if never:
-        if len(never) == len(data.people):
-            sentence = "No participant has opened the instructions page"
-        else:
-            sentence = f"{len(never)} of {len(data.people)} participants never opened the instructions page"
-        simulated = sum(p.simulated for p in never)
-        if simulated == len(never):
-            sentence += " (simulated readers do not)"
-        elif simulated:
-            sentence += f" ({simulated} of them simulated readers, who do not)"
-        sentences.append(sentence + ".")
-    return Instructions(versions=versions, participants=participants, note=" ".join(sentences) or None)
+        sentences.append(
+            words.instructions_never_opened_sentence(len(never), len(data.people), sum(p.simulated for p in never))
+        )
+    section = Instructions(versions=versions, participants=participants, note=" ".join(sentences) or None)
+    return Part(section, notes)
 
 
-def reader_sections(data: StudyAnswers, rows: np.ndarray, cohorts: list[str], notes: list[str]) -> ReaderSections:
+def reader_sections(data: StudyAnswers, rows: np.ndarray, cohorts: list[str]) -> Part[ReaderSections]:
     """The sections on the readers: ``rows`` are the people (rows of ``data.answers``) with answers,
-    ``cohorts`` in the report's order; a note the whole report should carry is added to ``notes``."""
-    return ReaderSections(
+    ``cohorts`` in the report's order; the notes are those the whole report should carry."""
+    instructions = _instructions(data)
+    sections = ReaderSections(
         readers=_readers(data),
         anchoring=_anchoring(data, rows, cohorts),
         test_retest=_test_retest(data, rows, cohorts),
         reading_time=_reading_time(data, rows, cohorts),
-        instructions=_instructions(data, notes),
+        instructions=instructions.value,
     )
-
+    return Part(sections, instructions.notes)

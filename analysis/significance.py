@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import wilcoxon
-from statsmodels.stats.contingency_tables import mcnemar
+from scipy.stats import binom, chi2, wilcoxon
 
 from analysis.reader_arrays import jsonable
 from models_zoo.classification_figures import MetricInputError
@@ -18,29 +17,33 @@ WILCOXON_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 ALTERNATIVES = ("greater", "less", "two-sided")
 
 
+CELLS = ("both_correct", "model_only", "reader_only", "both_wrong")
+
+
 @dataclass(frozen=True)
 class McNemarResult:
-    """McNemar's test of two readers on the same samples, with its 2x2 table (the paper's Table 3)."""
+    """McNemar's test of two readers on the same samples, with its 2x2 table (the paper's Table 3):
+    the samples both got right, only the model, only the reader, and neither."""
 
     both_correct: int
-    only_model: int
-    only_reader: int
-    neither: int
+    model_only: int
+    reader_only: int
+    both_wrong: int
     statistic: float
     pvalue: float
     method: str
 
     @property
     def n_samples(self) -> int:
-        return self.both_correct + self.only_model + self.only_reader + self.neither
+        return self.both_correct + self.model_only + self.reader_only + self.both_wrong
 
     @property
     def model_accuracy(self) -> float:
-        return (self.both_correct + self.only_model) / self.n_samples
+        return (self.both_correct + self.model_only) / self.n_samples
 
     @property
     def reader_accuracy(self) -> float:
-        return (self.both_correct + self.only_reader) / self.n_samples
+        return (self.both_correct + self.reader_only) / self.n_samples
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -54,8 +57,35 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
+def _method(exact: bool, correction: bool) -> str:
+    if exact:
+        return "exact binomial"
+    return "chi-square with continuity correction" if correction else "chi-square"
+
+
+def _mcnemar_of_discordant(
+    model_only: np.ndarray, reader_only: np.ndarray, exact: bool, correction: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics and p-values of McNemar's test (McNemar 1947) for arrays of discordant counts
+    ``b`` (model only) and ``c`` (reader only), as statsmodels' ``mcnemar`` computes them for one
+    table: chi-square ``(|b − c| − 1)² / (b + c)`` on 1 df (without the −1 when ``correction`` is
+    off), or the exact two-sided binomial test, statistic ``min(b, c)``, p = min(1, 2·P[X ≤ min(b, c)])
+    for X ~ Binomial(b + c, 1/2). Without discordant samples: statistic 0, p-value 1."""
+    b, c = model_only.astype(float), reader_only.astype(float)
+    discordant = b + c
+    if exact:
+        statistic = np.minimum(b, c)
+        pvalue = np.minimum(1.0, 2.0 * binom.cdf(statistic, discordant, 0.5))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = (np.abs(b - c) - (1.0 if correction else 0.0)) ** 2 / discordant
+        pvalue = chi2.sf(statistic, 1)
+    none = discordant == 0
+    return np.where(none, 0.0, statistic), np.where(none, 1.0, pvalue)
+
+
 def mcnemar_from_counts(
-    both_correct: int, only_model: int, only_reader: int, neither: int, *, exact: bool = False, correction: bool = True
+    both_correct: int, model_only: int, reader_only: int, both_wrong: int, *, exact: bool = False, correction: bool = True
 ) -> McNemarResult:
     """McNemar's test (McNemar 1947) from the four cells of the paired table.
 
@@ -65,21 +95,10 @@ def mcnemar_from_counts(
     ``exact=True`` gives the exact binomial test (statistic ``min(b, c)``). Without discordant
     samples the two readers cannot differ: statistic 0, p-value 1.
     """
-    cells = {
-        "both_correct": _count(both_correct, "both_correct"),
-        "only_model": _count(only_model, "only_model"),
-        "only_reader": _count(only_reader, "only_reader"),
-        "neither": _count(neither, "neither"),
-    }
-    if exact:
-        method = "exact binomial"
-    else:
-        method = "chi-square with continuity correction" if correction else "chi-square"
-    if cells["only_model"] + cells["only_reader"] == 0:
-        return McNemarResult(**cells, statistic=0.0, pvalue=1.0, method=method)
-    table = [[cells["both_correct"], cells["only_model"]], [cells["only_reader"], cells["neither"]]]
-    result = mcnemar(table, exact=exact, correction=correction)
-    return McNemarResult(**cells, statistic=float(result.statistic), pvalue=float(result.pvalue), method=method)
+    cells = dict(zip(CELLS, (_count(value, name) for value, name in zip(
+        (both_correct, model_only, reader_only, both_wrong), CELLS
+    ))))
+    return mcnemar_each(PairedTable(**cells), exact=exact, correction=correction)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,13 +109,13 @@ class PairedTable:
     """
 
     both_correct: int | np.ndarray
-    only_model: int | np.ndarray
-    only_reader: int | np.ndarray
-    neither: int | np.ndarray
+    model_only: int | np.ndarray
+    reader_only: int | np.ndarray
+    both_wrong: int | np.ndarray
 
     def cells(self) -> np.ndarray:
         """The four cells in that order along a last axis: ``(4,)`` for one reader, ``(n_readers, 4)``."""
-        return np.stack([self.both_correct, self.only_model, self.only_reader, self.neither], axis=-1)
+        return np.stack([self.both_correct, self.model_only, self.reader_only, self.both_wrong], axis=-1)
 
 
 def paired_table(model_correct: Any, reader_correct: Any, *, where: Any = None) -> PairedTable:
@@ -117,22 +136,22 @@ def paired_table(model_correct: Any, reader_correct: Any, *, where: Any = None) 
     counted = np.ones(reader.shape, dtype=bool) if where is None else np.asarray(where, dtype=bool)
     return PairedTable(
         both_correct=np.sum(counted & model & reader, axis=-1),
-        only_model=np.sum(counted & model & ~reader, axis=-1),
-        only_reader=np.sum(counted & ~model & reader, axis=-1),
-        neither=np.sum(counted & ~model & ~reader, axis=-1),
+        model_only=np.sum(counted & model & ~reader, axis=-1),
+        reader_only=np.sum(counted & ~model & reader, axis=-1),
+        both_wrong=np.sum(counted & ~model & ~reader, axis=-1),
     )
 
 
 def mcnemar_each(tables: PairedTable, *, exact: bool = False, correction: bool = True) -> tuple[McNemarResult, ...]:
-    """``mcnemar_from_counts`` of each reader's table of ``tables``, in their order.
-
-    Readers share few distinct tables (an ensemble's repetitions, people of equal skill), so each
-    distinct table is tested once.
-    """
-    cells = tables.cells().reshape(-1, 4)
-    distinct, which = np.unique(cells, axis=0, return_inverse=True)
-    tests = [mcnemar_from_counts(*map(int, row), exact=exact, correction=correction) for row in distinct]
-    return tuple(tests[i] for i in which.ravel())
+    """McNemar's test of each reader's table of ``tables``, in their order, all at once (the same
+    figures as ``mcnemar_from_counts`` of each table alone)."""
+    cells = tables.cells().reshape(-1, 4).astype(np.int64)
+    statistic, pvalue = _mcnemar_of_discordant(cells[:, 1], cells[:, 2], exact, correction)
+    method = _method(exact, correction)
+    return tuple(
+        McNemarResult(*row, statistic=s, pvalue=p, method=method)
+        for row, s, p in zip(cells.tolist(), statistic.tolist(), pvalue.tolist())
+    )
 
 
 @dataclass(frozen=True)

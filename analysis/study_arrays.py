@@ -1,9 +1,10 @@
-"""From the database to the arrays a report is computed from (``analysis.report_inputs``): the study's
+"""From the database to what a report is computed from (``analysis.report_inputs``): the study's
 truth, its people's answers (by pseudonym, cohort and whether simulated), the models' predictions in the
-study's sample order, and the data set's test split with the runs that predicted all of it; and what the
+study's sample order, and the data set's test split with the runs that predicted all of it; what the
 sections on the readers need (``annotator.reader_data``): each answer's active seconds, whether its
 class had been looked up in the gallery before it, the second readings of repeated cases, the answers
-to the background form and the instructions each reader was shown.
+to the background form and the instructions each reader was shown; and the cases' panels and the
+report's preface (``report_inputs``).
 
 A missing answer or prediction is -1 (``analysis.reader_arrays.NO_ANSWER``), so it is counted, never lost.
 """
@@ -16,13 +17,17 @@ from datetime import datetime, timezone
 import numpy as np
 from django.db.models import Count, Min
 
+from analysis.models import ReportPreface
 from analysis.report_inputs import (
+    CasePanels,
     ClassLookup,
     InstructionsRecord,
     ModelAnswers,
     Person,
     Repeats,
     ReportError,
+    ReportInputs,
+    ReportOptions,
     StudyAnswers,
     TestSplit,
     TestSplitRun,
@@ -187,6 +192,7 @@ def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> Stu
         gallery=gallery,
         repeats=_repeats(study, participants, positions),
         covariate_keys=tuple(config.background_keys()),
+        covariate_labels={item["key"]: item.get("label") or item["key"] for item in config.background_fields or []},
         covariates={p.pseudonym: covariates.get(p.pseudonym, {}) for p in participants},
         instructions=instructions,
         instructions_texts=dict(sorted(texts.items())),
@@ -233,3 +239,16 @@ def _repeats(study: Study, participants: list[Participant], positions: list[int]
             second[row, place[pair.position]] = pair.second
     n_configured = len(config_of(study).repeated_item_indices(len(positions)))
     return Repeats(n_configured=n_configured, columns=columns, first=first, second=second)
+
+
+def report_inputs(study: Study, options: ReportOptions) -> ReportInputs:
+    """Everything the study's report is made from, as ``options`` ask for it."""
+    runs = model_runs_named(study, list(options.models)) if options.models else default_model_runs(study)
+    store_keys = dict(study.items.values_list("sample__source_id", "sample__store_key"))
+    preface = ReportPreface.objects.filter(study=study).values_list("text", flat=True).first() or ""
+    return ReportInputs(
+        answers=study_answers(study, runs),
+        options=options,
+        panels=CasePanels(store_keys=store_keys, display_percentiles=config_of(study).display_percentiles),
+        preface=preface,
+    )

@@ -122,22 +122,6 @@ def power_table(
     return power, noncentrality, df2
 
 
-def orh_power(
-    pilot: PilotComponents, *, effect: float, n_readers: int, n_cases: int, alpha: float = 0.05
-) -> DesignPower:
-    """The power of one design of ``n_readers`` readers and ``n_cases`` cases to detect ``effect``."""
-    power, noncentrality, df2 = power_table(pilot, effect=effect, readers=[n_readers], cases=[n_cases], alpha=alpha)
-    return DesignPower(
-        n_readers=int(n_readers),
-        n_cases=int(n_cases),
-        effect=float(effect),
-        alpha=float(alpha),
-        power=float(power[0, 0]),
-        noncentrality=float(noncentrality[0, 0]),
-        df2=float(df2[0, 0]),
-    )
-
-
 def smallest_designs(
     pilot: PilotComponents,
     *,

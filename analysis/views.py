@@ -1,7 +1,7 @@
 """The analyst's pages: the studies with their answers and model runs, and a study's report.
 
 A report is the ``report`` command's output (``analysis.report_files``), built on first view into
-``DATA_DIR/reports/<study>/<seed>/`` and again when answers or predictions change
+``DATA_DIR/reports/<study>/<seed>/`` and again when what it is made from changes
 (``analysis.report_cache``). It shows the ground truth, the models' output and every reader's answers,
 so only analysts see it (superusers hold every role); coordinators and participants do not.
 """
@@ -16,11 +16,9 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
 
-from analysis.report import DEFAULT_REPETITIONS
 from analysis.report_cache import cached_report, report_directory
-from analysis.report_files import REPORT_FILE, ReportOptions, case_prefix
-from analysis.report_inputs import MissingAnswersError, ReportError
-from analysis.report_tables import display_tables
+from analysis.report_files import REPORT_FILE, page_context
+from analysis.report_inputs import DEFAULT_REPETITIONS, MissingAnswersError, ReportError, ReportOptions
 from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
 from study.roles import ANALYST, studies_for
@@ -87,21 +85,9 @@ def study_report(request, study: str):
     except ReportError as error:
         context["error"] = str(error)
         return render(request, "analysis/study_report.html", context, status=400)
-    confusions = [name for name in document["files"] if name.startswith("confusion_") and name.endswith(".png")]
-    cases = [
-        {**case, "panels": [name for name in document["files"] if name.startswith(case_prefix(case["kind"], case["position"]))]}
-        for case in document["cases"]
-    ]
-    context.update(
-        {
-            "document": document,
-            "tables": display_tables(document),
-            "confusions": confusions,
-            "cases": cases,
-            "files": document["files"],
-            "file_base": reverse("analysis:report_file", args=[study_object.name, options.seed, "-"])[:-1],
-        }
-    )
+    file_base = reverse("analysis:report_file", args=[study_object.name, options.seed, "-"])[:-1]
+    context.update(page_context(document, lambda name: file_base + name, file_base))
+    context["files"] = document["files"]
     return render(request, "analysis/study_report.html", context)
 
 

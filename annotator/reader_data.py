@@ -1,10 +1,12 @@
 """What the report needs to know about the readers besides their answers, each by pseudonym.
 
 - ``reader_covariates``: the answers to the study's background form (reader covariates);
-- ``repeat_readings`` (``repeat_pairs`` without the case): the first and second reading of each
-  repeated case (test-retest consistency);
-- ``instructions_seen``: the wording of the instructions each reader was shown (framing);
-- ``gallery_views``: every look at a training example, in time order (anchoring).
+- ``repeat_readings``: the first and second reading of each repeated case (test-retest consistency);
+- ``instructions_seen``: the wording of the instructions each reader was shown (framing).
+
+The looks at the training gallery (anchoring) are ``GalleryVisit`` rows, which the report reads
+grouped by reader and class (``analysis.study_arrays``) and the coordinator exports one by one
+(``annotator.answer_files.export_gallery_visits``).
 
 The study's answers themselves are ``Answer.objects`` (first readings only; see ``annotator.models``).
 Practice answers of the training phase are not reader data of the study and appear nowhere here.
@@ -16,8 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from annotator.answer_files import opaque_sample_id
-from annotator.models import Answer, GalleryVisit, InstructionsSeen, config_of
+from annotator.models import Answer, InstructionsSeen, config_of
 from study.models import Study
 
 
@@ -62,16 +63,6 @@ def repeat_readings(study: Study) -> dict[str, list[RepeatReading]]:
     return {pseudonym: sorted(found, key=lambda pair: pair.position) for pseudonym, found in sorted(pairs.items())}
 
 
-def repeat_pairs(study: Study) -> dict[str, list[tuple[int, int]]]:
-    """{pseudonym: [(first answer, second answer), ...]}: the class indices a participant gave at
-    the first and at the second reading of each repeated case they answered both times, in the
-    order of the study's samples (``repeat_readings`` says which case each is). Participants with
-    no such case are left out."""
-    return {
-        pseudonym: [(pair.first, pair.second) for pair in pairs] for pseudonym, pairs in repeat_readings(study).items()
-    }
-
-
 @dataclass(frozen=True)
 class InstructionsVersion:
     digest: str  # SHA-256 of the text
@@ -90,34 +81,3 @@ def instructions_seen(study: Study) -> dict[str, list[InstructionsVersion]]:
     ):
         seen[row.participant.pseudonym].append(InstructionsVersion(row.digest, row.text, row.first_seen_at))
     return seen
-
-
-@dataclass(frozen=True)
-class GalleryView:
-    participant: str  # pseudonym
-    cohort: str
-    simulated: bool
-    class_index: int  # the class whose examples the page showed
-    class_name: str
-    sample: str  # the example's opaque id (``annotator.answer_files.opaque_sample_id``)
-    viewed_at: datetime
-
-
-def gallery_views(study: Study) -> list[GalleryView]:
-    """Every gallery example the study's participants looked at, oldest first (the rows of the
-    coordinator's gallery-visits CSV)."""
-    label_set = study.label_set
-    return [
-        GalleryView(
-            participant=visit.participant.pseudonym,
-            cohort=visit.participant.cohort.name,
-            simulated=visit.participant.simulated,
-            class_index=visit.class_index,
-            class_name=label_set.by_index(visit.class_index).name,
-            sample=opaque_sample_id(visit.sample),
-            viewed_at=visit.visited_at,
-        )
-        for visit in GalleryVisit.objects.filter(participant__study=study)
-        .select_related("participant__cohort", "sample__dataset")
-        .order_by("visited_at", "id")
-    ]

@@ -186,15 +186,20 @@ def coordinator_progress(request: HttpRequest, study: str):
     return render(request, "annotator/coordinator/progress.html", context)
 
 
+def _csv_download(filename: str, write) -> HttpResponse:
+    """A CSV file to download, ``write(response)`` filling it; never cached, since it holds answers."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    write(response)
+    return response
+
+
 @role_required(COORDINATOR)
 @require_GET
 def coordinator_export(request: HttpRequest, study: str):
     the_study = study_for_role(request, study, COORDINATOR)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{the_study.name}-answers.csv"'
-    response["Cache-Control"] = "no-store"
-    export_answers(the_study, response)
-    return response
+    return _csv_download(f"{the_study.name}-answers.csv", lambda response: export_answers(the_study, response))
 
 
 @role_required(COORDINATOR)
@@ -202,8 +207,6 @@ def coordinator_export(request: HttpRequest, study: str):
 def coordinator_gallery_visits(request: HttpRequest, study: str):
     """Every look participants took at the training gallery, as CSV (``export_gallery_visits``)."""
     the_study = study_for_role(request, study, COORDINATOR)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{the_study.name}-gallery-visits.csv"'
-    response["Cache-Control"] = "no-store"
-    export_gallery_visits(the_study, response)
-    return response
+    return _csv_download(
+        f"{the_study.name}-gallery-visits.csv", lambda response: export_gallery_visits(the_study, response)
+    )

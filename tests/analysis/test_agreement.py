@@ -1,7 +1,10 @@
+import math
+
 import numpy as np
 import pytest
+from statsmodels.stats import inter_rater
 
-from analysis.agreement import cohens_kappa, cohens_kappa_matrix, fleiss_kappa, per_class_accuracy
+from analysis.agreement import cohens_kappa, cohens_kappa_matrix, cohens_kappa_rows, fleiss_kappa, per_class_accuracy
 from models_zoo.classification_figures import MetricInputError
 
 # Fleiss (1971)'s example: 30 patients, each diagnosed by 6 of the psychiatrists into 5 categories
@@ -137,3 +140,21 @@ def test_per_class_accuracy_can_leave_out_unanswered_samples():
     np.testing.assert_allclose(result.per_reader[:, :3], [[1 / 2, 1.0, 0.0], [1.0, 1 / 3, 0.0]])
     np.testing.assert_allclose(result.cohort[:3], [3 / 4, 3 / 5, 0.0])
     np.testing.assert_array_equal(result.support, [2, 3, 1, 0])
+
+
+def test_cohens_kappa_row_by_row_is_statsmodels_kappa_of_each_rows_table_of_the_columns_both_answered():
+    rng = np.random.default_rng(4)
+    first = rng.integers(-1, 4, (30, 9))
+    second = np.where(rng.random((30, 9)) < 0.6, first, rng.integers(-1, 4, (30, 9)))
+    first[0] = -1
+    second[1] = first[1] = 2  # everyone the same class: chance agreement is total
+
+    rows = cohens_kappa_rows(first, second, 4)
+
+    assert rows.n_samples[0] == 0 and math.isnan(rows.kappa[0]) and math.isnan(rows.kappa[1])
+    for r in range(2, 30):
+        both = (first[r] >= 0) & (second[r] >= 0)
+        table = np.zeros((4, 4))
+        np.add.at(table, (first[r][both], second[r][both]), 1)
+        assert rows.n_samples[r] == both.sum()
+        assert rows.kappa[r] == pytest.approx(inter_rater.cohens_kappa(table, return_results=False)), r

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import spearmanr, ttest_1samp
 
 from analysis.agreement import cohens_kappa
-from analysis.biases import anchoring, paired_kappas, reading_time, retest_agreement
+from analysis.biases import anchoring, reading_time, retest_agreement
 from models_zoo.classification_figures import MetricInputError
 
 TRUTH = np.array([0, 1, 2, 0, 1, 2, 0, 1])
@@ -87,22 +87,6 @@ def test_mismatched_shapes_are_refused_naming_the_argument():
         reading_time(np.zeros((2, 3), int), np.zeros(3, int), np.zeros((3, 2)), 2)
     with pytest.raises(MetricInputError, match="second"):
         retest_agreement(np.zeros((2, 3), int), np.zeros((2, 2), int), np.zeros(3, int), 2)
-
-
-def test_paired_kappas_is_cohens_kappa_row_by_row_on_the_columns_both_answered():
-    rng = np.random.default_rng(4)
-    first = rng.integers(-1, 4, (30, 9))
-    second = np.where(rng.random((30, 9)) < 0.6, first, rng.integers(-1, 4, (30, 9)))
-    first[0] = -1
-    second[1] = first[1] = 2  # everyone the same class: chance agreement is total
-
-    kappas, used = paired_kappas(first, second, 4)
-
-    assert used[0] == 0 and math.isnan(kappas[0]) and math.isnan(kappas[1])
-    for r in range(2, 30):
-        expected = cohens_kappa(first[r], second[r], 4)
-        assert used[r] == expected.n_samples
-        assert kappas[r] == pytest.approx(expected.kappa, nan_ok=True), r
 
 
 def test_cases_tied_in_time_across_a_quartiles_edge_are_shared_in_proportion_whatever_their_order():

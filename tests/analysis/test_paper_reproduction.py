@@ -53,9 +53,9 @@ def printed_as(pvalue, published):
     return published <= pvalue < published + 10.0 ** (exponent - 1)
 
 
-def answers_realising(both_correct, only_model, only_reader, neither, n_classes=13):
+def answers_realising(both_correct, model_only, reader_only, both_wrong, n_classes=13):
     """Model answers, reader answers and truth whose paired outcomes have the given counts."""
-    sizes = [both_correct, only_model, only_reader, neither]
+    sizes = [both_correct, model_only, reader_only, both_wrong]
     truth = np.arange(sum(sizes)) % n_classes
     wrong = (truth + 1) % n_classes
     model_correct = np.repeat([True, True, False, False], sizes)
@@ -88,7 +88,7 @@ def test_mcnemar_on_answers_realising_table_3_gives_its_table_and_pvalue(expert)
 
     result = mcnemar_from_counts(*paired_table(model == truth, reader == truth).cells())
 
-    assert (result.both_correct, result.only_model, result.only_reader, result.neither) == counts
+    assert (result.both_correct, result.model_only, result.reader_only, result.both_wrong) == counts
     assert printed_as(result.pvalue, published)
 
 

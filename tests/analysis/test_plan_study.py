@@ -18,7 +18,7 @@ from analysis.mrmc import (
 )
 from analysis.mrmc_files import read_imrmc
 from analysis.study_arrays import study_answers
-from analysis.study_power import PilotComponents, orh_power, power_table, smallest_designs
+from analysis.study_power import DesignPower, PilotComponents, power_table, smallest_designs
 from annotator.models import Answer
 from tests.analysis.test_study_arrays import answered_study
 
@@ -57,6 +57,12 @@ def simulated_power(pilot, *, effect, n_readers, n_cases, alpha, n_studies, seed
     foms = np.array([[effect], [0.0]]) + readers + interaction + errors.reshape(n_studies, 2, n_readers)
     tests = (orh_comparison(study, covariances, n_cases=n_cases).random_readers_random_cases for study in foms)
     return np.mean([test.p_value < alpha for test in tests])
+
+
+def orh_power(pilot, *, effect, n_readers, n_cases, alpha=0.05) -> DesignPower:
+    """The power of one design, a table of one row and one column."""
+    power, noncentrality, df2 = power_table(pilot, effect=effect, readers=[n_readers], cases=[n_cases], alpha=alpha)
+    return DesignPower(n_readers, n_cases, effect, alpha, float(power[0, 0]), float(noncentrality[0, 0]), float(df2[0, 0]))
 
 
 # Tolerances of three to four standard errors of 4,000 simulated studies (0.8 points at power 0.6,

@@ -16,7 +16,7 @@ from analysis.ensembles import majority_vote_ensemble
 from analysis.intervals import cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
 from analysis.metrics import confusion_matrix, readers_metrics
 from analysis.mrmc import model_vs_readers_on_answers
-from analysis.report import mrmc_summary
+from analysis.report_words import mrmc_summary
 from analysis.report_inputs import StudyAnswers
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
 from analysis.study_arrays import study_answers
@@ -113,7 +113,7 @@ def test_table_3_agrees_with_mcnemars_test_of_each_reader_against_the_model(buil
         expected = mcnemar_from_counts(*paired_table(gapnet == truth, data.answers[i] == truth).cells())
         row = rows[person.pseudonym]
         assert (int(row["both_correct"]), int(row["model_only"]), int(row["reader_only"]), int(row["both_wrong"])) == (
-            expected.both_correct, expected.only_model, expected.only_reader, expected.neither,
+            expected.both_correct, expected.model_only, expected.reader_only, expected.both_wrong,
         )
         assert float(row["p_value"]) == pytest.approx(expected.pvalue)
     assert {"Ensemble of expert", "Ensemble of scholar"} <= set(rows)
@@ -157,7 +157,7 @@ def test_the_cases_are_those_every_expert_got_wrong_with_their_four_panels(built
     expected_both = sorted(np.flatnonzero(experts_wrong & (gapnet != truth)).tolist())
     expected_only_model = sorted(np.flatnonzero(experts_wrong & (gapnet == truth)).tolist())
     assert sorted(c["position"] for c in cases if c["kind"] == "both_wrong") == expected_both
-    assert sorted(c["position"] for c in cases if c["kind"] == "only_model") == expected_only_model
+    assert sorted(c["position"] for c in cases if c["kind"] == "model_only") == expected_only_model
     assert cases, "the fixture's readers have cases"
     for case in cases:
         for panel in ("protein", "nucleus", "microtubules", "er"):
@@ -215,7 +215,7 @@ def test_with_allow_missing_it_scores_each_reader_on_what_they_answered_and_says
     document = json.loads((out / "report.json").read_text())
     assert document["missing_answers"] == {"expert-02": 3}
     assert document["allow_missing"] is True
-    assert any("missing" in note for note in document["notes"])
+    assert any("missing" in note["text"] for note in document["notes"])
     row = next(r for r in read_csv(out / "table2.csv") if r["reader"] == "expert-02")
     answers = study_answers(reading.study).answers[1][3:]
     assert row["n_answered"] == "10"
@@ -255,8 +255,8 @@ def test_a_study_nobody_answered_yet_reports_with_allow_missing_and_says_who_is_
     document = json.loads((out / "report.json").read_text())
     assert document["missing_answers"] == {"expert-01": 4, "scholar-01": 4}
     assert document["table2"] == [] and document["models"] == []
-    assert any("expert-01 has not answered yet" in note for note in document["notes"])
-    assert any("No model run" in note for note in document["notes"])
+    assert any("expert-01 has not answered yet" in note["text"] for note in document["notes"])
+    assert any("No model run" in note["text"] for note in document["notes"])
     assert read_csv(out / "table2.csv") == []
 
 
@@ -387,7 +387,7 @@ def test_with_missing_answers_the_mrmc_rows_count_the_samples_analysed_and_say_w
     assert float(rows[0]["p_value"]) == pytest.approx(expected.random_readers_random_cases.p_value)
     assert {r["n_cases_dropped"] for r in read_csv(out / "mrmc.csv") if r["cohort"] == "scholar"} == {"0"}
     document = json.loads((out / "report.json").read_text())
-    assert any("3 of 26 samples are left out" in note for note in document["notes"])
+    assert any("3 of 26 samples are left out" in note["text"] for note in document["notes"])
     assert "gapnet against the expert cohort: 3 of 26 samples are left out" in (out / "index.html").read_text()
 
 

@@ -9,15 +9,15 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from django.core.management import call_command
 
 from analysis.biases import anchoring, effect_across_readers, reading_time, retest_agreement
 from analysis.agreement import cohens_kappa
 from analysis.report import compute_report
-from analysis.report_cache import _fingerprint
-from analysis.report_files import ReportOptions
-from analysis.study_arrays import study_answers
+from analysis.report_inputs import ReportOptions
+from analysis.study_arrays import report_inputs, study_answers
 from annotator.models import Answer, GalleryVisit, Participant, StudyConfig, config_of
 from annotator.simulation import simulate_readers
 from tests.analysis.reader_data import START, add_reader_data, visit
@@ -239,9 +239,15 @@ def test_every_reader_has_a_row_with_accuracy_beside_their_background(study, wri
     seconds = data.seconds[row_of(data, "expert-02")]
     assert readers["expert-02"]["median_seconds"] == pytest.approx(np.median(seconds))
 
+    low, high = proportion_confint(np.sum(data.answers[4] == data.truth), N_SAMPLES, method="wilson")
+    assert (readers["scholar-02"]["accuracy_ci_low"], readers["scholar-02"]["accuracy_ci_high"]) == pytest.approx(
+        (low, high)
+    )
+
     table = read_csv(out / "readers.csv")
     assert list(table[0]) == [
-        "reader", "cohort", "simulated", "n_answered", "accuracy", "median_seconds", "years", "field"
+        "reader", "cohort", "simulated", "n_answered", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+        "median_seconds", "years", "field",
     ]
     assert (table[0]["reader"], table[0]["years"], table[0]["field"]) == ("expert-01", "12", "pathology")
     assert table[1]["years"] == ""
@@ -260,16 +266,16 @@ def test_the_instructions_each_participant_saw_are_listed_and_different_versions
     assert seen["expert-02"] == []
     assert "Participants saw 2 different versions of the instructions" in section["note"]
     assert "5 of 7 participants never opened the instructions page (1 of them simulated readers" in section["note"]
-    assert any("2 different versions" in note for note in document["notes"])
+    assert any(note["kind"] == "warning" and "2 different versions" in note["text"] for note in document["notes"])
     assert section["versions"][0]["digest"][:12] in (out / "index.html").read_text()
 
 
-def test_the_cached_report_is_built_again_when_second_readings_gallery_visits_or_background_answers_change(study):
+def test_the_reports_inputs_differ_when_second_readings_gallery_visits_or_background_answers_change(study):
     reading_study_ = study[0]
     options = ReportOptions(repetitions=10)
 
     def fingerprint():
-        return _fingerprint(Study.objects.get(pk=reading_study_.pk), options)
+        return report_inputs(Study.objects.get(pk=reading_study_.pk), options).digest()
 
     changes = [
         lambda: Answer.readings.filter(participant__study=reading_study_, repeat=1).first().delete(),

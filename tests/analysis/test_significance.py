@@ -4,6 +4,7 @@ from scipy.stats import binomtest, chi2, wilcoxon
 
 from models_zoo.classification_figures import MetricInputError
 from analysis.significance import (
+    PairedTable,
     mcnemar_each,
     mcnemar_from_counts,
     paired_table,
@@ -20,7 +21,7 @@ def test_the_paired_table_counts_the_paired_outcomes_of_two_readers():
     table = paired_table(MODEL == TRUTH, READER == TRUTH)
 
     # An unanswered sample (the fourth) is wrong for the reader unless left out.
-    assert (table.both_correct, table.only_model, table.only_reader, table.neither) == (2, 2, 1, 2)
+    assert (table.both_correct, table.model_only, table.reader_only, table.both_wrong) == (2, 2, 1, 2)
     result = mcnemar_from_counts(*table.cells())
     assert result.model_accuracy == pytest.approx(4 / 7)
     assert result.reader_accuracy == pytest.approx(3 / 7)
@@ -67,7 +68,7 @@ def test_without_discordant_samples_mcnemar_finds_no_difference():
 
 
 def test_mcnemar_refuses_negative_counts_and_mismatched_readers():
-    with pytest.raises(MetricInputError, match="only_reader"):
+    with pytest.raises(MetricInputError, match="reader_only"):
         mcnemar_from_counts(1, 2, -3, 4)
     with pytest.raises(MetricInputError, match=r"model_correct, reader_correct: .* got \(3,\) and \(2,\)"):
         paired_table(np.array([True, False, True]), np.array([True, False]))
@@ -120,3 +121,20 @@ def test_wilcoxon_inputs_are_checked_with_the_model_named():
         wilcoxon_best_against_others({"a": [0.5, 0.6], "b": [0.4]})
     with pytest.raises(MetricInputError, match="best: 'z'"):
         wilcoxon_best_against_others({"a": [0.5, 0.6], "b": [0.4, 0.3]}, best="z")
+
+
+def test_mcnemar_of_many_tables_at_once_gives_statsmodels_figures_for_each():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    cells = np.random.default_rng(4).integers(0, 40, size=(60, 4))
+    cells[:5, 1:3] = 0  # no discordant samples
+    tables = PairedTable(*cells.T)
+
+    for exact, correction in ((False, True), (False, False), (True, True)):
+        for row, result in zip(cells, mcnemar_each(tables, exact=exact, correction=correction)):
+            if row[1] + row[2] == 0:
+                assert (result.statistic, result.pvalue) == (0.0, 1.0)
+                continue
+            expected = mcnemar([[row[0], row[1]], [row[2], row[3]]], exact=exact, correction=correction)
+            assert result.statistic == pytest.approx(expected.statistic)
+            assert result.pvalue == pytest.approx(expected.pvalue, rel=1e-9)

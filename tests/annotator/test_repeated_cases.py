@@ -16,7 +16,7 @@ from django.urls import reverse
 from annotator.answer_files import export_answers, import_answers
 from annotator.answers import save_answer
 from annotator.models import Answer, CaseOpening, Participant, config_of, max_repeated_cases
-from annotator.reader_data import repeat_pairs
+from annotator.reader_data import repeat_readings
 from tests.annotator.openings import opened_an_hour_ago
 from tests.factories import reading_study
 
@@ -153,10 +153,12 @@ def test_the_report_gets_each_readers_first_and_second_answers_of_the_repeated_c
     # The other participant answered one repeated case once only: no pair.
     save_answer(reading.other_participant, repeated[0], 4)
 
-    pairs = repeat_pairs(reading.study)
-    assert set(pairs) == {participant.pseudonym}
+    readings = repeat_readings(reading.study)
+    assert set(readings) == {participant.pseudonym}
     by_position = sorted(repeated, key=lambda item: item.position)
-    assert pairs[participant.pseudonym] == [(2, 9) if item == repeated[0] else (2, 2) for item in by_position]
+    assert [(r.position, r.first, r.second) for r in readings[participant.pseudonym]] == [
+        (item.position, 2, 9) if item == repeated[0] else (item.position, 2, 2) for item in by_position
+    ]
 
 
 def test_the_export_names_the_reading_and_imports_back(reading, tmp_path):

@@ -125,15 +125,15 @@ def study_with_repeats_and_questions(study):
 
 
 def test_simulated_readers_read_the_repeated_cases_twice_mostly_alike(study_with_repeats_and_questions):
-    from annotator.reader_data import repeat_pairs
+    from annotator.reader_data import repeat_readings
 
     simulate("--cohort", "expert", "--count", "4", "--skill", "0.7", "--seed", "3")
 
     assert Answer.readings.filter(participant__study=study_with_repeats_and_questions).count() == 4 * (N_SAMPLES + 10)
     assert Answer.objects.count() == 4 * N_SAMPLES, "the comparison sees first readings only"
-    pairs = repeat_pairs(study_with_repeats_and_questions)
-    assert set(pairs) == {f"sim-expert-0{i}" for i in range(1, 5)} and all(len(p) == 10 for p in pairs.values())
-    agree = np.mean([first == second for reader in pairs.values() for first, second in reader])
+    readings = repeat_readings(study_with_repeats_and_questions)
+    assert set(readings) == {f"sim-expert-0{i}" for i in range(1, 5)} and all(len(r) == 10 for r in readings.values())
+    agree = np.mean([pair.first == pair.second for reader in readings.values() for pair in reader])
     assert 0.6 < agree < 1.0, "consistent, with some noise"
     for participant in Participant.objects.filter(study=study_with_repeats_and_questions):
         answers = list(Answer.readings.filter(participant=participant))

@@ -1,4 +1,4 @@
-"""The coordinator's, the training gallery's and the analyst's pages in headless Chromium."""
+"""The coordinator's and the training gallery's pages in headless Chromium (the analyst's: test_analyst_in_the_browser)."""
 
 import pytest
 from playwright.sync_api import expect
@@ -8,7 +8,6 @@ from django.urls import reverse
 from annotator.models import PanelToken, config_of
 from study.class_looks import CYTO13_LOOKS
 from study.models import Sample
-from tests.analysis.test_study_arrays import answered_study
 from tests.browser.conftest import paint_cells
 from tests.browser.test_labelling_in_the_browser import answer_with_key, panels_shown
 from tests.factories import TEST_PASSWORD, reading_study
@@ -101,29 +100,3 @@ def test_a_participant_browses_the_training_gallery_which_shows_training_samples
     shown_samples = set(PanelToken.objects.filter(token__in=tokens).values_list("sample_id", flat=True))
     assert len(tokens) == 8 and shown_samples == {example.pk}, "the training example, not the class's test sample"
     page.screenshot(path=screenshots / "gallery.png")
-
-
-def test_an_analyst_reads_the_report_and_downloads_a_table(live_server, new_page, screenshots):
-    base = live_server.url
-    reading, _ = answered_study("report", n_samples=13)
-
-    page = new_page()
-    sign_in_on_the_form(page, base, reading.analyst, reverse("analysis:study_report", args=["report"]))
-
-    table2 = page.locator("section#table2")
-    expect(table2.locator("h2")).to_contain_text("Table 2")
-    expect(table2.locator("tbody tr", has_text="gapnet")).to_be_visible()
-    expect(table2.locator("tbody tr", has_text="expert-01")).to_be_visible()
-    confusion = page.locator(".figures img[alt='confusion_gapnet.png']")
-    expect(confusion).to_be_visible()
-    images_loaded(page, ".figures img")
-
-    with page.expect_download() as download:
-        table2.locator("a", has_text="table2.csv").click()
-    assert download.value.suggested_filename == "table2.csv"
-    with open(download.value.path(), encoding="utf-8") as csv_file:
-        header, *rows = csv_file.read().splitlines()
-    assert header.startswith("reader,cohort,simulated")
-    assert any(row.startswith("expert-01,") for row in rows)
-    # The top of the page: with every figure and case panel the full page is a PNG of over 800 KB.
-    page.screenshot(path=screenshots / "report.png")

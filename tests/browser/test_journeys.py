@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from annotator.answers import save_answer
 from annotator.models import Answer, Cohort, InstructionsSeen, Invitation, Participant, StudyConfig, config_of
-from annotator.reader_data import reader_covariates, repeat_pairs
+from annotator.reader_data import reader_covariates, repeat_readings
 from study.class_looks import CYTO13_LOOKS
 from tests.browser.conftest import paint_cells
 from tests.browser.test_coordinator_and_analyst_in_the_browser import images_loaded
@@ -334,5 +334,5 @@ def test_the_participants_journey(live_server, new_page, screenshots):
     assert InstructionsSeen.objects.filter(participant=scholar).count() == 1
     readings = Answer.readings.filter(participant=scholar)
     assert readings.count() == total and readings.filter(repeat=1).count() == REPEATS
-    assert len(repeat_pairs(reading.study)[scholar.pseudonym]) == REPEATS
+    assert len(repeat_readings(reading.study)[scholar.pseudonym]) == REPEATS
     assert Participant.objects.get(pk=scholar.pk).user.get_username() == username

@@ -17,7 +17,7 @@ from django.test import Client
 
 from annotator.models import Invitation, Participant
 from config import demo_checks
-from config.demo import DATASET, RUN, SINGLE_CLASS_RUN, STUDY, DemoOptions, source_folder
+from config.demo import BASELINE_RUN, DATASET, RUN, SINGLE_CLASS_RUN, STUDY, DemoOptions, source_folder
 from models_zoo.models import ModelRun
 from study.models import Dataset, Study
 from study.roles import ANALYST, COORDINATOR, has_role
@@ -84,6 +84,12 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
         "Mean of scholar", "Ensemble of expert", "Ensemble of scholar"
     }
     assert (report / f"confusion_{SINGLE_CLASS_RUN}.png").stat().st_size > 0
+    # Tables 1 and 7: GapNet-PL and the Conv-MIL baseline on the whole test split.
+    assert {row["model"] for row in rows(report / "table1.csv")} == {RUN, BASELINE_RUN}
+    assert set(rows(report / "table7.csv")[0]) == {"class", RUN, BASELINE_RUN}
+    assert summary["preface"].startswith("This is the demo: its figures come from a short training on the CPU")
+    for figure in ("mrmc_forest", "readers_accuracy"):
+        assert (report / f"{figure}.png").stat().st_size > 0 and (report / f"{figure}.svg").stat().st_size > 0
     # The biases the paper worried about: the simulated readers look classes up in the gallery, read the
     # repeated cases twice, take their time and answered the background form.
     anchoring = summary["anchoring"]
@@ -121,12 +127,14 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert "Model against the population of readers" in landed.text and "Accuracy per true class" in landed.text
     assert "Anchoring on the gallery" in landed.text and "Test-retest consistency per cohort" in landed.text
     assert "Reading time against correctness" in landed.text and "reading_time.png" in landed.text
+    assert "Table 1: models on the test split" in landed.text and "Table 7: F1 per class" in landed.text
+    assert "mrmc_forest.png" in landed.text and "This is the demo" in landed.text
 
     second = run_demo()
 
     assert "exists already" in second and "has predicted the study already" in second
     assert "a new expert invitation" not in second
-    assert ModelRun.objects.count() == 2
+    assert ModelRun.objects.count() == 3
     assert Participant.objects.filter(study=study).count() == 9
     assert rows(report / "table2.csv") == table2
 

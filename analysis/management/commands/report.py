@@ -3,9 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from analysis.report import DEFAULT_REPETITIONS, DEFAULT_SEED
-from analysis.report_files import ReportOptions, write_report
-from analysis.report_inputs import ReportError
+from analysis.report_files import build_report
+from analysis.report_content import INFORMATION
+from analysis.report_inputs import DEFAULT_REPETITIONS, DEFAULT_SEED, ReportError, ReportOptions
 from study.commands import DatabaseCommand
 from study.lookups import get_study
 
@@ -56,13 +56,14 @@ class Command(DatabaseCommand):
             margin=margin,
         )
         try:
-            written = write_report(study, options["out"], report_options)
+            written = build_report(study, options["out"], report_options)
         except ReportError as error:
             raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"--out {options['out']}: cannot write the report ({error.strerror})") from None
         for note in written.report.notes:
-            self.stdout.write(self.style.WARNING(note))
+            style = self.style.NOTICE if note.kind == INFORMATION else self.style.WARNING
+            self.stdout.write(style(f"{note.kind}: {note.text}"))
         self.stdout.write(
             self.style.SUCCESS(f"Wrote {len(written.files)} files to {written.directory} (open index.html)")
         )
