@@ -35,8 +35,10 @@ SPLIT_RATIOS = [0.7, 0.1, 0.2]
 BATCH_SIZE = 8
 LEARNING_RATE = 0.03
 
-# Readers of different skill, as in the paper: experts near 72% accuracy, scholars lower.
-SIMULATED_COHORTS = (("expert", 3, 0.72), ("scholar", 5, 0.55))
+# Readers of different skill, as in the paper: experts near 72% accuracy, scholars lower; and, reading
+# with the model's suggestion, a reliance on it (the chance of taking it over their own answer) that is
+# larger for the scholars, as assisted reader studies find for the less experienced.
+SIMULATED_COHORTS = (("expert", 3, 0.72, 0.2), ("scholar", 5, 0.55, 0.5))
 # Cases every reader reads twice (for each reader's consistency), at most a quarter of the study.
 REPEATED_CASES = 10
 # Who the readers are: asked on first sign-in, exported with the answers.
@@ -149,7 +151,7 @@ def reading_study(options: DemoOptions, say) -> Study:
     if not Answer.readings.filter(participant__study=study).exists():
         config.repeated_cases = min(REPEATED_CASES, max_repeated_cases(study.items.count()))
         config.save()
-    for cohort, _, _ in SIMULATED_COHORTS:
+    for cohort, *_ in SIMULATED_COHORTS:
         ensure_cohort(study, cohort)
     # As in the paper, the scholars are taught with training samples before they start.
     study.cohorts.filter(name="scholar").update(training_required=True)
@@ -158,13 +160,12 @@ def reading_study(options: DemoOptions, say) -> Study:
     return study
 
 
-def simulated_readers(options: DemoOptions, say) -> None:
-    for cohort, count, skill in SIMULATED_COHORTS:
-        say("simulated readers", f"{count} {cohort}s of skill {skill:.0%} (marked as simulated)")
-        call_command("simulate_readers", STUDY, cohort=cohort, count=count, skill=skill, seed=options.seed)
-
-
-def predictions_and_report(options: DemoOptions, say) -> Path:
+def assisted_reading(options: DemoOptions, say) -> None:
+    """The study read sequentially with the fine-tuned model's suggestions: each case answered alone,
+    then again with the model's class shown. Its predictions for the study come first, since the
+    suggestions are frozen from them; the assistance is set only before anyone has answered."""
+    from annotator.assistance import AssistanceSettings, assistance_of, set_assistance
+    from annotator.models import Answer
     from models_zoo.models import ModelRun
 
     run = ModelRun.objects.get(name=SINGLE_CLASS_RUN)
@@ -174,6 +175,26 @@ def predictions_and_report(options: DemoOptions, say) -> Path:
     else:
         say("predict", f"{SINGLE_CLASS_RUN!r} on the study's samples, whole images")
         call_command("predict", SINGLE_CLASS_RUN, study=STUDY, device=the_device())
+    if Answer.readings.filter(participant__study=study).exists():
+        say("assistance", f"read {assistance_of(study).design}, fixed since the first answer")
+        return
+    say("assistance", f"sequential: each case alone, then with {SINGLE_CLASS_RUN!r}'s suggestion")
+    set_assistance(study, AssistanceSettings("sequential", SINGLE_CLASS_RUN))
+
+
+def simulated_readers(options: DemoOptions, say) -> None:
+    for cohort, count, skill, reliance in SIMULATED_COHORTS:
+        say(
+            "simulated readers",
+            f"{count} {cohort}s of skill {skill:.0%}, taking the suggestion over their own answer {reliance:.0%} "
+            "of the time (marked as simulated)",
+        )
+        call_command(
+            "simulate_readers", STUDY, cohort=cohort, count=count, skill=skill, reliance=reliance, seed=options.seed
+        )
+
+
+def panels_and_report(options: DemoOptions, say) -> Path:
     say("panels", "render every study sample's four panels once")
     call_command("render_panels", STUDY)
     out = settings.DATA_DIR / "reports" / "demo"

@@ -13,9 +13,10 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 from django.test import Client
 
-from annotator.models import Invitation, Participant
+from annotator.models import Answer, Invitation, Participant
 from config import demo_checks
 from config.demo import BASELINE_RUN, DATASET, RUN, SINGLE_CLASS_RUN, STUDY, DemoOptions, source_folder
 from models_zoo.models import ModelRun
@@ -60,6 +61,17 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert simulated.filter(cohort__name="expert").count() == 3
     assert simulated.filter(cohort__name="scholar").count() == 5
     assert all(p.submitted_at is not None and p.answers.count() == 10 for p in simulated)
+    # Read sequentially with the fine-tuned model's suggestions, the scholars relying on them more.
+    assert (study.assistance.design, study.assistance.source) == ("sequential", SINGLE_CLASS_RUN)
+    aided = Answer.readings.filter(participant__in=simulated, arm="aided")
+    assert aided.count() == 8 * 10 and not aided.filter(suggested_class__isnull=True).exists()
+    took = {
+        cohort: aided.filter(participant__cohort__name=cohort, class_index=F("suggested_class")).count()
+        - Answer.objects.filter(participant__in=simulated, participant__cohort__name=cohort)
+        .filter(item__suggestion__class_index=F("class_index")).count()
+        for cohort in ("expert", "scholar")
+    }
+    assert took["scholar"] / 5 > took["expert"] / 3 >= 0, "scholars moved to the suggestion more than experts"
 
     report = isolated_data_dir / "reports" / "demo"
     table2 = rows(report / "table2.csv")
@@ -133,6 +145,7 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     second = run_demo()
 
     assert "exists already" in second and "has predicted the study already" in second
+    assert "read sequential, fixed since the first answer" in second
     assert "a new expert invitation" not in second
     assert ModelRun.objects.count() == 3
     assert Participant.objects.filter(study=study).count() == 9

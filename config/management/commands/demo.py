@@ -77,9 +77,10 @@ class Command(BaseCommand):
         self.timed(demo.data_set, demo_options)
         self.timed(demo.models, demo_options)
         study = self.timed(demo.reading_study, demo_options)
+        self.timed(demo.assisted_reading, demo_options)
         self.timed(demo.simulated_readers, demo_options)
         self.timed(demo.model_comparison, demo_options)
-        report = self.timed(demo.predictions_and_report, demo_options)
+        report = self.timed(demo.panels_and_report, demo_options)
         access = self.timed(demo.access, study)
         self.stdout.write(
             self.style.SUCCESS("\nDemo ready") + f" in {duration(time.monotonic() - started)}. The report's files: {report}"
