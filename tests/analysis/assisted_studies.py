@@ -21,6 +21,8 @@ SEQUENTIAL_READERS = {
     "scholar-01": ([0, 1, 9, 9, 4, 5, 9, 9], [0, 1, 2, 3, 4, 5, 7, 8]),
     # ignored the right suggestion on case 1, kept right on case 6, adopted the wrong one on case 7.
     "scholar-02": ([0, 9, 2, 3, 4, 5, 6, 9], [0, 9, 2, 3, 4, 5, 6, 8]),
+    # right alone throughout; then changed case 0 to a wrong class and took both wrong suggestions: harmed.
+    "scholar-03": ([0, 1, 2, 3, 4, 5, 6, 7], [9, 1, 2, 3, 4, 5, 7, 8]),
 }
 SECONDS_ALONE, SECONDS_AFTER = 10.0, 4.0
 
