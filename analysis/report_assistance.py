@@ -135,13 +135,6 @@ def assistance_section(data: StudyAnswers) -> Part[AssistanceSection]:
     ]
     if arm.controlled is not None:
         summary.append(words.controlled_sentence(int(arm.controlled_columns.size)))
-    summary.append(
-        words.harmed_readers_sentence(
-            [row.reader for row in reader_rows if row.verdict == HARMED],
-            [row.reader for row in reader_rows if row.verdict == HELPED],
-            changes.caveat,
-        )
-    )
     return Part(
         AssistanceSection(
             design=design,
@@ -155,6 +148,11 @@ def assistance_section(data: StudyAnswers) -> Part[AssistanceSection]:
             orh=tuple(_orh_row(row, simulated) for row in orh.rows),
             model_vs_aided=model_rows.value,
             readers=reader_rows,
+            readers_summary=words.harmed_readers_sentence(
+                [row.reader for row in reader_rows if row.verdict == HARMED],
+                [row.reader for row in reader_rows if row.verdict == HELPED],
+                changes.caveat,
+            ),
             caveat=changes.caveat,
             switches=switch_rows,
             by_suggestion=_by_suggestion(arm, simulated),

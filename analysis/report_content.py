@@ -575,7 +575,8 @@ class AssistanceSection:
     """The assisted arm: how the study was read with the machine (``design``, the ``source`` run of the
     suggestions), on what (``n_model_cases`` cases with the model's own suggestion, ``n_wrong_suggestions``
     of them wrong, read ``n_wrong_readings`` times; ``n_controlled_cases`` with a controlled one), its
-    results in words (``summary``), and its tables: ``orh`` (aided against unaided), ``model_vs_aided``
+    results in words (``summary``: what the design supports, the wrong suggestions, the controlled ones;
+    ``readers_summary``: who was harmed or helped, with the ``caveat``), and its tables: ``orh`` (aided against unaided), ``model_vs_aided``
     (each model against the readers reading with the suggestion), ``readers``, ``switches``,
     ``by_suggestion``, ``reading_time`` and, for a crossover, ``crossover``."""
 
@@ -590,6 +591,7 @@ class AssistanceSection:
     orh: tuple[AidedOrhRow, ...] = ()
     model_vs_aided: tuple[MRMCRow, ...] = ()
     readers: tuple[ReaderChangeRow, ...] = ()
+    readers_summary: str = ""
     caveat: str = ""
     switches: tuple[SwitchRow, ...] = ()
     by_suggestion: tuple[SuggestionStratumRow, ...] = ()

@@ -616,7 +616,7 @@ def assistance_orh(document: dict) -> Table:
             Cell("Var(TR)", lambda r: "–" if r["var_tr"] is None else f"{r['var_tr']:.5f}"),
         ),
         group=lambda r: _group_heading(r["cohort"]),
-        findings=tuple(section["summary"][:-1])
+        findings=tuple(section["summary"])
         + tuple(r["summary"] for r in rows if r["variant"] == RANDOM_READERS_RANDOM_CASES),
         method=(words.ASSISTANCE_ORH_METHOD,),
         notes=() if rows else information(words.ASSISTANCE_ORH_NONE),
@@ -672,7 +672,7 @@ def assistance_readers(document: dict) -> Table:
             text("verdict", "Verdict"),
         ),
         group=_by_cohort,
-        findings=section["summary"][-1:],
+        findings=(section["readers_summary"],) if section["readers_summary"] else (),
         method=(words.ASSISTANCE_READERS_METHOD,),
         figure=_figure(
             document, ASSISTANCE_READERS_FIGURE, "Slope plot of every reader's accuracy alone and with the suggestion",

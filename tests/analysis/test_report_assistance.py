@@ -147,15 +147,16 @@ def test_reading_time_compares_the_answer_alone_with_the_whole_second_reading(bu
 
 
 def test_the_words_say_what_the_design_supports_whom_it_harmed_and_how_many_wrong_suggestions(built):
-    summary = built.document["assistance"]["summary"]
+    section = built.document["assistance"]
+    summary = section["summary"]
     page = (built.out / "index.html").read_text()
 
     assert "supports claims about the model as a second reader" in summary[0]
     assert "wrong on 2 of 8 cases (10 readings)" in summary[1]
     assert "the 7 readings in which the reader was right alone" in summary[1]
-    assert summary[-1].startswith("Harmed (their interval of the change lies below 0): scholar-03.")
-    assert "about 0.25 would be marked helped or harmed by chance alone" in summary[-1]
-    for sentence in summary:
+    assert section["readers_summary"].startswith("Harmed (their interval of the change lies below 0): scholar-03.")
+    assert "about 0.25 would be marked helped or harmed by chance alone" in section["readers_summary"]
+    for sentence in (*summary, section["readers_summary"]):
         assert sentence.replace("'", "&#x27;") in page
     assert "Readers with the machine: switches and reliance" in page
 
@@ -218,3 +219,17 @@ def test_a_study_read_unaided_has_no_assistance_section(tmp_path):
     assert "assistance" not in document
     assert not [name for name in document["files"] if name.startswith("assistance")]
     assert "Readers with the machine" not in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_an_assisted_study_no_one_has_read_both_ways_yet_says_so(tmp_path):
+    study = assisted_study("unread")
+    read(study, "expert-01", [0, 1, 2, 3, 4, 5, 6, 7], [None] * 8)
+    out = tmp_path / "report"
+
+    call_command("report", study.name, "--out", str(out), "--allow-missing", "--repetitions", "20", stdout=io.StringIO())
+
+    document = json.loads((out / "report.json").read_text())
+    section = document["assistance"]
+    assert section["orh"] == section["readers"] == section["switches"] == []
+    assert "supports claims about the model as a second reader" in section["summary"][0]
+    assert "No reader has answered a case both alone and with the suggestion yet" in str(document["notes"])
