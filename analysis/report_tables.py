@@ -613,7 +613,7 @@ def assistance_orh(document: dict) -> Table:
             figure("se", "SE"),
             Cell("df", lambda r: _degrees_of_freedom(r["df"])),
             p_value("p_value"),
-            Cell("Var(TR)", lambda r: "–" if r["var_tr"] is None else f"{r['var_tr']:.5f}"),
+            Cell("Var(TR)", lambda r: "–" if r["var_tr"] is None else f"{r['var_tr']:.5f}".replace("-", "\u2212")),
         ),
         group=lambda r: _group_heading(r["cohort"]),
         findings=tuple(section["summary"])
@@ -682,10 +682,13 @@ def assistance_readers(document: dict) -> Table:
 
 
 def _switch_group(record: dict) -> str:
-    source = "" if record["suggestion_source"] == "model" else "Controlled suggestions: "
     if record["level"] == "cohort":
-        return f"{source}cohorts, their readers' readings pooled"
-    return source + words.cohort_heading(record["cohort"])
+        heading = "Cohorts, their readers' readings pooled"
+    else:
+        heading = words.cohort_heading(record["cohort"])
+    if record["suggestion_source"] == "controlled":
+        return f"Controlled suggestions: {heading[:1].lower()}{heading[1:]}"
+    return heading
 
 
 def assistance_switches(document: dict) -> Table:
