@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
-from annotator.models import Suggestion
+from annotator.models import Answer, Participant, Suggestion
 from tests.analysis.assisted_studies import assisted_study, read, sequential_study
 from tests.analysis.test_study_arrays import answered_study
 
@@ -233,3 +233,19 @@ def test_an_assisted_study_no_one_has_read_both_ways_yet_says_so(tmp_path):
     assert section["orh"] == section["readers"] == section["switches"] == []
     assert "supports claims about the model as a second reader" in section["summary"][0]
     assert "No reader has answered a case both alone and with the suggestion yet" in str(document["notes"])
+
+
+def test_the_switches_are_read_beside_the_change_of_the_cases_read_twice_alone(tmp_path):
+    study = sequential_study("retest")
+    reader = Participant.objects.get(study=study, pseudonym="expert-01")
+    first, second = study.items.order_by("position")[:2]
+    # Read again alone: case 0 the same as the first time, case 1 differently.
+    Answer.readings.create(participant=reader, item=first, repeat=1, class_index=0, display_percentiles={})
+    Answer.readings.create(participant=reader, item=second, repeat=1, class_index=5, display_percentiles={})
+
+    switches = build(study.name, tmp_path / "report")["assistance"]["switches"]
+
+    expert = by(switches, level="reader", name="expert-01")
+    assert (expert["unaided_change_rate"], expert["n_retest_pairs"]) == (0.5, 2)
+    assert by(switches, level="cohort", name="expert")["unaided_change_rate"] == 0.5
+    assert by(switches, level="reader", name="expert-02")["unaided_change_rate"] is None
