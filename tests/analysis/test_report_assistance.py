@@ -249,3 +249,14 @@ def test_the_switches_are_read_beside_the_change_of_the_cases_read_twice_alone(t
     assert (expert["unaided_change_rate"], expert["n_retest_pairs"]) == (0.5, 2)
     assert by(switches, level="cohort", name="expert")["unaided_change_rate"] == 0.5
     assert by(switches, level="reader", name="expert-02")["unaided_change_rate"] is None
+
+
+def test_the_same_assisted_study_and_seed_give_byte_identical_files(tmp_path):
+    study = sequential_study("twice-assisted")
+
+    first, second = build(study.name, tmp_path / "first"), build(study.name, tmp_path / "second")
+
+    assert first["files"] == second["files"]
+    for name in first["files"]:
+        if name.startswith("assistance") or name == "report.json":
+            assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
