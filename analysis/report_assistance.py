@@ -22,7 +22,7 @@ import numpy as np
 from analysis import report_words as words
 from analysis.assistance import AssistedReadings, assisted_readings, orh_aided_vs_unaided, suggestion_strata
 from analysis.assistance_readers import HARMED, HELPED, reader_changes
-from analysis.assistance_switches import READER, switches
+from analysis.assistance_switches import COHORT, READER, switches
 from analysis.assistance_time import assisted_reading_time, crossover_effects
 from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES, model_vs_readers_on_answers
 from analysis.reader_arrays import NO_ANSWER
@@ -125,13 +125,13 @@ def assistance_section(data: StudyAnswers) -> Part[AssistanceSection]:
     model_rows = _model_vs_aided(data, arm, simulated)
     notes += model_rows.notes
     switch_rows = _switches(data, arm, simulated)
-    wrong = arm.model.with_suggestion & (arm.model.suggestion != arm.model.truth)
-    n_rsr = sum(row.n_rsr_cases for row in switch_rows if row.level == "cohort" and row.suggestion_source == MODEL)
+    shown = arm.model.with_suggestion
+    wrong = shown & (arm.model.suggestion != arm.model.truth)
+    n_cases, n_wrong, n_wrong_readings = int(shown.any(axis=0).sum()), int(wrong.any(axis=0).sum()), int(wrong.sum())
+    n_rsr = sum(row.n_rsr_cases for row in switch_rows if row.level == COHORT and row.suggestion_source == MODEL)
     summary = [
         words.assistance_design_sentence(design, source),
-        words.wrong_suggestions_sentence(
-            int(wrong.any(axis=0).sum()), int(arm.model.with_suggestion.any(axis=0).sum()), int(wrong.sum()), n_rsr
-        ),
+        words.wrong_suggestions_sentence(n_wrong, n_cases, n_wrong_readings, n_rsr),
     ]
     if arm.controlled is not None:
         summary.append(words.controlled_sentence(int(arm.controlled_columns.size)))
@@ -140,9 +140,9 @@ def assistance_section(data: StudyAnswers) -> Part[AssistanceSection]:
             design=design,
             source=source,
             level=LEVEL,
-            n_model_cases=int(arm.model.with_suggestion.any(axis=0).sum()),
-            n_wrong_suggestions=int(wrong.any(axis=0).sum()),
-            n_wrong_readings=int(wrong.sum()),
+            n_model_cases=n_cases,
+            n_wrong_suggestions=n_wrong,
+            n_wrong_readings=n_wrong_readings,
             n_controlled_cases=int(arm.controlled_columns.size),
             summary=tuple(summary),
             orh=tuple(_orh_row(row, simulated) for row in orh.rows),
