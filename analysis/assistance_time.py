@@ -93,7 +93,10 @@ def _group_seconds(
     if np.count_nonzero(differences):
         result = wilcoxon(differences)
         statistic, p_value = float(result.statistic), float(result.pvalue)
-    pooled = [values[members][~np.isnan(values[members])] for values in (first, second)]
+    pooled = []
+    for values in (first, second):
+        chosen = values[members]  # one copy of the group's rows, not two
+        pooled.append(chosen[~np.isnan(chosen)])
     return PairedSeconds(
         cohort=cohort,
         n_readers=int(both.sum()),

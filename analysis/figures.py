@@ -1,6 +1,7 @@
 """The report's figures: row-normalized confusion matrices as in the paper's Figure 4, every reader's
 accuracy by cohort beside the model and the ensembles, the model against the population of readers as
-a forest plot, and accuracy by quartile of reading time.
+a forest plot, accuracy by quartile of reading time, and each reader's accuracy alone and with the
+machine's suggestion as a slope plot.
 
 Figures are drawn at the size the page shows them (100 dots per inch, 600 px wide or less), so that
 their labels read at that size. They are reproducible: the SVG's element ids come from a fixed hash
@@ -19,7 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.mrmc import FIXED_READERS_RANDOM_CASES  # noqa: E402
-from analysis.report_content import Confusion, MRMCRow, ReaderRow, ReadingTimeRow, Table2Row  # noqa: E402
+from analysis.report_content import (  # noqa: E402
+    Confusion,
+    MRMCRow,
+    ReaderChangeRow,
+    ReaderRow,
+    ReadingTimeRow,
+    Table2Row,
+)
 from analysis.report_words import FOM_WORDS, plural  # noqa: E402
 
 SVG_HASH_SALT = "protein-localization-report"
@@ -151,6 +159,38 @@ def reading_time_figure(rows: tuple[ReadingTimeRow, ...]) -> plt.Figure:
     axes.set_title("Accuracy by reading time", fontsize=10)
     axes.grid(axis="y", color=GRID, linewidth=0.6)
     axes.legend(fontsize=8, loc="lower left")
+    return figure
+
+
+HARMED_COLOUR = "#b42318"
+
+
+def assistance_readers_figure(rows: tuple[ReaderChangeRow, ...], model: str | None, model_accuracy: float | None) -> plt.Figure:
+    """A line per reader from their accuracy alone (left) to with the suggestion (right), coloured by
+    cohort; a reader whose change's interval lies below 0 (harmed) red and bold; the model alone dotted."""
+    figure, axes = plt.subplots(figsize=(4.8, 4.6))
+    figure.subplots_adjust(left=0.16, right=0.7, bottom=0.1, top=0.9)
+    cohorts = list(dict.fromkeys(row.cohort for row in rows))
+    shown = [row for row in rows if row.unaided_accuracy is not None and row.aided_accuracy is not None]
+    for row in shown:
+        harmed = row.verdict == "harmed"
+        colour = HARMED_COLOUR if harmed else COHORT_COLOURS[cohorts.index(row.cohort) % len(COHORT_COLOURS)]
+        axes.plot([0, 1], [row.unaided_accuracy, row.aided_accuracy], marker="o", markersize=3.5, color=colour,
+                  linewidth=2.2 if harmed else 1.0, alpha=0.95 if harmed else 0.6)
+    for number, cohort in enumerate(cohorts):
+        axes.plot([], [], color=COHORT_COLOURS[number % len(COHORT_COLOURS)], label=plural(cohort))
+    if any(row.verdict == "harmed" for row in shown):
+        axes.plot([], [], color=HARMED_COLOUR, linewidth=2.2, label="harmed")
+    if model_accuracy is not None:
+        axes.axhline(model_accuracy, linestyle=":", color=MODEL_COLOUR, linewidth=1.3,
+                     label=f"{model} alone {model_accuracy:.2f}")
+    axes.set_xticks([0, 1], ["alone", "with the suggestion"])
+    axes.set_xlim(-0.15, 1.15)
+    axes.set_ylim(-0.04, 1.04)
+    axes.set_ylabel("Accuracy")
+    axes.set_title("Each reader alone and with the suggestion", fontsize=10)
+    axes.grid(axis="y", color=GRID, linewidth=0.6)
+    axes.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return figure
 
 

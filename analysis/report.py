@@ -25,6 +25,9 @@ Conventions:
 - The readers (people only, ``analysis.report_readers``): each one's accuracy beside their background
   answers; anchoring on the gallery per reader, per cohort and over all readers; test-retest kappa per
   reader and cohort; accuracy per quartile of reading time per cohort; the instructions each saw.
+- The assisted arm of a study read with the machine's suggestion (``analysis.report_assistance``): aided
+  against unaided per cohort and over all readers, each reader's change, switches, accuracy by whether the
+  suggestion was right, reading time and a crossover's effects; absent for a study read unaided.
 - Without missing answers an unanswered sample cannot occur. With ``allow_missing`` each reader is
   scored on the samples they answered (``unanswered="exclude"``), McNemar's test on the samples both
   answered.
@@ -67,6 +70,7 @@ from analysis.report_inputs import (
     StudyAnswers,
     TestSplit,
 )
+from analysis.report_assistance import assistance_section
 from analysis.report_readers import reader_sections
 from analysis.significance import mcnemar_each, paired_table, wilcoxon_best_against_others
 from analysis.reader_arrays import NO_ANSWER
@@ -171,7 +175,8 @@ def _compute(
     agreement = _agreement(readers)
     tables_1_and_7 = _tables_1_and_7(data.test_split, data.n_classes, data.class_names)
     sections = reader_sections(data, readers.rows, readers.cohort_names)
-    for part in (singles, ensembles, mrmc, agreement, tables_1_and_7, sections):
+    assistance = assistance_section(data) if data.assisted is not None else Part(None)
+    for part in (singles, ensembles, mrmc, agreement, tables_1_and_7, sections, assistance):
         notes += part.notes
     table1, table7 = tables_1_and_7.value
     return Report(
@@ -201,6 +206,7 @@ def _compute(
         reading_time=sections.value.reading_time,
         instructions=sections.value.instructions,
         preface=preface,
+        assistance=assistance.value,
     )
 
 

@@ -2,7 +2,8 @@
 the appendix's cases, each model against the population of readers of each cohort (multi-reader
 multi-case), the agreement between readers, the readers with their background, and the biases the
 paper worried about (anchoring on the gallery, test-retest consistency, reading time; the instructions
-each reader saw), as named values, and the report's JSON form (``report.json``).
+each reader saw), the assisted arm of a study read with the machine's suggestion, as named values, and
+the report's JSON form (``report.json``).
 
 ``analysis.report`` computes them; ``analysis.report_tables`` lays them out as CSV and page tables from
 the JSON document (``Report.to_dict``), which names every value as the files do.
@@ -429,6 +430,175 @@ class Instructions:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class AidedOrhRow:
+    """Aided against unaided readings of a cohort (``cohort`` None: all readers) as a two-modality ORH
+    analysis, one figure of merit and variant; ``effect`` = ``aided_fom`` − ``unaided_fom``, ``df``
+    infinite for fixed readers (null in JSON), ``var_tr`` the reader-by-modality variance (how much the
+    effect differs between readers). ``summary`` says the result in words."""
+
+    cohort: str | None
+    simulated: bool
+    fom: str
+    variant: str
+    n_readers: int
+    n_cases: int
+    unaided_fom: float
+    aided_fom: float
+    effect: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    var_tr: float
+    summary: str
+
+
+@dataclass(frozen=True)
+class ReaderChangeRow:
+    """One reader unaided and aided on the ``n_cases`` read both ways: ``helped`` counts cases wrong
+    unaided and right aided, ``harmed`` the reverse, ``p_value`` McNemar's exact test of the two,
+    ``ci_low``, ``ci_high`` the interval of ``change`` (aided − unaided accuracy), ``verdict``
+    ``helped``, ``harmed`` or ``no detectable change`` (None below two cases)."""
+
+    reader: str
+    cohort: str
+    simulated: bool
+    n_cases: int
+    unaided_accuracy: float | None
+    aided_accuracy: float | None
+    change: float | None
+    helped: int
+    harmed: int
+    p_value: float
+    std_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str | None
+
+
+@dataclass(frozen=True)
+class SwitchRow:
+    """Switches toward and away from the suggestions of one source (``model`` or ``controlled``) by a
+    reader (``level`` ``reader``) or a cohort (``cohort``, its readers' readings pooled); rates with an
+    empty condition are None. ``unaided_change_rate`` is the share of the repeated cases the reader (or
+    cohort) answered differently at their second unaided reading, of ``n_retest_pairs``: the change
+    that comes without any suggestion."""
+
+    level: str
+    name: str
+    cohort: str
+    simulated: bool
+    suggestion_source: str
+    n_cases: int
+    n_suggestion_right: int
+    n_suggestion_wrong: int
+    rair: float | None
+    rsr: float | None
+    harmful_switch_rate: float | None
+    wrong_adopted: int
+    agree_before: float | None
+    agree_after: float | None
+    n_rair_cases: int
+    n_rsr_cases: int
+    unaided_change_rate: float | None
+    n_retest_pairs: int
+
+
+@dataclass(frozen=True)
+class SuggestionStratumRow:
+    """A cohort's (``cohort`` None: all readers') accuracy unaided and aided on the cases whose
+    suggestion (of ``suggestion_source``) was right, or wrong: ``n_cases`` distinct cases, ``n_readings``
+    the readings of them, accuracies pooled over the readings (None without any)."""
+
+    cohort: str | None
+    simulated: bool
+    suggestion_source: str
+    suggestion_correct: bool
+    n_cases: int
+    n_readings: int
+    unaided_accuracy: float | None
+    aided_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class AssistedTimeRow:
+    """Seconds of two kinds of readings (``first``, ``second``) within readers of a cohort (``cohort``
+    None: all readers): ``comparison`` ``arms`` (unaided against aided) or ``after_suggestion`` (the
+    seconds after the suggestion when the answer alone agreed with it against when it did not). Medians
+    of the pooled readings; ``median_difference`` the median of each reader's difference of medians
+    (second − first), tested by ``test``."""
+
+    comparison: str
+    cohort: str | None
+    simulated: bool
+    first: str
+    second: str
+    n_readers: int
+    n_first: int
+    n_second: int
+    median_first_seconds: float | None
+    median_second_seconds: float | None
+    median_difference_seconds: float | None
+    statistic: float | None
+    p_value: float | None
+    test: str
+
+
+@dataclass(frozen=True)
+class CrossoverEffectRow:
+    """One effect of a crossover (``effect``: ``period``, session 2 − 1; ``sequence``, between the
+    sequence groups; ``carryover``, the aided effect in session 1 − in session 2) on accuracy in a
+    cohort (None: all readers), tested over readers; beside it the mean accuracy per arm and session."""
+
+    cohort: str | None
+    simulated: bool
+    effect: str
+    n_readers: int
+    estimate: float | None
+    std_error: float | None
+    df: float | None
+    statistic: float | None
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+    unaided_session_1: float | None
+    unaided_session_2: float | None
+    aided_session_1: float | None
+    aided_session_2: float | None
+
+
+@dataclass(frozen=True)
+class AssistanceSection:
+    """The assisted arm: how the study was read with the machine (``design``, the ``source`` run of the
+    suggestions), on what (``n_model_cases`` cases with the model's own suggestion, ``n_wrong_suggestions``
+    of them wrong, read ``n_wrong_readings`` times; ``n_controlled_cases`` with a controlled one), its
+    results in words (``summary``: what the design supports, the wrong suggestions, the controlled ones;
+    ``readers_summary``: who was harmed or helped, with the ``caveat``), and its tables: ``orh`` (aided against unaided), ``model_vs_aided``
+    (each model against the readers reading with the suggestion), ``readers``, ``switches``,
+    ``by_suggestion``, ``reading_time`` and, for a crossover, ``crossover``."""
+
+    design: str
+    source: str
+    level: float
+    n_model_cases: int
+    n_wrong_suggestions: int
+    n_wrong_readings: int
+    n_controlled_cases: int
+    summary: tuple[str, ...]
+    orh: tuple[AidedOrhRow, ...] = ()
+    model_vs_aided: tuple[MRMCRow, ...] = ()
+    readers: tuple[ReaderChangeRow, ...] = ()
+    readers_summary: str = ""
+    caveat: str = ""
+    switches: tuple[SwitchRow, ...] = ()
+    by_suggestion: tuple[SuggestionStratumRow, ...] = ()
+    reading_time: tuple[AssistedTimeRow, ...] = ()
+    crossover: tuple[CrossoverEffectRow, ...] = ()
+
+
 def finite_or_none(value: float | None) -> float | None:
     """A figure as the report holds it: None where it is undefined (NaN) or infinite (JSON has neither)."""
     return None if value is None or not math.isfinite(value) else float(value)
@@ -519,13 +689,18 @@ class Report:
     reading_time: tuple[ReadingTimeRow, ...] = ()
     instructions: Instructions = field(default_factory=Instructions)
     preface: str = ""
+    assistance: AssistanceSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as ``report.json`` holds it; ``p_noninferiority`` only when a margin was given."""
+        """The report as ``report.json`` holds it; ``p_noninferiority`` only when a margin was given,
+        ``assistance`` only for a study read with the machine's suggestion."""
         document = plain(self)
+        model_rows = document["mrmc"] + (document["assistance"] or {}).get("model_vs_aided", [])
         if self.margin is None:
-            for row in document["mrmc"]:
+            for row in model_rows:
                 del row["p_noninferiority"]
+        if self.assistance is None:
+            del document["assistance"]
         return document
 
 

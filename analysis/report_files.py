@@ -1,7 +1,7 @@
 """The report as files, the last step of its pipeline (inputs, computation, tables, writing): a CSV file
 for each table with its own (``analysis.report_tables``) and for each confusion matrix, ``report.json``,
 the figures as PNG and SVG (Figure 4, every reader's accuracy, the forest plot of the model against the
-readers, accuracy by reading time), the cases' panels and an ``index.html`` that opens offline (figures
+readers, accuracy by reading time, each reader alone and with the suggestion), the cases' panels and an ``index.html`` that opens offline (figures
 inline as data: URIs, no external request).
 
 ``build_report`` is what the ``report`` command calls, and ``analysis.report_cache`` for the analyst
@@ -25,11 +25,19 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
 from analysis import report_words as words
-from analysis.figures import confusion_figure, forest_figure, readers_accuracy_figure, reading_time_figure, render
+from analysis.figures import (
+    assistance_readers_figure,
+    confusion_figure,
+    forest_figure,
+    readers_accuracy_figure,
+    reading_time_figure,
+    render,
+)
 from analysis.report import compute_report
 from analysis.report_content import Case, Report, json_text
 from analysis.report_inputs import CasePanels, ReportInputs, ReportOptions
 from analysis.report_tables import (
+    ASSISTANCE_READERS_FIGURE,
     FIGURE4,
     FIGURE4_AFTER,
     FOREST_FIGURE,
@@ -156,6 +164,14 @@ def _figures(report: Report, folder: _Folder) -> None:
         folder.figure(FOREST_FIGURE, forest_figure(report.mrmc, report.margin))
     if any(row.quartiles for row in report.reading_time):
         folder.figure(READING_TIME_FIGURE, reading_time_figure(report.reading_time))
+    if report.assistance is not None and report.assistance.readers:
+        model = next((row for row in report.assistance.model_vs_aided if row.fom == "accuracy"), None)
+        folder.figure(
+            ASSISTANCE_READERS_FIGURE,
+            assistance_readers_figure(
+                report.assistance.readers, model and model.model, model and model.model_fom
+            ),
+        )
 
 
 def write_report(report: Report, panels: CasePanels, directory: Path) -> WrittenReport:

@@ -108,6 +108,42 @@ class InstructionsRecord:
     first_seen_at: str
 
 
+SEQUENTIAL, CROSSOVER = "sequential", "crossover"
+
+
+@dataclass(frozen=True, eq=False)
+class AssistedArm:
+    """The aided readings of an assisted study, ``(n_people, n_samples)`` in the rows and columns of
+    ``StudyAnswers.answers``, whose first unaided readings are the arm's unaided answers.
+
+    - ``design``: ``sequential`` (the answer alone, locked, then the suggestion and the final answer) or
+      ``crossover`` (two sessions, case blocks alternating aided and unaided); ``source``: the model run
+      whose predictions were the suggestions;
+    - ``aided``: the final answer given beside the suggestion, -1 where there is none;
+    - ``suggestion``: the class shown with that answer, -1 where none; ``controlled``: whether it was a
+      chosen wrong class (an automation-bias control) rather than the model's own;
+    - ``aided_seconds``: the active seconds of the aided reading; ``seconds_after_suggestion``: from the
+      suggestion to the final answer, on the server's clock (sequential); NaN where untimed;
+    - ``unaided_session`` and ``aided_session``: the session (1 or 2) of each reading of a crossover,
+      0 where there is none; ``sequence_groups``: each person's sequence group (None: never given one).
+    """
+
+    design: str
+    source: str
+    aided: np.ndarray
+    suggestion: np.ndarray
+    controlled: np.ndarray
+    aided_seconds: np.ndarray
+    seconds_after_suggestion: np.ndarray
+    unaided_session: np.ndarray
+    aided_session: np.ndarray
+    sequence_groups: tuple[int | None, ...]
+
+    @property
+    def crossover(self) -> bool:
+        return self.design == CROSSOVER
+
+
 @dataclass(frozen=True, eq=False)
 class StudyAnswers:
     """Everything the report needs, as arrays in the study's sample order.
@@ -128,7 +164,9 @@ class StudyAnswers:
       background form (their keys, and the words each was asked in) and each reader's answers to them
       ({pseudonym: {key: value or None}});
     - ``instructions``: every version of the instructions each reader was shown, and
-      ``instructions_texts`` the text of each version by digest.
+      ``instructions_texts`` the text of each version by digest;
+    - ``assisted``: the aided readings of a study read with the machine's suggestion (``AssistedArm``),
+      None for a study read unaided.
     """
 
     study: str
@@ -150,6 +188,7 @@ class StudyAnswers:
     covariates: dict[str, dict[str, object]] = field(default_factory=dict)
     instructions: tuple[InstructionsRecord, ...] = ()
     instructions_texts: dict[str, str] = field(default_factory=dict)
+    assisted: AssistedArm | None = None
 
     @property
     def n_classes(self) -> int:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from analysis import report_words as words
-from analysis.mrmc import FIXED_READERS_RANDOM_CASES
+from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES
 from analysis.tables import (
     Cell,
     Figure,
@@ -35,6 +35,7 @@ from analysis.tables import (
 READERS_FIGURE = "readers_accuracy.png"
 FOREST_FIGURE = "mrmc_forest.png"
 READING_TIME_FIGURE = "reading_time.png"
+ASSISTANCE_READERS_FIGURE = "assistance_readers.png"
 
 TABLE2_COLUMNS = (
     "reader", "cohort", "simulated", "accuracy", "f1", "precision", "recall",
@@ -65,6 +66,32 @@ TEST_RETEST_COLUMNS = (
 READING_TIME_COLUMNS = (
     "cohort", "simulated", "n_readers", "quartile", "n_cases", "median_seconds", "accuracy", "spearman_rho",
     "p_value", "n_untimed",
+)
+
+ASSISTANCE_ORH_COLUMNS = (
+    "cohort", "simulated", "fom", "variant", "n_readers", "n_cases", "unaided_fom", "aided_fom", "effect", "se", "df",
+    "ci_low", "ci_high", "p_value", "var_tr",
+)
+ASSISTANCE_READERS_COLUMNS = (
+    "reader", "cohort", "simulated", "n_cases", "unaided_accuracy", "aided_accuracy", "change", "helped", "harmed",
+    "p_value", "std_error", "ci_low", "ci_high", "verdict",
+)
+ASSISTANCE_SWITCHES_COLUMNS = (
+    "level", "name", "cohort", "simulated", "suggestion_source", "n_cases", "n_suggestion_right", "n_suggestion_wrong",
+    "rair", "rsr", "harmful_switch_rate", "wrong_adopted", "agree_before", "agree_after", "n_rair_cases",
+    "n_rsr_cases", "unaided_change_rate", "n_retest_pairs",
+)
+ASSISTANCE_BY_SUGGESTION_COLUMNS = (
+    "cohort", "simulated", "suggestion_source", "suggestion_correct", "n_cases", "n_readings", "unaided_accuracy",
+    "aided_accuracy",
+)
+ASSISTANCE_TIME_COLUMNS = (
+    "comparison", "cohort", "simulated", "first", "second", "n_readers", "n_first", "n_second", "median_first_seconds",
+    "median_second_seconds", "median_difference_seconds", "statistic", "p_value",
+)
+ASSISTANCE_CROSSOVER_COLUMNS = (
+    "cohort", "simulated", "effect", "n_readers", "estimate", "std_error", "df", "statistic", "p_value", "ci_low",
+    "ci_high", "unaided_session_1", "unaided_session_2", "aided_session_1", "aided_session_2",
 )
 
 
@@ -186,19 +213,20 @@ def table7(document: dict) -> Table:
     )
 
 
+def _with_infinite_df(rows: list[dict], **extra) -> list[dict]:
+    """Rows whose fixed-readers df is infinite again: JSON has no infinity, and it is the normal reference's."""
+    return [
+        {**row, "df": math.inf if row["df"] is None and row["variant"] == FIXED_READERS_RANDOM_CASES else row["df"],
+         **extra}
+        for row in rows
+    ]
+
+
 def mrmc(document: dict) -> Table:
     """The model against the population of readers, its results in words under the table."""
     rows = document.get("mrmc", [])
     margin = document.get("margin")
-    records = [
-        {
-            **row,
-            # JSON has no infinity; fixed readers' df is the normal reference's.
-            "df": math.inf if row["df"] is None and row["variant"] == FIXED_READERS_RANDOM_CASES else row["df"],
-            "margin": margin,
-        }
-        for row in rows
-    ]
+    records = _with_infinite_df(rows, margin=margin)
     method = [words.MRMC_METHOD]
     if margin is not None:
         method.append(words.mrmc_margin_method(margin))
@@ -555,6 +583,232 @@ def reading_time(document: dict) -> Table:
     )
 
 
+def _group_heading(cohort: str | None) -> str:
+    return "All readers" if cohort is None else words.cohort_heading(cohort)
+
+
+def _with_all_readers(rows: list[dict]) -> list[dict]:
+    """Rows whose ``cohort`` None stands for all readers, so named on the page."""
+    return [{**row, "cohort_name": "all readers" if row["cohort"] is None else row["cohort"]} for row in rows]
+
+
+def assistance_orh(document: dict) -> Table:
+    section = document["assistance"]
+    rows = section["orh"]
+    return Table(
+        name="assistance_orh",
+        title="Readers with the machine: aided against unaided",
+        file="assistance_orh.csv",
+        records=_with_infinite_df(rows),
+        columns=ASSISTANCE_ORH_COLUMNS,
+        cells=(
+            Cell("Figure of merit", lambda r: words.FOM_WORDS.get(r["fom"], r["fom"]), numeric=False),
+            Cell("Readers taken as", lambda r: words.VARIANT_WORDS.get(r["variant"], r["variant"]), numeric=False),
+            simulated(),
+            count("n_readers", "Readers"),
+            count("n_cases", "Cases"),
+            figure("unaided_fom", "Alone"),
+            figure("aided_fom", "With the suggestion"),
+            with_interval("effect", "ci_low", "ci_high", "Difference (95% CI)", signed=True),
+            figure("se", "SE"),
+            Cell("df", lambda r: _degrees_of_freedom(r["df"])),
+            p_value("p_value"),
+            Cell("Var(TR)", lambda r: "–" if r["var_tr"] is None else f"{r['var_tr']:.5f}".replace("-", "\u2212")),
+        ),
+        group=lambda r: _group_heading(r["cohort"]),
+        findings=tuple(section["summary"])
+        + tuple(r["summary"] for r in rows if r["variant"] == RANDOM_READERS_RANDOM_CASES),
+        method=(words.ASSISTANCE_ORH_METHOD,),
+        notes=() if rows else information(words.ASSISTANCE_ORH_NONE),
+    )
+
+
+def assistance_model(document: dict) -> Table:
+    rows = document["assistance"]["model_vs_aided"]
+    return Table(
+        name="assistance_model",
+        title="Readers with the machine against the model alone",
+        file="assistance_model.csv",
+        records=_with_infinite_df(rows),
+        columns=MRMC_COLUMNS,
+        cells=(
+            Cell("Figure of merit", lambda r: words.FOM_WORDS.get(r["fom"], r["fom"]), numeric=False),
+            Cell("Readers taken as", lambda r: words.VARIANT_WORDS.get(r["variant"], r["variant"]), numeric=False),
+            count("n_readers", "Readers"),
+            count("n_cases", "Cases"),
+            figure("model_fom", "Model"),
+            figure("mean_reader_fom", "Readers' mean with the suggestion"),
+            with_interval("effect", "ci_low", "ci_high", "Difference (95% CI)", signed=True),
+            figure("se", "SE"),
+            Cell("df", lambda r: _degrees_of_freedom(r["df"])),
+            p_value("p_value"),
+        ),
+        group=lambda r: f"{r['model']} against the {words.plural(r['cohort'])} with the suggestion"
+        + (" (simulated readers)" if r["simulated"] else ""),
+        findings=tuple(r["summary"] for r in rows),
+        method=(words.ASSISTANCE_MODEL_METHOD,),
+        notes=() if rows else information(words.MRMC_NONE),
+    )
+
+
+def assistance_readers(document: dict) -> Table:
+    section = document["assistance"]
+    return Table(
+        name="assistance_readers",
+        title="Readers with the machine: each reader",
+        file="assistance_readers.csv",
+        records=section["readers"],
+        columns=ASSISTANCE_READERS_COLUMNS,
+        cells=(
+            text("reader", "Reader"),
+            simulated(),
+            count("n_cases", "Cases"),
+            figure("unaided_accuracy", "Alone"),
+            figure("aided_accuracy", "With the suggestion"),
+            with_interval("change", "ci_low", "ci_high", "Change (95% CI)", signed=True),
+            count("helped", "Helped"),
+            count("harmed", "Harmed"),
+            p_value("p_value", "p (McNemar, exact)"),
+            text("verdict", "Verdict"),
+        ),
+        group=_by_cohort,
+        findings=(section["readers_summary"],) if section["readers_summary"] else (),
+        method=(words.ASSISTANCE_READERS_METHOD,),
+        figure=_figure(
+            document, ASSISTANCE_READERS_FIGURE, "Slope plot of every reader's accuracy alone and with the suggestion",
+            words.ASSISTANCE_READERS_FIGURE_CAPTION,
+        ),
+    )
+
+
+def _switch_group(record: dict) -> str:
+    if record["level"] == "cohort":
+        heading = "Cohorts, their readers' readings pooled"
+    else:
+        heading = words.cohort_heading(record["cohort"])
+    if record["suggestion_source"] == "controlled":
+        return f"Controlled suggestions: {heading[:1].lower()}{heading[1:]}"
+    return heading
+
+
+def assistance_switches(document: dict) -> Table:
+    section = document["assistance"]
+    method = [words.ASSISTANCE_SWITCHES_METHOD]
+    if section["design"] == "crossover":
+        method.append(words.ASSISTANCE_SWITCHES_CROSSOVER)
+    return Table(
+        name="assistance_switches",
+        title="Readers with the machine: switches and reliance",
+        file="assistance_switches.csv",
+        records=section["switches"],
+        columns=ASSISTANCE_SWITCHES_COLUMNS,
+        cells=(
+            text("name", "Reader or cohort"),
+            simulated(),
+            count("n_cases", "Cases"),
+            count("n_suggestion_right", "Suggestion right"),
+            count("n_suggestion_wrong", "Suggestion wrong"),
+            figure("rair", "RAIR"),
+            figure("rsr", "RSR"),
+            figure("harmful_switch_rate", "Harmful switches"),
+            count("wrong_adopted", "Wrong suggestions adopted"),
+            figure("agree_before", "Agreed before"),
+            figure("agree_after", "Agreed after"),
+            figure("unaided_change_rate", "Changed without a suggestion"),
+        ),
+        group=_switch_group,
+        method=tuple(method),
+    )
+
+
+def assistance_by_suggestion(document: dict) -> Table:
+    return Table(
+        name="assistance_by_suggestion",
+        title="Readers with the machine: when the suggestion was right and when it was wrong",
+        file="assistance_by_suggestion.csv",
+        records=_with_all_readers(document["assistance"]["by_suggestion"]),
+        columns=ASSISTANCE_BY_SUGGESTION_COLUMNS,
+        cells=(
+            text("cohort_name", "Cohort"),
+            simulated(),
+            Cell("Suggestion", lambda r: words.suggestion_kind(r["suggestion_source"], r["suggestion_correct"]),
+                 numeric=False),
+            count("n_cases", "Cases"),
+            count("n_readings", "Readings"),
+            figure("unaided_accuracy", "Accuracy alone"),
+            figure("aided_accuracy", "Accuracy with the suggestion"),
+        ),
+        method=(words.ASSISTANCE_BY_SUGGESTION_METHOD,),
+    )
+
+
+def assistance_time(document: dict) -> Table:
+    section = document["assistance"]
+    rows = section["reading_time"]
+    return Table(
+        name="assistance_time",
+        title="Readers with the machine: reading time",
+        file="assistance_time.csv",
+        records=_with_all_readers(rows),
+        columns=ASSISTANCE_TIME_COLUMNS,
+        cells=(
+            text("cohort_name", "Cohort"),
+            simulated(),
+            Cell("Compared", lambda r: f"{r['first']} against {r['second']}", numeric=False),
+            count("n_readers", "Readers"),
+            seconds("median_first_seconds", "Median, first"),
+            seconds("median_second_seconds", "Median, second"),
+            Cell("Median difference per reader", lambda r: words.seconds_difference(r["median_difference_seconds"])),
+            p_value("p_value"),
+        ),
+        group=lambda r: words.TIME_COMPARISON_WORDS[r["comparison"]],
+        method=(words.ASSISTANCE_TIME_METHOD[section["design"]],),
+        notes=() if rows else information(words.ASSISTANCE_NO_READING_TIMES),
+    )
+
+
+def assistance_crossover(document: dict) -> Table:
+    rows = document["assistance"]["crossover"]
+    return Table(
+        name="assistance_crossover",
+        title="Readers with the machine: the crossover's period and sequence",
+        file="assistance_crossover.csv",
+        records=rows,
+        columns=ASSISTANCE_CROSSOVER_COLUMNS,
+        cells=(
+            Cell("Effect", lambda r: words.CROSSOVER_EFFECT_WORDS[r["effect"]], numeric=False),
+            simulated(),
+            count("n_readers", "Readers"),
+            with_interval("estimate", "ci_low", "ci_high", "Estimate (95% CI)", signed=True),
+            p_value("p_value"),
+            figure("unaided_session_1", "Alone, session 1"),
+            figure("aided_session_1", "With, session 1"),
+            figure("unaided_session_2", "Alone, session 2"),
+            figure("aided_session_2", "With, session 2"),
+        ),
+        group=lambda r: _group_heading(r["cohort"]),
+        method=(words.ASSISTANCE_CROSSOVER_METHOD,),
+        notes=() if rows else information(words.ASSISTANCE_CROSSOVER_NONE),
+    )
+
+
+def assistance_tables(document: dict) -> list[Table]:
+    """The assisted arm's tables, none for a study read unaided."""
+    if "assistance" not in document:
+        return []
+    tables = [
+        assistance_orh(document),
+        assistance_model(document),
+        assistance_readers(document),
+        assistance_switches(document),
+        assistance_by_suggestion(document),
+        assistance_time(document),
+    ]
+    if document["assistance"]["design"] == "crossover":
+        tables.append(assistance_crossover(document))
+    return tables
+
+
 def _instructions(document: dict) -> dict:
     return document.get("instructions") or {"versions": [], "participants": [], "note": None}
 
@@ -617,10 +871,12 @@ FIGURE4_AFTER = "table3"
 def report_tables(document: dict) -> list[Table]:
     """Every table of the report, in the page's order: the readers against the model (Tables 2 and 3,
     whose page shows Figure 4 after them, ``FIGURE4_AFTER``), against the population of readers, the
-    models against each other (Tables 1 and 7), then agreement and the readers themselves."""
+    models against each other (Tables 1 and 7), the readers with the machine (an assisted study's), then
+    agreement and the readers themselves."""
     tables = [table2(document), table3(document), mrmc(document)]
     if document["table1"]:
         tables += [table1(document), table7(document)]
+    tables += assistance_tables(document)
     tables += [
         agreement_file(document),
         fleiss(document),

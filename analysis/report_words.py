@@ -1,5 +1,5 @@
 """Every sentence the report writes, in one place: the results in words (the model against the readers,
-anchoring, reading time), the notes on what was left out, and the paragraphs under each table that say
+anchoring, reading time, the assisted arm), the notes on what was left out, and the paragraphs under each table that say
 how it was computed and how to read it.
 
 The computation (``analysis.report``, ``analysis.report_readers``) and the tables
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 
-from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES
+from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_FIXED_CASES, RANDOM_READERS_RANDOM_CASES
 from analysis.report_content import ERROR, INFORMATION, WARNING, Note
 
 FOM_WORDS = {"accuracy": "accuracy", "f1": "macro F1"}
 VARIANT_WORDS = {
     RANDOM_READERS_RANDOM_CASES: "random readers, random cases",
     FIXED_READERS_RANDOM_CASES: "fixed readers, random cases",
+    RANDOM_READERS_FIXED_CASES: "random readers, fixed cases",
 }
 
 
@@ -49,11 +50,14 @@ def cohort_mean_name(cohort: str) -> str:
 def mrmc_summary(
     *, model: str, cohort: str, fom: str, variant: str, n_readers: int, effect: float, ci_low: float,
     ci_high: float, level: float, margin: float | None = None, p_noninferiority: float | None = None,
+    aided: bool = False,
 ) -> str:
     """The result of a model-against-readers row in words, from its numbers: better, worse or no
-    significant difference (the interval excluding zero or not), and whom it applies to."""
+    significant difference (the interval excluding zero or not), and whom it applies to; ``aided``:
+    the readers read with the machine's suggestion."""
     what = FOM_WORDS.get(fom, fom)
-    against = f"the average {cohort}"
+    with_suggestion = " reading with the suggestion" if aided else ""
+    against = f"the average {cohort}{with_suggestion}"
     if not all(math.isfinite(value) for value in (effect, ci_low, ci_high)):
         return (
             f"The model {model} against {against} in {what}: the difference is {effect:+.2f} and cannot be tested "
@@ -76,9 +80,9 @@ def mrmc_summary(
             f"{effect:+.2f}, {interval} {ci_low:+.2f} to {ci_high:+.2f}"
         )
     if variant == FIXED_READERS_RANDOM_CASES:
-        sentence += f"; the result applies to these {n_readers} {plural(cohort)}, on samples like these"
+        sentence += f"; the result applies to these {n_readers} {plural(cohort)}{with_suggestion}, on samples like these"
     else:
-        sentence += f"; the result applies to {plural(cohort)} and samples like these"
+        sentence += f"; the result applies to {plural(cohort)}{with_suggestion} and samples like these"
     if margin is not None and p_noninferiority is not None and math.isfinite(p_noninferiority):
         alpha = 1 - level
         if p_noninferiority < alpha / 2:
@@ -128,6 +132,97 @@ def reading_time_summary(cohort: str, result) -> str:
         return words + f"Spearman's rho is undefined (all times or all outcomes alike; {result.n_cases} answers)."
     p_value = "" if math.isnan(result.pvalue) else f", p = {result.pvalue:.2g}"
     return words + f"Spearman's rho of time with correctness {signed(result.spearman_rho)} ({result.n_cases} answers{p_value})."
+
+
+def _readers_of(cohort: str | None) -> str:
+    return "readers" if cohort is None else plural(cohort)
+
+
+APPLIES_TO = {
+    RANDOM_READERS_RANDOM_CASES: "{readers} and cases like these",
+    FIXED_READERS_RANDOM_CASES: "these {n} {readers}, on cases like these",
+    RANDOM_READERS_FIXED_CASES: "{readers} like these, on these cases",
+}
+
+
+def aided_orh_summary(
+    *, cohort: str | None, fom: str, variant: str, n_readers: int, effect: float, se: float, ci_low: float,
+    ci_high: float, level: float,
+) -> str:
+    """Aided against unaided in words: more or less accurate with the suggestion, or no significant
+    difference (the interval excluding zero or not), and whom it applies to."""
+    who, what = f"{_readers_of(cohort)[:1].upper()}{_readers_of(cohort)[1:]}", FOM_WORDS.get(fom, fom)
+    applies = APPLIES_TO[variant].format(readers=_readers_of(cohort), n=n_readers)
+    if not all(math.isfinite(value) for value in (effect, se, ci_low, ci_high)) or se == 0:
+        return (
+            f"{who} with the suggestion against alone in {what}: the difference is {signed(effect)} and cannot be "
+            "tested (the figures do not vary from case to case)."
+        )
+    interval = f"{level:.0%} CI {signed(ci_low)} to {signed(ci_high)}"
+    if ci_low > 0:
+        sentence = f"{who} scored {effect:.2f} higher {what} with the suggestion than alone ({interval})"
+    elif ci_high < 0:
+        sentence = f"{who} scored {-effect:.2f} lower {what} with the suggestion than alone ({interval})"
+    else:
+        sentence = f"No significant difference in {what} between {_readers_of(cohort)} with the suggestion and alone ({signed(effect)}, {interval})"
+    return f"{sentence}; the result applies to {applies}."
+
+
+DESIGN_SUPPORTS = {
+    "sequential": (
+        "The study was read sequentially: each reader answered a case alone, that answer was locked, then the "
+        "suggestion of {source} appeared and the reader gave a final answer. It supports claims about the model "
+        "as a second reader, consulted after one's own reading; not about reading with the suggestion from the "
+        "start (concurrent use), which a crossover design measures."
+    ),
+    "crossover": (
+        "The study was read in a crossover: every case once alone and once with the suggestion of {source} "
+        "shown from the start, in two sessions apart, blocks of cases alternating between the two and the "
+        "sequence groups in opposite order. It supports claims about aided against unaided reading (concurrent "
+        "use); the change from the answer alone to the answer with the suggestion is one between readings "
+        "weeks apart, not a switch seen as it happened."
+    ),
+}
+
+
+def assistance_design_sentence(design: str, source: str) -> str:
+    return DESIGN_SUPPORTS[design].format(source=source or "the model")
+
+
+def wrong_suggestions_sentence(n_wrong: int, n_cases: int, n_readings: int, n_rsr_readings: int) -> str:
+    """How many wrong suggestions the measures of reliance on a wrong suggestion rest on."""
+    if n_wrong == 0:
+        return (
+            f"The model's suggestion was right on every one of the {n_cases} cases: nothing here says what readers "
+            "do with a wrong suggestion (the relative self-reliance and the harmful switch rate are undefined)."
+        )
+    return (
+        f"The model's suggestion was wrong on {n_wrong} of {n_cases} cases ({n_readings} readings): what readers do "
+        f"with a wrong suggestion rests on those, and the relative self-reliance and the harmful switch rate on "
+        f"the {n_rsr_readings} readings in which the reader was right alone. With few wrong suggestions these "
+        "rates are imprecise; a study of automation bias enriches its cases with wrong suggestions or adds "
+        "controlled ones."
+    )
+
+
+def controlled_sentence(n_controlled: int) -> str:
+    return (
+        f"{n_controlled} case(s) showed a controlled suggestion, a chosen wrong class in place of the model's: "
+        "they are left out of the comparison of aided with unaided reading (the analysis of aided against "
+        "unaided, each reader's change, the reading time and the crossover effects), which holds the model's "
+        "own suggestions only, and reported apart in the switches and by suggestion, as 'controlled'."
+    )
+
+
+def harmed_readers_sentence(harmed: list[str], helped: list[str], caveat: str) -> str:
+    """Which readers the suggestion harmed (and helped), with the caveat of one test per reader."""
+    if harmed:
+        sentence = f"Harmed (their interval of the change lies below 0): {', '.join(harmed)}. "
+    else:
+        sentence = "No reader's interval of the change lies below 0: none is marked harmed. "
+    if helped:
+        sentence += f"Helped (interval above 0): {', '.join(helped)}. "
+    return sentence + caveat
 
 
 # Notes: what a report leaves out, and why.
@@ -357,3 +452,91 @@ CASES_METHOD = (
     "The study's samples that every expert got wrong: the model too, or only the model right (the paper's "
     "appendix). The four panels as participants saw them, in the labelling page's order."
 )
+
+
+# The assisted arm.
+
+NO_ASSISTED_READINGS = "No reader has answered a case both alone and with the suggestion yet: nothing to compare."
+ASSISTANCE_NO_READING_TIMES = "None: the report was given no reading times."
+ASSISTANCE_ORH_METHOD = (
+    "Each reader's answers with the suggestion against their answers alone, as two modalities read by the same "
+    "readers on the same cases, by the Obuchowski-Rockette-Hillis method (Obuchowski & Rockette 1995; Hillis "
+    "2007): the difference is the mean figure of merit aided minus unaided, its standard error from the jackknife "
+    "over cases. Per cohort and over all readers, on the cases every reader of the group read both ways. Random "
+    "readers, random cases: the result applies to other readers and cases like these; fixed readers: to these "
+    "readers; fixed cases: to these cases. Var(TR), the reader-by-modality variance, is how much the effect "
+    "differs from reader to reader."
+)
+ASSISTANCE_MODEL_METHOD = (
+    "Each model against the readers of each cohort reading with the suggestion (their aided answers), as the "
+    "model against the population of readers above does with their answers alone."
+)
+ASSISTANCE_READERS_METHOD = (
+    "Each reader's accuracy alone and with the suggestion on the cases they read both ways: helped, the cases wrong "
+    "alone and right with the suggestion; harmed, the reverse; p, McNemar's exact test of the two counts. The "
+    "interval of the change is the jackknife over the reader's cases (as MRMCaov's reader-specific intervals); "
+    "the verdict is 'helped' when it lies above 0, 'harmed' below, else 'no detectable change'."
+)
+ASSISTANCE_READERS_FIGURE_CAPTION = (
+    "Every reader's accuracy alone (left) and with the suggestion (right), a line per reader coloured by cohort; "
+    "readers marked harmed in red and bold, the model's accuracy alone dotted."
+)
+ASSISTANCE_SWITCHES_METHOD = (
+    "With u the answer alone, f the answer with the suggestion, a the suggestion and t the truth: relative AI "
+    "reliance (RAIR) P(f = t | u ≠ t, a = t), the share of the cases the reader got wrong alone and the suggestion "
+    "right that the reader then got right; relative self-reliance (RSR) P(f = t | u = t, a ≠ t), the share of "
+    "the cases the reader got right alone and the suggestion wrong that the reader kept right (Schemmer et al. "
+    "2023); the harmful switch rate P(f = a | u = t, a ≠ t); wrong suggestions adopted, the final answers that "
+    "took up a wrong suggestion the reader had not given alone; agreement with the suggestion before (P(u = a)) "
+    "and after (P(f = a)). A cohort's row pools its readers' readings. A rate with no case to rest on is shown "
+    "as –, never 0. Read them beside the change without any suggestion: the share of the cases read twice alone "
+    "that the reader answered differently the second time."
+)
+ASSISTANCE_SWITCHES_CROSSOVER = (
+    "In a crossover the answer alone and the answer with the suggestion are readings in different sessions: "
+    "these figures measure agreement across sessions, not switches seen as they happened."
+)
+ASSISTANCE_BY_SUGGESTION_METHOD = (
+    "Accuracy alone and with the suggestion on the cases whose suggestion was right and on those whose suggestion "
+    "was wrong (Kiani et al. 2020), per cohort and over all readers, pooled over the readings; controlled "
+    "suggestions, wrong by design, apart."
+)
+ASSISTANCE_TIME_METHOD = {
+    "sequential": (
+        "Seconds per case alone (the active seconds of the answer alone) against with the suggestion (those and "
+        "the active seconds of the final answer after the suggestion appeared: the time a second reading with "
+        "the machine takes in all), per cohort and over all readers; and the seconds after the suggestion "
+        "appeared, when the answer alone agreed with it against when it did not. Medians of the pooled readings; "
+        "the test compares each reader's medians (Wilcoxon signed-rank test over readers)."
+    ),
+    "crossover": (
+        "Active seconds per case of the readings alone against those with the suggestion, per cohort and over all "
+        "readers. Medians of the pooled readings; the test compares each reader's medians (Wilcoxon signed-rank "
+        "test over readers)."
+    ),
+}
+TIME_COMPARISON_WORDS = {"arms": "Alone against with the suggestion", "after_suggestion": "After the suggestion"}
+ASSISTANCE_CROSSOVER_METHOD = (
+    "The crossover's effects on accuracy, each reader one figure, tested over readers (Jones & Kenward 2014, ch. "
+    "2): period, session 2 minus session 1 (the mean of the two arms; learning or fatigue); sequence, the readers "
+    "who started with the suggestion minus those who started alone; carry-over, the effect of the suggestion in "
+    "session 1 minus in session 2 (memory of the first reading). Beside them each arm's accuracy per session, the "
+    "mean over readers."
+)
+CROSSOVER_EFFECT_WORDS = {"period": "Period (session 2 − 1)", "sequence": "Sequence", "carryover": "Carry-over"}
+
+
+def crossover_left_out_note(error: Exception) -> str:
+    return f"The crossover's period and sequence effects are left out: {error}."
+ASSISTANCE_ORH_NONE = "None: this needs two or more readers who read the same cases both alone and with the suggestion."
+ASSISTANCE_CROSSOVER_NONE = "None: see the report's notes."
+
+
+def suggestion_kind(source: str, correct: bool) -> str:
+    if source == "controlled":
+        return "controlled (wrong by design)"
+    return "the model's, right" if correct else "the model's, wrong"
+
+
+def seconds_difference(value: float | None) -> str:
+    return "–" if value is None else f"{signed(value)} s"

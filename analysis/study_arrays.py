@@ -3,8 +3,9 @@ truth, its people's answers (by pseudonym, cohort and whether simulated), the mo
 study's sample order, and the data set's test split with the runs that predicted all of it; what the
 sections on the readers need (``annotator.reader_data``): each answer's active seconds, whether its
 class had been looked up in the gallery before it, the second readings of repeated cases, the answers
-to the background form and the instructions each reader was shown; and the cases' panels and the
-report's preface (``report_inputs``).
+to the background form and the instructions each reader was shown; the aided readings of a study read
+with the machine's suggestion (``AssistedArm``); and the cases' panels and the report's preface
+(``report_inputs``).
 
 A missing answer or prediction is -1 (``analysis.reader_arrays.NO_ANSWER``), so it is counted, never lost.
 """
@@ -19,6 +20,7 @@ from django.db.models import Count, Min
 
 from analysis.models import ReportPreface
 from analysis.report_inputs import (
+    AssistedArm,
     CasePanels,
     ClassLookup,
     InstructionsRecord,
@@ -32,7 +34,8 @@ from analysis.report_inputs import (
     TestSplit,
     TestSplitRun,
 )
-from annotator.models import Answer, GalleryVisit, Participant, config_of
+from annotator.assistance import assistance_of
+from annotator.models import Answer, Arm, GalleryVisit, Participant, Suggestion, config_of
 from annotator.reader_data import instructions_seen, reader_covariates, repeat_readings
 from analysis.reader_arrays import NO_ANSWER
 from models_zoo.models import ModelRun, Prediction
@@ -196,6 +199,52 @@ def study_answers(study: Study, model_runs: list[ModelRun] | None = None) -> Stu
         covariates={p.pseudonym: covariates.get(p.pseudonym, {}) for p in participants},
         instructions=instructions,
         instructions_texts=dict(sorted(texts.items())),
+        assisted=_assisted_arm(study, participants, column_of_item, answers.shape),
+    )
+
+
+def _assisted_arm(
+    study: Study, participants: list[Participant], column_of_item: dict[int, int], shape: tuple[int, int]
+) -> AssistedArm | None:
+    """The aided readings of an assisted study beside the sessions of its unaided ones (first readings
+    only: a repeated case's second reading is test-retest's); None for a study read unaided."""
+    assistance = assistance_of(study)
+    if not assistance.assisted:
+        return None
+    row_of = {p.pk: row for row, p in enumerate(participants)}
+    aided = np.full(shape, NO_ANSWER, dtype=np.int16)
+    suggestion = aided.copy()
+    controlled = np.zeros(shape, dtype=bool)
+    aided_seconds = np.full(shape, np.nan)
+    after_suggestion = np.full(shape, np.nan)
+    sessions = {Arm.UNAIDED: np.zeros(shape, dtype=np.int8), Arm.AIDED: np.zeros(shape, dtype=np.int8)}
+    readings = Answer.readings.filter(participant__study=study, repeat=0).values_list(
+        "participant_id", "item_id", "arm", "session", "class_index", "suggested_class", "suggestion_source",
+        "active_seconds", "seconds_after_suggestion",
+    )
+    for participant_id, item_id, arm, session, class_index, suggested, source, active, after in readings:
+        row, column = row_of[participant_id], column_of_item[item_id]
+        sessions[arm][row, column] = session
+        if arm != Arm.AIDED:
+            continue
+        aided[row, column] = class_index
+        suggestion[row, column] = suggested
+        controlled[row, column] = source == Suggestion.Source.CONTROLLED
+        if active > 0:
+            aided_seconds[row, column] = active
+        if after is not None:
+            after_suggestion[row, column] = after
+    return AssistedArm(
+        design=assistance.design,
+        source=assistance.source,
+        aided=aided,
+        suggestion=suggestion,
+        controlled=controlled,
+        aided_seconds=aided_seconds,
+        seconds_after_suggestion=after_suggestion,
+        unaided_session=sessions[Arm.UNAIDED],
+        aided_session=sessions[Arm.AIDED],
+        sequence_groups=tuple(p.sequence_group for p in participants),
     )
 
 

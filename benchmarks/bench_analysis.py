@@ -10,7 +10,8 @@
    agreement, the readers with their background, anchoring, test-retest on 10 repeated cases and reading
    time; then its JSON document and text and the CSV text of every table) for 28 readers x 200 samples
    and for 10,000 readers x 2,000 samples, with the peak memory; and apart, the page's tables made from
-   the document (``analysis.tables.displayed``), which the analyst page renders.
+   the document (``analysis.tables.displayed``), which the analyst page renders, and the section an
+   assisted study adds (``analysis.report_assistance``) for the same study read sequentially.
 
 Run: ``.venv/bin/python benchmarks/bench_analysis.py``
 """
@@ -25,6 +26,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
 from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
 from analysis.report import compute_report  # noqa: E402
+from analysis.report_assistance import assistance_section  # noqa: E402
 from analysis.report_content import json_text  # noqa: E402
-from analysis.report_inputs import ModelAnswers, Person, Repeats, StudyAnswers  # noqa: E402
+from analysis.report_inputs import SEQUENTIAL, AssistedArm, ModelAnswers, Person, Repeats, StudyAnswers  # noqa: E402
 from analysis.report_tables import report_tables  # noqa: E402
 from analysis.tables import csv_bytes, displayed  # noqa: E402
 from analysis.significance import mcnemar_each, paired_table  # noqa: E402
@@ -194,6 +197,26 @@ def study_answers(n_scholars: int, n_samples: int, seed: int) -> StudyAnswers:
     )
 
 
+def read_with_suggestions(data: StudyAnswers, seed: int) -> StudyAnswers:
+    """The same study read sequentially: a suggestion right 90% of the time, which each reader takes, where it
+    differs from their answer alone, with a probability of their own; a few seconds after it."""
+    rng = np.random.default_rng(seed)
+    shape, truth = data.answers.shape, data.truth
+    suggestion = np.where(rng.random(truth.size) < 0.9, truth, (truth + rng.integers(1, N_CLASSES, truth.size)) % N_CLASSES)
+    answered = data.answers != NO_ANSWER
+    follows = rng.random(shape) < rng.uniform(0.2, 0.8, (shape[0], 1))
+    aided = np.where(answered, np.where(follows, suggestion, data.answers), NO_ANSWER).astype(data.answers.dtype)
+    after = rng.lognormal(np.log(6.0), 0.6, shape).round(1)
+    arm = AssistedArm(
+        design=SEQUENTIAL, source="model", aided=aided,
+        suggestion=np.where(answered, suggestion, NO_ANSWER).astype(data.answers.dtype),
+        controlled=np.zeros(shape, dtype=bool), aided_seconds=after, seconds_after_suggestion=after,
+        unaided_session=answered.astype(np.int8), aided_session=answered.astype(np.int8),
+        sequence_groups=(None,) * shape[0],
+    )
+    return replace(data, assisted=arm)
+
+
 def report_without_figures(data: StudyAnswers) -> int:
     """The report's computation and its files' text as ``analysis.report_files`` writes them, but for the
     figures and each reader's own confusion-matrix files; the size of that text."""
@@ -228,6 +251,9 @@ def whole_report() -> None:
         )
         took, rows = page_tables(data)
         print(f"   the page's tables of it: {took:.2f} s for {rows:,} rows")
+        assisted = read_with_suggestions(data, seed=7)
+        took = best_of(1, lambda: assistance_section(assisted))
+        print(f"   the same study read sequentially with suggestions: its assisted arm's section {took:.2f} s more")
     print(f"   process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"   (load average when done: {', '.join(f'{value:.1f}' for value in os.getloadavg())})")
 

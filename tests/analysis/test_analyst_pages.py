@@ -3,6 +3,7 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import Answer
+from tests.analysis.assisted_studies import sequential_study
 from tests.analysis.test_study_arrays import answered_study
 from tests.factories import make_user
 from study.roles import COORDINATOR
@@ -195,3 +196,25 @@ def test_a_bad_margin_is_refused_with_a_message(client, reading):
     response = client.get(reverse("analysis:study_report", args=["page"]), {"margin": "-0.1"})
 
     assert response.status_code == 400 and b"margin" in response.content
+
+
+def test_the_analyst_sees_an_assisted_studys_readers_with_the_machine_and_a_changed_final_answer_rebuilds_it(
+    client, db, settings
+):
+    study = sequential_study("assisted-page")
+    analyst = make_user("assisted-page-reader", "analyst", study)
+    sign_in(client, analyst)
+    url = reverse("analysis:study_report", args=[study.name])
+
+    page = client.get(url).content.decode()
+
+    assert "Readers with the machine: aided against unaided" in page
+    assert "Harmed (their interval of the change lies below 0): scholar-03." in page
+    assert reverse("analysis:report_file", args=[study.name, 0, "assistance_switches.csv"]) in page
+    switches = settings.DATA_DIR / "reports" / study.name / "0" / "assistance_switches.csv"
+    built_at = switches.stat().st_mtime_ns
+    final = Answer.readings.get(participant__pseudonym="scholar-03", item__position=0, arm="aided")
+    final.class_index = 0
+    final.save()
+    client.get(url)
+    assert switches.stat().st_mtime_ns != built_at

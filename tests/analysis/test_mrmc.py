@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp, ttest_rel
 
+from analysis import mrmc
 from analysis.metrics import readers_metrics
 from analysis.mrmc import (
     JackknifeFOM,
@@ -269,3 +270,15 @@ def test_the_mrmc_modules_import_without_django():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY)
 
     assert completed.returncode == 0, completed.stderr
+
+
+def test_the_macro_f1_jackknife_is_the_same_computed_a_few_readers_at_a_time(monkeypatch):
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 5, 30)
+    answers = np.where(rng.random((2, 7, 30)) < 0.6, truth, rng.integers(-1, 5, (2, 7, 30)))
+    whole = mrmc.macro_f1_jackknife(answers, truth, 5)
+
+    monkeypatch.setattr(mrmc, "F1_JACKKNIFE_BLOCK", 3 * 30)
+    blocks = mrmc.macro_f1_jackknife(answers, truth, 5)
+
+    assert np.array_equal(blocks.fom, whole.fom) and np.array_equal(blocks.jackknife, whole.jackknife)

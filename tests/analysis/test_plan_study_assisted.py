@@ -1,5 +1,6 @@
 """``manage.py plan_study --assisted``: an assisted reading study sized from a pilot of unaided and aided
-readings, every component (Cov1 included) taken from the pilot (analysis.assistance.assisted_pilot)."""
+readings, an iMRMC file or an assisted study's own answers, every component (Cov1 included) taken from the
+pilot (analysis.assistance.assisted_pilot)."""
 
 import io
 from dataclasses import replace
@@ -12,6 +13,8 @@ from django.core.management import CommandError, call_command
 from analysis.assistance import assisted_pilot, assisted_readings
 from analysis.study_power import power_table
 from models_zoo.classification_figures import MetricInputError
+from tests.analysis.assisted_studies import SEQUENTIAL_READERS, SUGGESTION, TRUTH, sequential_study
+from tests.factories import reading_study
 
 BINARY = Path(__file__).parent / "data" / "VanDyke_binary_sensitivity.imrmc"
 
@@ -119,9 +122,39 @@ def test_the_command_refuses_an_assisted_pilot_it_cannot_plan_from(tmp_path):
     assert "alone vs with model" in run_plan(
         other_names, "--assisted", "--modalities", "alone", "with model", "--effect", "0.05", "--max-readers", "3"
     )
-    with pytest.raises(CommandError, match="--assisted: plans from a pilot iMRMC file"):
-        run_plan("pilot", "--assisted", "--cohort", "expert", "--effect", "0.05")
     with pytest.raises(CommandError, match="--fom f1: a file's FOM is one of auc, accuracy"):
         run_plan(other_names, "--assisted", "--fom", "f1", "--effect", "0.05")
     with pytest.raises(CommandError, match="no such file"):
         run_plan(tmp_path / "missing.imrmc", "--assisted", "--effect", "0.05")
+
+
+@pytest.mark.django_db
+def test_an_assisted_studys_own_readings_are_a_pilot_for_a_cohort():
+    sequential_study("own-pilot")
+    scholars = [name for name in SEQUENTIAL_READERS if name.startswith("scholar")]
+    unaided = np.array([SEQUENTIAL_READERS[name][0] for name in scholars])
+    aided = np.array([SEQUENTIAL_READERS[name][1] for name in scholars])
+    pilot = assisted_pilot(
+        assisted_readings(unaided, aided, SUGGESTION, TRUTH, 13, readers=scholars, cohorts=["scholar"] * 3)
+    )
+
+    printed = run_plan("own-pilot", "--assisted", "--cohort", "scholar", "--effect", "0.1", "--max-readers", "4")
+
+    assert (
+        "Assisted pilot study own-pilot (sequential): cohort scholar, unaided vs aided, 3 readers, 8 cases, FOM accuracy"
+    ) in printed
+    assert "observed: unaided 0.7500, aided 0.7083, effect -0.0417" in printed
+    assert f"Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}  Cov1 {pilot.cov1:.8f}" in printed
+
+
+@pytest.mark.django_db
+def test_a_study_read_unaided_or_a_cohort_too_small_is_refused_as_an_assisted_pilot():
+    reading_study("alone")
+    sequential_study("small-pilot")
+
+    with pytest.raises(CommandError, match="study alone is read unaided: --assisted plans from a study read with"):
+        run_plan("alone", "--assisted", "--cohort", "expert", "--effect", "0.05")
+    with pytest.raises(CommandError, match="cohort: 'nurse' is none of the readers' cohorts"):
+        run_plan("small-pilot", "--assisted", "--cohort", "nurse", "--effect", "0.05")
+    with pytest.raises(CommandError, match="--modalities: not with --assisted --cohort"):
+        run_plan("small-pilot", "--assisted", "--cohort", "expert", "--modalities", "a", "b", "--effect", "0.05")

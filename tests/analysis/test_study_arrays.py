@@ -138,3 +138,31 @@ def test_a_run_of_another_label_set_is_refused_by_name():
 
     with pytest.raises(ReportError, match="predicts the hpa28 classes, the study uses cyto13"):
         model_runs_named(study, ["kaggle"])
+
+
+@pytest.mark.django_db
+def test_an_assisted_study_gives_each_readers_aided_answers_with_the_suggestion_shown_and_its_times():
+    # Imported here: assisted_studies builds on this module's add_model.
+    from tests.analysis.assisted_studies import SECONDS_AFTER, SEQUENTIAL_READERS, SUGGESTION, sequential_study
+
+    study = sequential_study()
+
+    data = study_answers(study, [])
+
+    arm = data.assisted
+    names = [p.pseudonym for p in data.people]
+    assert arm.design == "sequential" and arm.source == "gapnet"
+    for name, (alone, final) in SEQUENTIAL_READERS.items():
+        assert data.answers[names.index(name)].tolist() == alone, "the answers alone stay the report's answers"
+        assert arm.aided[names.index(name)].tolist() == final
+        assert arm.suggestion[names.index(name)].tolist() == SUGGESTION
+    assert not arm.controlled.any()
+    assert np.all(arm.seconds_after_suggestion == SECONDS_AFTER)
+    assert set(arm.unaided_session.ravel()) == set(arm.aided_session.ravel()) == {1}
+
+
+@pytest.mark.django_db
+def test_a_study_read_unaided_has_no_aided_arm():
+    reading, _ = answered_study(n_samples=13)
+
+    assert study_answers(reading.study).assisted is None

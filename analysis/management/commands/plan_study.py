@@ -3,8 +3,10 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis.assistance import assisted_pilot, orh_aided_vs_unaided
 from analysis.mrmc import ANSWER_FOMS, model_vs_readers_on_answers
 from analysis.mrmc_files import FILE_FOMS, IMRMCFileError, analyse_pair, read_imrmc
+from analysis.report_assistance import arm_readings
 from analysis.report_inputs import ReportError
 from analysis.study_arrays import default_model_runs, model_runs_named, study_answers
 from analysis.study_power import PilotComponents, power_table, smallest_designs
@@ -22,8 +24,9 @@ class Command(BaseCommand):
     help = (
         "Power of a planned two-modality MRMC study (random readers, random cases; Hillis, Obuchowski & "
         "Berbaum 2011) from the variance components of a pilot: an iMRMC file, or a study's answers with "
-        "--cohort (a model against that cohort's readers), or with --assisted an iMRMC file of readers unaided "
-        "and aided; and the smallest designs reaching the target power."
+        "--cohort (a model against that cohort's readers), or with --assisted the readers unaided and aided, from "
+        "an iMRMC file or an assisted study's answers with --cohort; and the smallest designs reaching the target "
+        "power."
     )
 
     def add_arguments(self, parser):
@@ -33,13 +36,15 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--cohort", metavar="C",
-            help="Plan from the study's answers: the model against the readers of this cohort (e.g. expert).",
+            help="Plan from the study's answers: the model against the readers of this cohort (e.g. expert); with "
+            "--assisted the cohort's readers with the suggestion against alone.",
         )
         parser.add_argument(
             "--assisted", action="store_true",
             help="Plan an assisted reading study (aided against unaided) from a pilot iMRMC file whose modalities "
             "are the readers' unaided and aided readings, 'unaided' and 'aided' unless --modalities UNAIDED AIDED "
-            "names them; every component, Cov1 included, is the pilot's. FOM accuracy unless --fom.",
+            "names them, or with --cohort from an assisted study's answers (the cases with the model's own "
+            "suggestion); every component, Cov1 included, is the pilot's. FOM accuracy unless --fom.",
         )
         parser.add_argument(
             "--model", metavar="RUN",
@@ -97,10 +102,7 @@ class Command(BaseCommand):
     def _assisted_pilot(self, options) -> PilotComponents:
         """The components of aided against unaided readings in a pilot iMRMC file, Cov1 the pilot's own."""
         if options["cohort"] is not None:
-            raise CommandError(
-                "--assisted: plans from a pilot iMRMC file of unaided and aided readings; --cohort plans a model "
-                "against a cohort from a study's answers. Give one of the two."
-            )
+            return self._assisted_pilot_from_study(options)
         path, fom = self._pilot_file(options, "accuracy")
         unaided, aided = options["modalities"] or ASSISTED_MODALITIES
         try:
@@ -121,10 +123,52 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(note))
         pilot = PilotComponents.from_components(pair.comparison.components)
         comparison = pair.comparison
-        correlation = pilot.cov1 / pilot.var_error if pilot.var_error > 0 else float("nan")
         self.stdout.write(
             f"Assisted pilot {path.name}: {unaided} vs {aided}, {len(pair.readers)} readers, {pilot.n_cases} cases, "
             f"FOM {fom}\n"
+        )
+        self._write_assisted_components(pilot, comparison)
+        return pilot
+
+    def _assisted_pilot_from_study(self, options) -> PilotComponents:
+        """The components of a cohort's readers with the suggestion against alone in an assisted study, on the
+        cases with the model's own suggestion (``analysis.report_assistance.arm_readings``)."""
+        fom = options["fom"] or "accuracy"
+        if fom not in ANSWER_FOMS:
+            raise CommandError(f"--fom {fom}: a study's FOM is one of {', '.join(ANSWER_FOMS)}")
+        for option in ("modalities", "model"):
+            if options[option] is not None:
+                raise CommandError(f"--{option}: not with --assisted --cohort, which plans from a study's own readings")
+        ensure_migrated(lambda line: self.stderr.write(line))
+        study = get_study(options["file"])
+        try:
+            data = study_answers(study, [])
+        except ReportError as error:
+            raise CommandError(str(error)) from None
+        if data.assisted is None:
+            raise CommandError(
+                f"study {study.name} is read unaided: --assisted plans from a study read with the model's suggestion "
+                "(set_assistance), or from a pilot iMRMC file of unaided and aided readings"
+            )
+        arm = arm_readings(data)
+        if arm is None:
+            raise CommandError(f"study {study.name}: no reader has read a case both alone and with the suggestion yet")
+        cohort = options["cohort"]
+        try:
+            pilot = assisted_pilot(arm.model, cohort=cohort, fom=fom)
+        except MetricInputError as error:
+            raise CommandError(f"study {study.name}: {error}") from None
+        comparison = orh_aided_vs_unaided(arm.model, foms=(fom,)).comparisons[(cohort, fom)]
+        self.stdout.write(
+            f"Assisted pilot study {study.name} ({data.assisted.design}): cohort {cohort}, unaided vs aided, "
+            f"{int(arm.model.members(cohort).sum())} readers, {pilot.n_cases} cases, FOM {fom}\n"
+        )
+        self._write_assisted_components(pilot, comparison)
+        return pilot
+
+    def _write_assisted_components(self, pilot: PilotComponents, comparison) -> None:
+        correlation = pilot.cov1 / pilot.var_error if pilot.var_error > 0 else float("nan")
+        self.stdout.write(
             f"  observed: unaided {comparison.fom_b:.4f}, aided {comparison.fom_a:.4f}, effect "
             f"{comparison.difference:+.4f}\n"
             f"  Var(TR) {pilot.var_tr:.8f}  Var(error) {pilot.var_error:.8f}  Cov1 {pilot.cov1:.8f}  "
@@ -132,7 +176,6 @@ class Command(BaseCommand):
             f"  Cov1 / Var(error) {correlation:.3f}: the pilot's correlation of a reader's unaided and aided errors\n"
             "  (larger in a sequential design than in a crossover: the plan holds for a study of the pilot's design)\n"
         )
-        return pilot
 
     def _pilot_from_file(self, options) -> PilotComponents:
         path, fom = self._pilot_file(options, "auc")
