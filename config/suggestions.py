@@ -30,13 +30,7 @@ class ModelRunSuggestions:
         item_of = dict(study.items.values_list("sample_id", "pk"))
         predictions = Prediction.objects.filter(run__name=run, sample_id__in=item_of)
         return {
-            item_of[prediction.sample_id]: ModelOutput(_top_class(prediction), prediction.probabilities)
+            item_of[prediction.sample_id]: ModelOutput(prediction.top_class, prediction.probabilities)
             for prediction in predictions
         }
 
-
-def _top_class(prediction: Prediction) -> int:
-    """The run's single class for the sample: the most probable one, or the first imported class."""
-    if prediction.probabilities:
-        return max(range(len(prediction.probabilities)), key=prediction.probabilities.__getitem__)
-    return prediction.classes[0]
