@@ -9,12 +9,10 @@ On GPUs every process takes its own device (``cuda:LOCAL_RANK``, :func:`process_
 before any collective operation: NCCL runs a collective on the current device, which is otherwise cuda:0
 for every process ("Duplicate GPU detected").
 
-The processes leave the group together, since gloo aborts a process whose peer closes a connection it
-still uses ("terminate called without an active exception"): each waits at a barrier for the others,
-and then, since the first process out of a barrier may leave while its last messages are still on their
-way to the others, each counts itself out in the rendezvous store (which no connection of the group
-carries) and waits until all have, before it tears its connections down. After a failure there is no
-such wait: the others may never come to it, and torchrun stops them anyway.
+The processes leave the group together: each waits at a barrier for the others before it tears its
+connections down, since gloo aborts a process whose peer closes a connection it still uses
+("terminate called without an active exception"). After a failure there is no barrier: the others may
+never come to it, and torchrun stops them anyway.
 
 ``--batch-size`` is the global batch: ``per_process_batch`` shares it out. With the paper's rate
 unchanged, N processes then take the same steps as one process would (the mean gradient over the
@@ -108,18 +106,7 @@ def leave_process_group(in_step: bool) -> None:
         return
     if in_step:
         dist.barrier()
-        wait_for_every_process(dist.distributed_c10d._get_default_store(), dist.get_world_size())
     dist.destroy_process_group()
-
-
-LEFT_KEY, ALL_LEFT_KEY = "processes_out_of_the_last_barrier", "every_process_out_of_the_last_barrier"
-
-
-def wait_for_every_process(store, world_size: int) -> None:
-    """Count this process out in ``store`` and return once all ``world_size`` processes have been."""
-    if store.add(LEFT_KEY, 1) == world_size:
-        store.set(ALL_LEFT_KEY, "1")
-    store.wait([ALL_LEFT_KEY])
 
 
 def _terminate(signum, frame) -> None:

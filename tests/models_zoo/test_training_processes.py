@@ -3,7 +3,6 @@ process, leaving the process group, failures on any rank (batch-norm statistics:
 
 import os
 import signal
-import threading
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from django.core.management.base import CommandError
 
 from models_zoo.management.commands import train as train_command
 from models_zoo.models import ModelRun
-from models_zoo.training import checkpoint, loop, processes
+from models_zoo.training import checkpoint, loop
 from models_zoo.training.checkpoint import capture_rng_state, epoch_seed, restore_rng_state
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.processes import (
@@ -69,27 +68,13 @@ def group_calls(monkeypatch):
     monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append("init"))
     monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
-    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    monkeypatch.setattr(dist.distributed_c10d, "_get_default_store", lambda: "store")
-    monkeypatch.setattr(processes, "wait_for_every_process", lambda store, world_size: calls.append("all out"))
     return calls
-
-
-def test_a_process_out_of_the_last_barrier_waits_in_the_store_until_every_other_is_out_too():
-    store = dist.HashStore()
-    first_out = threading.Event()
-    first = threading.Thread(target=lambda: (processes.wait_for_every_process(store, 2), first_out.set()))
-    first.start()
-    assert not first_out.wait(0.5), "the first process waits while the second has not come out"
-    processes.wait_for_every_process(store, 2)
-    first.join()
-    assert first_out.is_set()
 
 
 def test_processes_that_end_the_block_alike_wait_for_each_other_before_they_leave(group_calls):
     with process_group(Processes(world_size=2, rank=1, local_rank=1), "cpu"):
         assert group_calls == ["init"]
-    assert group_calls == ["init", "barrier", "all out", "destroy"]
+    assert group_calls == ["init", "barrier", "destroy"]
 
 
 def test_the_process_group_is_left_however_the_block_ends_and_sigterm_becomes_an_exception(group_calls):
