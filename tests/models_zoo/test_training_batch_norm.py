@@ -1,5 +1,6 @@
-"""Two gloo processes under DistributedDataParallel: each updates batch-norm statistics from its own share
-of a batch, and ``broadcast_buffers`` (called before validation) gives every process rank 0's.
+"""Two gloo processes: each updates batch-norm statistics from its own share of a batch, as under
+DistributedDataParallel, and ``broadcast_buffers`` (called before validation) gives every process rank 0's.
+The model is not wrapped: the wrapper's gradient hooks play no part in what is checked.
 
 The processes are spawned, not forked (a fork of a process with threads may deadlock), so they import this
 module: it imports nothing that needs Django set up.
@@ -12,7 +13,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from models_zoo.training.processes import Processes, broadcast_buffers, leave_process_group
 
@@ -24,8 +24,7 @@ def batch_norm_process(rank: int, world_size: int, init_file: str, results) -> N
     try:
         torch.manual_seed(0)
         model = nn.Sequential(nn.Conv2d(4, 3, 3), nn.BatchNorm2d(3))
-        trained = DistributedDataParallel(model)
-        trained(torch.randn(2, 4, 8, 8) + rank).sum().backward()  # each process's own share of a batch
+        model(torch.randn(2, 4, 8, 8) + rank)  # each process's own share of a batch
         before = model[1].running_mean.clone()
         broadcast_buffers(model, Processes(world_size, rank, rank))
         # As lists: tensors would travel as shared memory, unreadable once this process has ended.
