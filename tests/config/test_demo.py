@@ -146,6 +146,16 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
 
     second = run_demo()
 
+    # Readers with the machine: the report's assisted arm, from the same sequential reading.
+    assistance = summary["assistance"]
+    assert {row["cohort"] for row in assistance["orh"]} >= {"expert", "scholar"}
+    assert {row["reader"] for row in assistance["readers"]} == {f"sim-expert-0{i}" for i in (1, 2, 3)} | {
+        f"sim-scholar-0{i}" for i in range(1, 6)
+    }
+    assert len(rows(report / "assistance_readers.csv")) == 8
+    assert (report / "assistance_readers.png").stat().st_size > 0
+    assert "as a second reader" in landed.text
+
     assert "exists already" in second and "has predicted the study already" in second
     assert "read sequential, fixed since the first answer" in second
     assert "a new expert invitation" not in second
