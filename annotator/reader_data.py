@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from annotator.models import Answer, InstructionsSeen, config_of
+from annotator.models import Answer, Arm, InstructionsSeen, config_of
 from study.models import Study
 
 
@@ -45,10 +45,11 @@ class RepeatReading:
 
 def repeat_readings(study: Study) -> dict[str, list[RepeatReading]]:
     """{pseudonym: [each repeated case they answered both times, in the order of the study's
-    samples]}. Participants with no such case are left out."""
+    samples]}: the readings alone (in a sequential study each reading of a case also has an answer beside
+    the suggestion, which test-retest leaves out). Participants with no such case are left out."""
     readings: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
     pseudonyms = {}
-    rows = Answer.readings.filter(participant__study=study).values_list(
+    rows = Answer.readings.filter(participant__study=study, arm=Arm.UNAIDED).values_list(
         "participant_id", "participant__pseudonym", "item_id", "item__position", "repeat", "class_index"
     )
     positions = {}

@@ -157,6 +157,26 @@ def test_the_comparison_with_the_model_reads_the_answers_alone(client, sequentia
     assert list(participant.answers.values_list("class_index", flat=True)) == [4]
 
 
+def test_test_retest_compares_the_two_readings_alone_not_those_beside_the_suggestion(client, reading):
+    from annotator.models import config_of
+    from annotator.reader_data import repeat_readings
+
+    config = config_of(reading.study)
+    config.repeated_cases = 2
+    config.save()
+    call_command("set_assistance", "assisted", "sequential", "--suggestions", "gapnet")
+    participant = reading.participant
+    opened_an_hour_ago(participant)
+    cases = participant.cases()
+    read_sequentially(client, participant, [case.number for case in cases], alone=4, final=7)
+    pairs = repeat_readings(reading.study)[participant.pseudonym]
+    assert len(pairs) == 2 and all((pair.first, pair.second) == (4, 4) for pair in pairs)
+    # A second reading alone that is missing leaves its case out, whatever was answered beside the suggestion.
+    second_alone = Answer.readings.filter(participant=participant, repeat=1, arm=Arm.UNAIDED).first()
+    Answer.readings.filter(pk=second_alone.pk).delete()
+    assert len(repeat_readings(reading.study)[participant.pseudonym]) == 1
+
+
 def read_sequentially(client, participant, numbers, alone=4, final=None):
     client.force_login(participant.user)
     for number in numbers:
