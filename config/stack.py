@@ -12,7 +12,7 @@ only ever serve complete requests and are free as soon as the answer is made. ng
 - limits each client address (an IPv6 client by its /64): requests being answered at once, requests
   per second and sign-in attempts per minute; and each session cookie's requests per second
   (``PROXY_...`` settings), answering 429 with Retry-After, before any Python runs. A session's
-  requests in flight are counted by the site (``study.floods``);
+  requests in flight are counted by the site (``site_machinery.floods``);
 - reads the client's address from ``CLIENT_ADDRESS_HEADER`` of the ``TRUSTED_PROXIES`` in front of it
   (its realip module) and hands it to Django in X-Real-IP, over a unix socket that only it can
   reach: gunicorn runs with ``CLIENT_ADDRESS_HEADER=X-Real-IP`` and ``TRUSTED_PROXIES=unix``, so the
@@ -105,7 +105,7 @@ class Proxying:
 # the first longest run of two or more zero words as "::") to its /64, the first four words, written
 # out in full so that every address of a /64 gives the same text: which words of the prefix the
 # "::" stands for depends on how many words come before and after it. IPv4 addresses stay as they
-# are, IPv4-mapped IPv6 ones become the IPv4 address (as in study.addresses).
+# are, IPv4-mapped IPv6 ones become the IPv4 address (as in site_machinery.addresses).
 WORD = "[0-9a-f]+"
 IPV6_BUCKETS = [
     (rf"^::ffff:(?<v4>[0-9.]+)$", "$v4"),

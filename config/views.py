@@ -3,8 +3,8 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 
+from site_machinery.security import REFUSAL_ATTRIBUTE
 from study.roles import ANALYST, COORDINATOR, has_role
-from study.security import REFUSAL_ATTRIBUTE
 
 
 @login_required
@@ -25,7 +25,7 @@ def home(request):
 
 class ThrottledLoginView(LoginView):
     """Django's sign-in page, answering a throttled attempt with a clear message: 429 while locked
-    out, 503 while too many checks are under way (``study.security.ThrottledModelBackend`` decides,
+    out, 503 while too many checks are under way (``site_machinery.security.ThrottledModelBackend`` decides,
     for every sign-in form)."""
 
     def form_invalid(self, form):

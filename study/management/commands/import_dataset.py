@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
 from study.importer import run_import, write_quality_report, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
