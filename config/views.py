@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 
+from annotator.access import participations_of
 from site_machinery.security import REFUSAL_ATTRIBUTE
 from study.roles import ANALYST, COORDINATOR, has_role
 
@@ -11,7 +12,7 @@ from study.roles import ANALYST, COORDINATOR, has_role
 def home(request):
     """Where everyone lands after signing in: the parts of the site their role and invitations open.
     A participant of one study, and nothing else, goes straight on where they stopped in it."""
-    participations = list(request.user.participations.select_related("study", "cohort").order_by("study__name"))
+    participations = list(participations_of(request.user).select_related("study", "cohort").order_by("study__name"))
     is_coordinator = has_role(request.user, COORDINATOR)
     is_analyst = has_role(request.user, ANALYST)
     if len(participations) == 1 and not is_coordinator and not is_analyst:
