@@ -40,8 +40,8 @@ from scipy.special import stdtr, stdtrit
 from scipy.stats import rankdata
 
 from analysis.intervals import check_level
-from analysis.metrics import confusion_counts, readers_metrics
 from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from analysis.reader_metrics import confusion_counts, readers_metrics
 from models_zoo.classification_figures import MetricInputError, check_truth, ratio
 
 RANDOM_READERS_RANDOM_CASES = "random_readers_random_cases"
@@ -136,7 +136,7 @@ def _f1(true_positives: np.ndarray, predicted: np.ndarray, support: np.ndarray) 
 
 
 def macro_f1_jackknife(answers: Any, truth: Any, n_classes: int) -> JackknifeFOM:
-    """Macro F1 of each reader and its jackknife, as ``analysis.metrics`` defines it.
+    """Macro F1 of each reader and its jackknife, as ``analysis.reader_metrics`` defines it.
 
     One versus rest per class, F1 = 2 TP / (predicted + support), a class with neither counting 0, and
     the plain mean over the ``n_classes`` classes; an unanswered case (-1) is wrong and predicts no
@@ -585,8 +585,8 @@ def model_vs_readers_on_answers(
 ) -> ModelVsReaders:
     """``model_vs_readers`` for class answers: the model's ``(n_cases,)``, the readers' ``(n_readers, n_cases)``.
 
-    ``fom`` is ``"accuracy"`` or ``"f1"`` (macro F1, as in ``analysis.metrics``). The jackknife needs
-    every reader on every case, so cases that the model or any reader left unanswered (-1) are left
+    ``fom`` is ``"accuracy"`` or ``"f1"`` (macro F1, as in ``analysis.reader_metrics``). The jackknife
+    needs every reader on every case, so cases that the model or any reader left unanswered (-1) are left
     out of the analysis; the result counts them in ``n_cases_dropped`` and says so in ``warnings``.
     The FOMs are therefore those of the cases everyone read, which differ from Table 2's (where an
     unanswered case counts as wrong) when some are dropped. Fewer than two cases left is an error.

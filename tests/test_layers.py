@@ -60,7 +60,7 @@ def test_no_import_points_up_a_layer(package):
 
 def test_the_layer_walk_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "module.py"
-    module.write_text("def f():\n    from analysis.metrics import readers_metrics\n    import study.models\n")
+    module.write_text("def f():\n    from analysis.reader_metrics import readers_metrics\n    import study.models\n")
     assert imported_packages(module) == {("analysis", 2), ("study", 3)}
 
 

@@ -10,7 +10,6 @@ import pytest
 from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp, ttest_rel
 
-from analysis.metrics import readers_metrics
 from analysis.mrmc import (
     JackknifeFOM,
     accuracy_jackknife,
@@ -22,6 +21,7 @@ from analysis.mrmc import (
     model_vs_readers_on_answers,
 )
 from analysis.mrmc_files import read_imrmc
+from analysis.reader_metrics import readers_metrics
 from models_zoo.classification_figures import MetricInputError, auc_per_class
 
 REPOSITORY = Path(__file__).resolve().parents[2]
