@@ -510,17 +510,7 @@ def model_vs_readers(
     With ``margin`` > 0 each variant also holds the one-sided non-inferiority test of H0: Δ ≤ −margin.
     """
     level = check_level(level)
-    if np.ndim(readers.fom) != 1:
-        raise MetricInputError(f"readers: expected FOMs (n_readers,), got shape {np.shape(readers.fom)}")
-    _check_jackknife_fom(readers, np.shape(readers.fom), "readers")
-    n_readers = int(np.shape(readers.fom)[0])
-    if n_readers < 2:
-        raise MetricInputError(f"readers: the analysis needs at least two readers, got {n_readers}")
-    _check_jackknife_fom(model, (1,), "model")
-    if model.n_cases != readers.n_cases:
-        raise MetricInputError(f"model: has {model.n_cases} cases, the readers have {readers.n_cases}")
-    if margin is not None and not (math.isfinite(margin) and margin > 0):
-        raise MetricInputError(f"margin: expected a positive number, got {margin!r}")
+    n_readers = _check_model_vs_readers(model, readers, margin)
     reader_fom = np.asarray(readers.fom, dtype=float)
     differences = float(model.fom[0]) - reader_fom
     covariances = jackknife_covariances((model.jackknife - readers.jackknife)[np.newaxis])
@@ -533,28 +523,10 @@ def model_vs_readers(
         FIXED_READERS_RANDOM_CASES: (covariances.var_error + (n_readers - 1) * cov2, math.inf),
         RANDOM_READERS_FIXED_CASES: (ms_r, float(n_readers - 1)),
     }
-    tests = {}
-    for variant, (error_term, df) in variances.items():
-        test = _t_test(effect, error_term / n_readers, df, level)
-        non_inferiority = None
-        if margin is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                statistic = float(np.float64(effect + margin) / test["std_error"])
-            non_inferiority = NonInferiorityTest(
-                margin=float(margin), t=statistic, df=df, p_value=float(stdtr(df, -statistic))
-            )
-        tests[variant] = ReaderComparisonTest(
-            variant=variant,
-            effect=effect,
-            std_error=test["std_error"],
-            t=test["statistic"],
-            df=df,
-            p_value=test["p_value"],
-            ci_low=test["ci_low"],
-            ci_high=test["ci_high"],
-            level=level,
-            non_inferiority=non_inferiority,
-        )
+    tests = {
+        variant: _reader_comparison_test(variant, effect, error_term / n_readers, df, level, margin)
+        for variant, (error_term, df) in variances.items()
+    }
     components = DifferenceComponents(
         var_r=ms_r - covariances.var_error + covariances.cov2,
         var_error=covariances.var_error,
@@ -570,6 +542,49 @@ def model_vs_readers(
         effect=effect,
         components=components,
         **tests,
+    )
+
+
+def _check_model_vs_readers(model: JackknifeFOM, readers: JackknifeFOM, margin: float | None) -> int:
+    """The number of readers, once the model and readers are found fit for ``model_vs_readers``."""
+    if np.ndim(readers.fom) != 1:
+        raise MetricInputError(f"readers: expected FOMs (n_readers,), got shape {np.shape(readers.fom)}")
+    _check_jackknife_fom(readers, np.shape(readers.fom), "readers")
+    n_readers = int(np.shape(readers.fom)[0])
+    if n_readers < 2:
+        raise MetricInputError(f"readers: the analysis needs at least two readers, got {n_readers}")
+    _check_jackknife_fom(model, (1,), "model")
+    if model.n_cases != readers.n_cases:
+        raise MetricInputError(f"model: has {model.n_cases} cases, the readers have {readers.n_cases}")
+    if margin is not None and not (math.isfinite(margin) and margin > 0):
+        raise MetricInputError(f"margin: expected a positive number, got {margin!r}")
+    return n_readers
+
+
+def _reader_comparison_test(
+    variant: str, effect: float, variance: float, df: float, level: float, margin: float | None
+) -> ReaderComparisonTest:
+    """One variant's t test of the effect with ``variance`` on ``df`` degrees of freedom, and with a
+    ``margin`` the one-sided non-inferiority test of H0: effect ≤ −margin."""
+    test = _t_test(effect, variance, df, level)
+    non_inferiority = None
+    if margin is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = float(np.float64(effect + margin) / test["std_error"])
+        non_inferiority = NonInferiorityTest(
+            margin=float(margin), t=statistic, df=df, p_value=float(stdtr(df, -statistic))
+        )
+    return ReaderComparisonTest(
+        variant=variant,
+        effect=effect,
+        std_error=test["std_error"],
+        t=test["statistic"],
+        df=df,
+        p_value=test["p_value"],
+        ci_low=test["ci_low"],
+        ci_high=test["ci_high"],
+        level=level,
+        non_inferiority=non_inferiority,
     )
 
 

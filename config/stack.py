@@ -120,34 +120,36 @@ IPV6_BUCKETS = [
 ]
 
 
-def nginx_configuration(
-    proxying: Proxying, listen: str, port: int, run_dir: Path, mime_types: Path, run_as: tuple[str, str] | None
-) -> str:
-    """The whole nginx.conf of the stack."""
+def _rate_limits(proxying: Proxying) -> str:
+    """The per-address and per-session request limits, with ``{indent}`` before the second line.
+
+    A page's burst of requests (its panels, the next case's) passes at once; a longer one is slowed
+    to the rate, then refused. Repeated in each location that has limits of its own."""
     rate = proxying.requests_per_second_per_address
     session_rate = proxying.requests_per_second_per_session
-    sign_ins = proxying.sign_ins_per_minute_per_address
-    # A page's burst of requests (its panels, the next case's) passes at once; a longer one is
-    # slowed to the rate, then refused. Repeated in each location that has limits of its own.
-    rate_limits = (
+    return (
         f"limit_req zone=address_requests burst={rate * BURST_SECONDS} delay={rate * BURST_SECONDS // 2};\n"
         f"{{indent}}limit_req zone=session_requests burst={session_rate * BURST_SECONDS} delay={session_rate * BURST_SECONDS // 2};"
     )
-    listen_address = f"[{listen}]" if ":" in listen else listen
-    buckets = "\n".join(f'        "~{pattern}" {value};' for pattern, value in IPV6_BUCKETS)
-    trusted = [proxy for proxy in proxying.trusted_proxies if proxy != "unix"]
-    if proxying.client_address_header:
-        real_ip = "\n".join(
-            [*(f"    set_real_ip_from {'unix:' if proxy == 'unix' else proxy};" for proxy in proxying.trusted_proxies),
-             f"    real_ip_header {proxying.client_address_header};",
-             "    real_ip_recursive on;"]
-        )
-    else:
-        real_ip = "    # No proxy in front (CLIENT_ADDRESS_HEADER unset): the client is the connection's peer."
-    trusted_geo = "\n".join(f"        {proxy} 1;" for proxy in trusted)
-    sign_in_locations = "\n".join(
+
+
+def _real_ip(proxying: Proxying) -> str:
+    """Where nginx reads the client's address: from the trusted proxies in front only, or the peer."""
+    if not proxying.client_address_header:
+        return "    # No proxy in front (CLIENT_ADDRESS_HEADER unset): the client is the connection's peer."
+    return "\n".join(
+        [*(f"    set_real_ip_from {'unix:' if proxy == 'unix' else proxy};" for proxy in proxying.trusted_proxies),
+         f"    real_ip_header {proxying.client_address_header};",
+         "    real_ip_recursive on;"]
+    )
+
+
+def _sign_in_locations(proxying: Proxying) -> str:
+    """A location per sign-in page, with the sign-in rate per address besides the request limits."""
+    sign_ins = proxying.sign_ins_per_minute_per_address
+    return "\n".join(
         f"""        location = {path} {{
-            {rate_limits.format(indent=' ' * 12)}
+            {_rate_limits(proxying).format(indent=' ' * 12)}
             # Half a minute's worth of sign-in attempts pass at once (a class signing in together
             # behind one address); more wait in the queue, a minute's worth, rather than all hashing
             # passwords at once; beyond it they are refused.
@@ -156,6 +158,22 @@ def nginx_configuration(
         }}"""
         for path in SIGN_IN_PATHS
     )
+
+
+def nginx_configuration(
+    proxying: Proxying, listen: str, port: int, run_dir: Path, mime_types: Path, run_as: tuple[str, str] | None
+) -> str:
+    """The whole nginx.conf of the stack."""
+    rate = proxying.requests_per_second_per_address
+    session_rate = proxying.requests_per_second_per_session
+    sign_ins = proxying.sign_ins_per_minute_per_address
+    rate_limits = _rate_limits(proxying)
+    listen_address = f"[{listen}]" if ":" in listen else listen
+    buckets = "\n".join(f'        "~{pattern}" {value};' for pattern, value in IPV6_BUCKETS)
+    real_ip = _real_ip(proxying)
+    trusted = [proxy for proxy in proxying.trusted_proxies if proxy != "unix"]
+    trusted_geo = "\n".join(f"        {proxy} 1;" for proxy in trusted)
+    sign_in_locations = _sign_in_locations(proxying)
     user = f"user {run_as[0]} {run_as[1]};\n" if run_as else ""
     return f"""# Written by scripts/serve-production at each start; changes here are lost.
 {user}worker_processes auto;
