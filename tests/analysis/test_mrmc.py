@@ -23,9 +23,9 @@ from analysis.mrmc import (
 from analysis.mrmc_files import read_imrmc
 from analysis.reader_metrics import readers_metrics
 from models_zoo.classification_figures import MetricInputError, auc_per_class
+from tests.fixture_files import VAN_DYKE
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
 
 # OR-DBM MRMC 2.5 on the Van Dyke data set (see data/README.md).
 PUBLISHED_AUC = [

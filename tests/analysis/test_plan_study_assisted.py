@@ -3,7 +3,6 @@ readings, every component (Cov1 included) taken from the pilot (analysis.assista
 
 import io
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from django.core.management import CommandError, call_command
 from analysis.assistance import assisted_pilot, assisted_readings
 from analysis.study_power import power_table
 from models_zoo.classification_figures import MetricInputError
-
-BINARY = Path(__file__).parent / "data" / "VanDyke_binary_sensitivity.imrmc"
+from tests.fixture_files import VAN_DYKE_BINARY
 
 
 def pilot_arrays(seed=3, n_readers=5, n_cases=40):
@@ -84,7 +82,7 @@ def test_the_pilots_cov1_is_what_makes_a_sequential_study_small():
 
 
 def test_the_van_dyke_sensitivity_pilot_gives_mrmcaovs_components(tmp_path):
-    printed = run_plan(BINARY, "--assisted", "--modalities", "0", "1", "--effect", "0.05", "--max-readers", "6")
+    printed = run_plan(VAN_DYKE_BINARY, "--assisted", "--modalities", "0", "1", "--effect", "0.05", "--max-readers", "6")
 
     # MRMCaov's binary_sens analysis of these cases (test_mrmc_binary_sensitivity.py): Cov1 0.0009943883.
     assert "Assisted pilot VanDyke_binary_sensitivity.imrmc: 0 vs 1, 5 readers, 45 cases" in printed
