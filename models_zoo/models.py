@@ -134,3 +134,11 @@ class Prediction(models.Model):
             raise ValidationError({"probabilities": f"expected {size} probabilities, got {len(self.probabilities)}"})
         if not isinstance(self.classes, list) or any(not isinstance(c, int) or not 0 <= c < size for c in self.classes):
             raise ValidationError({"classes": f"expected a list of class indices in 0-{size - 1}"})
+
+    @property
+    def top_class(self) -> int:
+        """The single predicted class: the most probable one, or the first imported class (an assisted
+        study's suggestion, ``config.suggestions``)."""
+        if self.probabilities:
+            return max(range(len(self.probabilities)), key=self.probabilities.__getitem__)
+        return self.classes[0]
