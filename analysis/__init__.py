@@ -1,7 +1,7 @@
-"""Analysis of a reading study: metrics, ensembles, statistical tests, multi-reader multi-case analysis
-(``mrmc``) and study power, agreement and intervals.
+"""Analysis of a reading study: readers' metrics (``reader_metrics``), ensembles, statistical tests,
+multi-reader multi-case analysis (``mrmc``) and study power, agreement and intervals.
 
-The numerical modules take arrays (see ``analysis.metrics`` for the conventions) and return named
+The numerical modules take arrays (see ``analysis.reader_arrays`` for the conventions) and return named
 results; they import neither Django nor the study's models, so they can be used on their own.
 
 The report builds on them, each module importing only those before it: ``report_inputs`` (what a

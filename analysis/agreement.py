@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from statsmodels.stats import inter_rater
 
-from analysis.metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, confusion_counts
 from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from analysis.reader_metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, confusion_counts
 from models_zoo.classification_figures import MetricInputError, check_n_classes
 
 

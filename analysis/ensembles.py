@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.metrics import CHUNK_ELEMENTS, ReaderMetrics, SummaryMetrics, confusion_counts
 from analysis.reader_arrays import NO_ANSWER, check_answers, check_seed, jsonable
+from analysis.reader_metrics import CHUNK_ELEMENTS, ReaderMetrics, SummaryMetrics, confusion_counts
 from models_zoo.classification_figures import MetricInputError, check_truth
 
 DEFAULT_REPETITIONS = 1000
@@ -134,7 +134,7 @@ def majority_vote_ensemble(
 ) -> EnsembleResult:
     """Majority vote of the readers of ``answers`` ``(n_readers, n_samples)``, ties drawn ``n_repetitions`` times.
 
-    The figures are those of ``analysis.metrics.readers_metrics`` for each repetition; ``mean`` and
+    The figures are those of ``analysis.reader_metrics.readers_metrics`` for each repetition; ``mean`` and
     ``std`` (population) summarise them. Same seed, same numbers. ``vote`` is ``MajorityVote.of(answers,
     n_classes)`` when the caller has counted the votes already (for the bootstrap too, say).
     """

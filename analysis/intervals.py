@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from analysis.ensembles import MajorityVote
-from analysis.metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, ReaderMetrics, confusion_counts
 from analysis.reader_arrays import NO_ANSWER, check_answers, check_seed, jsonable
+from analysis.reader_metrics import CHUNK_ELEMENTS, UNANSWERED_POLICIES, ReaderMetrics, confusion_counts
 from models_zoo.classification_figures import MetricInputError, check_truth, ratio
 
 DEFAULT_RESAMPLES = 2000
@@ -123,7 +123,7 @@ def bootstrap_intervals(
     Samples are drawn with replacement ``n_resamples`` times as one index matrix
     ``(n_resamples, n_samples)``; every resample's confusion counts come from one matrix product of how
     often each sample was drawn with its cell, and are scored at once as a row of
-    ``analysis.metrics.readers_metrics`` (unanswered samples count as wrong).
+    ``analysis.reader_metrics.readers_metrics`` (unanswered samples count as wrong).
     """
     level = check_level(level)
     n_resamples = _check_resamples(n_resamples)
@@ -162,7 +162,7 @@ def ensemble_bootstrap_intervals(
     with the same seed) and one tie-breaking draw of the ensemble (a tied sample drawn twice keeps its
     draw), so the interval holds both the sampling of cases and the randomness of the ties. The
     estimates are the figures averaged over those draws on all samples, near the ensemble's mean over
-    its own repetitions. ``unanswered`` as in ``analysis.metrics``: a sample nobody answered.
+    its own repetitions. ``unanswered`` as in ``analysis.reader_metrics``: a sample nobody answered.
     """
     level = check_level(level)
     n_resamples = _check_resamples(n_resamples)

@@ -40,8 +40,8 @@ from scipy.special import stdtr, stdtrit
 from scipy.stats import rankdata
 
 from analysis.intervals import check_level
-from analysis.metrics import confusion_counts, readers_metrics
 from analysis.reader_arrays import NO_ANSWER, check_answers, jsonable
+from analysis.reader_metrics import confusion_counts, readers_metrics
 from models_zoo.classification_figures import MetricInputError, check_truth, ratio
 
 RANDOM_READERS_RANDOM_CASES = "random_readers_random_cases"
@@ -141,7 +141,7 @@ def _f1(true_positives: np.ndarray, predicted: np.ndarray, support: np.ndarray) 
 
 
 def macro_f1_jackknife(answers: Any, truth: Any, n_classes: int) -> JackknifeFOM:
-    """Macro F1 of each reader and its jackknife, as ``analysis.metrics`` defines it.
+    """Macro F1 of each reader and its jackknife, as ``analysis.reader_metrics`` defines it.
 
     One versus rest per class, F1 = 2 TP / (predicted + support), a class with neither counting 0, and
     the plain mean over the ``n_classes`` classes; an unanswered case (-1) is wrong and predicts no
@@ -524,17 +524,7 @@ def model_vs_readers(
     With ``margin`` > 0 each variant also holds the one-sided non-inferiority test of H0: Δ ≤ −margin.
     """
     level = check_level(level)
-    if np.ndim(readers.fom) != 1:
-        raise MetricInputError(f"readers: expected FOMs (n_readers,), got shape {np.shape(readers.fom)}")
-    _check_jackknife_fom(readers, np.shape(readers.fom), "readers")
-    n_readers = int(np.shape(readers.fom)[0])
-    if n_readers < 2:
-        raise MetricInputError(f"readers: the analysis needs at least two readers, got {n_readers}")
-    _check_jackknife_fom(model, (1,), "model")
-    if model.n_cases != readers.n_cases:
-        raise MetricInputError(f"model: has {model.n_cases} cases, the readers have {readers.n_cases}")
-    if margin is not None and not (math.isfinite(margin) and margin > 0):
-        raise MetricInputError(f"margin: expected a positive number, got {margin!r}")
+    n_readers = _check_model_vs_readers(model, readers, margin)
     reader_fom = np.asarray(readers.fom, dtype=float)
     differences = float(model.fom[0]) - reader_fom
     covariances = jackknife_covariances((model.jackknife - readers.jackknife)[np.newaxis])
@@ -547,28 +537,10 @@ def model_vs_readers(
         FIXED_READERS_RANDOM_CASES: (covariances.var_error + (n_readers - 1) * cov2, math.inf),
         RANDOM_READERS_FIXED_CASES: (ms_r, float(n_readers - 1)),
     }
-    tests = {}
-    for variant, (error_term, df) in variances.items():
-        test = _t_test(effect, error_term / n_readers, df, level)
-        non_inferiority = None
-        if margin is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                statistic = float(np.float64(effect + margin) / test["std_error"])
-            non_inferiority = NonInferiorityTest(
-                margin=float(margin), t=statistic, df=df, p_value=float(stdtr(df, -statistic))
-            )
-        tests[variant] = ReaderComparisonTest(
-            variant=variant,
-            effect=effect,
-            std_error=test["std_error"],
-            t=test["statistic"],
-            df=df,
-            p_value=test["p_value"],
-            ci_low=test["ci_low"],
-            ci_high=test["ci_high"],
-            level=level,
-            non_inferiority=non_inferiority,
-        )
+    tests = {
+        variant: _reader_comparison_test(variant, effect, error_term / n_readers, df, level, margin)
+        for variant, (error_term, df) in variances.items()
+    }
     components = DifferenceComponents(
         var_r=ms_r - covariances.var_error + covariances.cov2,
         var_error=covariances.var_error,
@@ -587,6 +559,49 @@ def model_vs_readers(
     )
 
 
+def _check_model_vs_readers(model: JackknifeFOM, readers: JackknifeFOM, margin: float | None) -> int:
+    """The number of readers, once the model and readers are found fit for ``model_vs_readers``."""
+    if np.ndim(readers.fom) != 1:
+        raise MetricInputError(f"readers: expected FOMs (n_readers,), got shape {np.shape(readers.fom)}")
+    _check_jackknife_fom(readers, np.shape(readers.fom), "readers")
+    n_readers = int(np.shape(readers.fom)[0])
+    if n_readers < 2:
+        raise MetricInputError(f"readers: the analysis needs at least two readers, got {n_readers}")
+    _check_jackknife_fom(model, (1,), "model")
+    if model.n_cases != readers.n_cases:
+        raise MetricInputError(f"model: has {model.n_cases} cases, the readers have {readers.n_cases}")
+    if margin is not None and not (math.isfinite(margin) and margin > 0):
+        raise MetricInputError(f"margin: expected a positive number, got {margin!r}")
+    return n_readers
+
+
+def _reader_comparison_test(
+    variant: str, effect: float, variance: float, df: float, level: float, margin: float | None
+) -> ReaderComparisonTest:
+    """One variant's t test of the effect with ``variance`` on ``df`` degrees of freedom, and with a
+    ``margin`` the one-sided non-inferiority test of H0: effect ≤ −margin."""
+    test = _t_test(effect, variance, df, level)
+    non_inferiority = None
+    if margin is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = float(np.float64(effect + margin) / test["std_error"])
+        non_inferiority = NonInferiorityTest(
+            margin=float(margin), t=statistic, df=df, p_value=float(stdtr(df, -statistic))
+        )
+    return ReaderComparisonTest(
+        variant=variant,
+        effect=effect,
+        std_error=test["std_error"],
+        t=test["statistic"],
+        df=df,
+        p_value=test["p_value"],
+        ci_low=test["ci_low"],
+        ci_high=test["ci_high"],
+        level=level,
+        non_inferiority=non_inferiority,
+    )
+
+
 def model_vs_readers_on_answers(
     model_answers: Any,
     reader_answers: Any,
@@ -599,8 +614,8 @@ def model_vs_readers_on_answers(
 ) -> ModelVsReaders:
     """``model_vs_readers`` for class answers: the model's ``(n_cases,)``, the readers' ``(n_readers, n_cases)``.
 
-    ``fom`` is ``"accuracy"`` or ``"f1"`` (macro F1, as in ``analysis.metrics``). The jackknife needs
-    every reader on every case, so cases that the model or any reader left unanswered (-1) are left
+    ``fom`` is ``"accuracy"`` or ``"f1"`` (macro F1, as in ``analysis.reader_metrics``). The jackknife
+    needs every reader on every case, so cases that the model or any reader left unanswered (-1) are left
     out of the analysis; the result counts them in ``n_cases_dropped`` and says so in ``warnings``.
     The FOMs are therefore those of the cases everyone read, which differ from Table 2's (where an
     unanswered case counts as wrong) when some are dropped. Fewer than two cases left is an error.

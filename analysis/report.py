@@ -43,8 +43,8 @@ from analysis import report_words as words
 from analysis.agreement import cohens_kappa_matrix, fleiss_kappa, per_class_accuracy
 from analysis.ensembles import MajorityVote, majority_vote_ensemble
 from analysis.intervals import bootstrap_intervals, cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
-from analysis.metrics import confusion_matrix, readers_metrics
 from analysis.mrmc import FIXED_READERS_RANDOM_CASES, RANDOM_READERS_RANDOM_CASES, model_vs_readers_on_answers
+from analysis.reader_metrics import confusion_matrix, readers_metrics
 from analysis.report_content import (
     Agreement,
     Case,

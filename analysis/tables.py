@@ -7,7 +7,7 @@ page columns (``cells``, each a header and a function of a record). ``csv_bytes`
 ``displayed`` the page's form of it; the same ``Table`` feeds both.
 
 CSV cells are exact (``repr`` of a float, empty for none) so that the same report writes the same bytes,
-and neutralised against formula injection (``study.csv_safety``).
+and neutralised against formula injection (``site_machinery.csv_safety``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from analysis.report_content import INFORMATION, Note
-from study import csv_safety
+from site_machinery import csv_safety
 
 Record = dict
 MISSING = "–"
@@ -163,7 +163,7 @@ def simulated(key: str = "simulated") -> Cell:
 
 def _csv_row(record: Record, columns: tuple[str, ...]) -> list:
     """A record's cells as the csv module should write them: text neutralised against formulas
-    (``study.csv_safety``), booleans as words, NaN empty (as None is); numbers as they are, a float
+    (``site_machinery.csv_safety``), booleans as words, NaN empty (as None is); numbers as they are, a float
     written as its ``repr``, exact."""
     row = []
     for column in columns:

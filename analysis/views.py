@@ -19,9 +19,8 @@ from django.urls import reverse
 from analysis.report_cache import cached_report, report_directory
 from analysis.report_files import REPORT_FILE, page_context
 from analysis.report_inputs import DEFAULT_REPETITIONS, MissingAnswersError, ReportError, ReportOptions
-from study.access import role_required, study_for_role
 from models_zoo.models import ModelRun
-from study.roles import ANALYST, studies_for
+from study.roles import ANALYST, role_required, studies_for, study_for_role
 
 INLINE_SUFFIXES = {".png"}
 

@@ -5,7 +5,7 @@ column; and the participants' visits to the training gallery as CSV.
 Practice answers of the training phase (``PracticeAnswer``) are in neither file.
 
 Text cells that a spreadsheet would run as a formula are written with a leading apostrophe
-(``study.csv_safety``), and read back without it, so an export still imports as it is."""
+(``site_machinery.csv_safety``), and read back without it, so an export still imports as it is."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from django.utils import timezone
 from annotator.answers import MOST_ACTIVE_SECONDS_REPORTED, MOST_SECONDS_AGO
 from annotator.assistance import assistance_of
 from annotator.models import EARLIEST_MOMENT, Answer, Arm, Suggestion, AnswerHistory, Cohort, GalleryVisit, Participant, config_of
-from study import csv_safety
+from site_machinery import csv_safety
 from study.models import Study, StudySample, name_validator
 from study.operations import OperationError
 

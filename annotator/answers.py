@@ -32,6 +32,7 @@ from django.utils import timezone
 from annotator.assistance import assistance_of, final_readings
 from annotator.contention import atomic_with_retries
 from annotator.models import Answer, AnswerHistory, Arm, CaseOpening, Participant, Suggestion, config_of
+from annotator.moments import moment_text
 from study.models import StudySample
 
 # One request never adds more active time than this: a tab left open over a weekend is not work.
@@ -52,11 +53,6 @@ class AnswerRejected(Exception):
         super().__init__(message)
         self.status = status
         self.details = details or {}
-
-
-def moment_text(moment: datetime) -> str:
-    """A time as participants and coordinators read it on the pages: 2025-05-01 17:00 UTC."""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def window_refusal(config, now: datetime) -> AnswerRejected | None:

@@ -32,7 +32,7 @@ from PIL import Image
 
 from django.conf import settings
 
-from study.files import atomic_write
+from site_machinery.files import atomic_write
 
 DISPLAY_LONGEST_SIDE = 1024
 # Lossless WebP's "quality" is encoder effort: 25 with method 1 gives files within a few percent of

@@ -15,9 +15,9 @@ from datetime import datetime
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.answers import moment_text
 from annotator.assistance import assistance_of, crossover_arm, ensure_sequence_group, second_session_opens
 from annotator.models import Answer, Arm, Assistance, Case, Participant, StudyConfig, Suggestion, config_of
+from annotator.moments import moment_text
 
 # Hotkeys of the classes in order: digits first, then letters. "f" toggles full resolution and
 # +, -, the arrows, "[" and "]" zoom, pan and move between cases, so no class uses them.

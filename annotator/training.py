@@ -21,7 +21,7 @@ import numpy as np
 
 from django.db.models import Count, QuerySet
 
-from annotator.models import PRACTICE_STREAM, Cohort, Participant, PracticeAnswer, config_of
+from annotator.models import PRACTICE_STREAM, Cohort, Participant, PracticeAnswer
 from study.models import ReferenceLabel, Sample, Study
 
 
@@ -105,14 +105,3 @@ def record_practice_answer(participant: Participant, number: int, sample: Sample
     )
     return answer
 
-
-def training_sample_visible(participant: Participant, sample: Sample) -> bool:
-    """Whether a participant may see a training sample's panels: a single-location one while their
-    cohort has a training phase or the gallery is open, a multi-location one only while the gallery
-    is open to them with the whole training split."""
-    single = sample.reference_labels.count() == 1
-    if participant.cohort.training_required and single:
-        return True
-    if not config_of(participant.study).gallery_open:
-        return False
-    return single or participant.cohort.gallery_scope == Cohort.GalleryScope.ALL

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from study.access import role_required, study_for_role
 from annotator.assistance import assistance_of, set_assistance, suggestion_source
 from annotator.forms import (
     AssistanceForm,
@@ -29,7 +28,7 @@ from annotator.models import Invitation, config_of
 from annotator.answer_files import export_answers, export_gallery_visits
 from annotator.operations import ensure_cohort, invite, study_progress, study_summaries
 from study.operations import OperationError
-from study.roles import COORDINATOR, studies_for
+from study.roles import COORDINATOR, role_required, studies_for, study_for_role
 
 
 @role_required(COORDINATOR)

@@ -10,58 +10,18 @@ each of its classes and is marked with all of them. A coordinator sees either (`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from study.access import participant_for
-from annotator.models import Cohort, GalleryVisit, Participant, config_of
+from annotator.access import gallery_viewer
+from annotator.models import Cohort, GalleryVisit, config_of
 from annotator.panel_cache import display_size
 from annotator.panel_composition import PANEL_TITLES, PANELS
-from annotator.panels import GALLERY, STAFF, panel_urls
-from annotator.participant_flow import Standing
+from annotator.panels import panel_urls
 from annotator.training import gallery_labels, training_samples
-from study.models import Study
-from study.roles import COORDINATOR, has_role_for
-
-
-@dataclass(frozen=True)
-class GalleryViewer:
-    """Who looks at a study's gallery: a coordinator (``participant`` is None) or a participant."""
-
-    study: Study
-    participant: Participant | None
-    scope: str  # a Cohort.GalleryScope
-
-    def context(self) -> dict:
-        """What the gallery's pages say about the reading window: a participant sees the deadline."""
-        return Standing.of(self.participant).context() if self.participant is not None else {}
-
-    @property
-    def occasion(self) -> str:
-        return GALLERY if self.participant is not None else STAFF
-
-    @property
-    def query(self) -> str:
-        """What a coordinator's gallery links carry to keep the scope they chose."""
-        return "?scope=all" if self.participant is None and self.scope == Cohort.GalleryScope.ALL else ""
-
-
-def gallery_viewer(request: HttpRequest, study_name: str) -> GalleryViewer:
-    """Coordinators may always look, at either scope; a participant of the study only while its
-    gallery is open, at their cohort's scope."""
-    study = Study.objects.select_related("dataset").filter(name=study_name).first()
-    if study is not None and has_role_for(request.user, COORDINATOR, study):
-        scope = Cohort.GalleryScope.ALL if request.GET.get("scope") == "all" else Cohort.GalleryScope.SINGLE
-        return GalleryViewer(study, None, scope)
-    participant = participant_for(request, study_name)
-    if not config_of(participant.study).gallery_open:
-        raise Http404("The gallery of this study is closed.")
-    return GalleryViewer(participant.study, participant, participant.cohort.gallery_scope)
 
 
 @require_GET

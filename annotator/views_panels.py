@@ -17,10 +17,9 @@ from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET
 
 from annotator import panel_cache
+from annotator.access import may_see_sample
 from annotator.models import PanelToken
 from annotator.panels import rendered_panel
-from annotator.training import training_sample_visible
-from study.access import may_see_sample
 
 # The URL of a panel never changes what it shows (the token fixes sample, panel, resolution and
 # display settings), so the browser may keep it for good; "private" keeps it out of shared caches.
@@ -45,7 +44,7 @@ def panel(request: HttpRequest, token: str) -> HttpResponse:
     if (
         entry is None
         or not request.user.is_authenticated
-        or not may_see_sample(request, entry.study, entry.sample, training_sample_visible)
+        or not may_see_sample(request, entry.study, entry.sample)
     ):
         raise Http404("No such image.")
     etag = quote_etag(token)

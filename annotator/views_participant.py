@@ -24,6 +24,7 @@ from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotator.access import participant_for
 from annotator.answers import AnswerRejected, parse_body, save_answer, shown, submit, submit_first_session
 from annotator.assistance import assistance_of
 from annotator.forms import BackgroundForm, error_summary
@@ -46,7 +47,6 @@ from annotator.participant_flow import (
     queue_key,
     study_url,
 )
-from study.access import participant_for
 
 MAX_ANSWER_BODY_BYTES = 4096
 

@@ -17,12 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from annotator.access import participant_for
 from annotator.models import Participant
 from annotator.panel_composition import PANEL_ALT, PANEL_TITLES, PANELS
 from annotator.panels import TRAINING_EXAMPLE, panel_urls, practice_occasion
 from annotator.participant_flow import CLASSES_PER_ROW, Standing, class_choices
 from annotator.training import class_examples, practice_samples, practice_score, record_practice_answer
-from study.access import participant_for
 
 
 def _training_participant(request: HttpRequest, study: str) -> tuple[Participant, Standing, object]:

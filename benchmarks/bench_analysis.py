@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.ensembles import majority_vote_ensemble  # noqa: E402
-from analysis.metrics import confusion_matrix, readers_metrics  # noqa: E402
+from analysis.reader_metrics import confusion_matrix, readers_metrics  # noqa: E402
 from analysis.report import compute_report  # noqa: E402
 from analysis.report_assistance import assistance_section  # noqa: E402
 from analysis.report_content import json_text  # noqa: E402

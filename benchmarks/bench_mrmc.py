@@ -3,7 +3,7 @@
 A model against a cohort of readers on synthetic, seeded class answers (13 classes, accuracy FOM; the
 macro F1 beside it), for 28 readers x 200 samples and 1,000 readers x 2,000 samples (targets: under
 1 s and under 30 s). Beside each, a plain jackknife that recomputes every reader's figures once per
-left-out case (``analysis.metrics.readers_metrics`` in a loop over cases): in full at the small size,
+left-out case (``analysis.reader_metrics.readers_metrics`` in a loop over cases): in full at the small size,
 over the first cases and extrapolated at the large one. Both give the same p-values.
 
 Run: ``.venv/bin/python benchmarks/bench_mrmc.py``
@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.metrics import readers_metrics  # noqa: E402
 from analysis.mrmc import JackknifeFOM, model_vs_readers, model_vs_readers_on_answers  # noqa: E402
+from analysis.reader_metrics import readers_metrics  # noqa: E402
 
 N_CLASSES = 13
 # Cases the plain loop goes through at the large size before its time is extrapolated.

@@ -39,7 +39,7 @@ from study.quality import CHANNELS, assess_sample  # noqa: E402
 from synthetic import draw_locations, render_sample  # noqa: E402
 from synthetic.image_faults import blank, blurred, saturated, shifted  # noqa: E402
 
-REAL_FIELD = ROOT / "tests" / "data" / "real-hpa" / "57_F11_1"
+REAL_FIELD = ROOT / "fixtures" / "real-hpa" / "57_F11_1"
 SIZES = (64, 128, 256, 512, 1024, 2048)
 DENSITIES = (4, 9, 16)
 FIELDS = {64: 50, 128: 40, 256: 30, 512: 20, 1024: 10, 2048: 6}  # per size, bit depth and density

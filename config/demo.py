@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from study.class_looks import CYTO13_LOOKS
 from study.models import Dataset, Study
 from study.roles import ANALYST, COORDINATOR, role_group
 
@@ -41,15 +40,9 @@ LEARNING_RATE = 0.03
 SIMULATED_COHORTS = (("expert", 3, 0.72, 0.2), ("scholar", 5, 0.55, 0.5))
 # Cases every reader reads twice (for each reader's consistency), at most a quarter of the study.
 REPEATED_CASES = 10
-# Who the readers are: asked on first sign-in, exported with the answers.
-BACKGROUND_FORM = [
-    {"key": "microscopy_years", "label": "Years of experience with fluorescence microscopy", "kind": "number",
-     "options": [], "required": True},
-    {"key": "field", "label": "Your field", "kind": "choice",
-     "options": ["cell biology", "pathology", "bioinformatics", "other"], "required": True},
-    {"key": "image_frequency", "label": "How often do you look at images like these?", "kind": "choice",
-     "options": ["daily", "weekly", "monthly", "rarely"], "required": False},
-]
+# What the participants read and are asked (the instructions, each class's look in the gallery, and a
+# background form of who the readers are), a Django fixture: config/fixtures/demo_study.json.
+CONFIGURATION_FIXTURE = "demo_study"
 
 
 @dataclass
@@ -136,17 +129,10 @@ def reading_study(options: DemoOptions, say) -> Study:
         call_command("create_study", STUDY, dataset=DATASET, size=options.study_size, seed=options.seed)
     study = Study.objects.get(name=STUDY)
     config = config_of(study)
-    if not config.instructions:
-        config.instructions = (
-            "Each case shows one field of cells in four panels: the protein of interest alone (green), and "
-            "the protein over the nucleus, the microtubules and the endoplasmic reticulum (red). Choose the "
-            "one compartment where the protein is. Use the gallery to learn the classes first."
-        )
-        config.class_descriptions = {str(i): text for i, text in CYTO13_LOOKS.items()}
-        config.save()
-    if not config.background_fields:
-        config.background_fields = BACKGROUND_FORM
-        config.save()
+    # Loading replaces the whole configuration row, so only one nobody has written to yet.
+    if not config.instructions and not config.background_fields:
+        call_command("loaddata", CONFIGURATION_FIXTURE, verbosity=0)
+        config.refresh_from_db()
     # The repeats shape every reader's order: set only before anyone has answered.
     if not Answer.readings.filter(participant__study=study).exists():
         config.repeated_cases = min(REPEATED_CASES, max_repeated_cases(study.items.count()))

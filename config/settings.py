@@ -27,19 +27,20 @@ LOGIN_FAILURE_WINDOW_MINUTES    the window those failures are counted in (defaul
                                 limit locks the pair or address out until the oldest failure leaves the
                                 window; each further lock-out within a day lasts twice as long (at most a
                                 day). Attempts are reserved before the password is checked, so parallel
-                                requests get no more checks than the limit (see study.security).
+                                requests get no more checks than the limit (see site_machinery.security).
 CLIENT_ADDRESS_HEADER           behind a reverse proxy, the header it passes the client's address in: "X-Forwarded-For"
                                 or "X-Real-IP" (default: none; the client is the connection's peer). Believed
-                                only from TRUSTED_PROXIES (see study.addresses). scripts/serve-production sets
-                                both for gunicorn behind its nginx; in its environment they describe the
-                                proxies in front of that nginx, which reads the address from them.
+                                only from TRUSTED_PROXIES (see site_machinery.addresses).
+                                scripts/serve-production sets both for gunicorn behind its nginx; in its
+                                environment they describe the proxies in front of that nginx, which reads
+                                the address from them.
 TRUSTED_PROXIES                 comma-separated addresses or networks of the proxies allowed to set that
                                 header, e.g. "10.0.0.5,192.168.1.0/24"; "unix" for a proxy on a unix socket.
                                 Required with CLIENT_ADDRESS_HEADER.
                                 Per-address limits count IPv6 clients by their /64 network.
 SESSION_READS_IN_FLIGHT         requests (GET, HEAD, OPTIONS) of one session served at once, across all server
                                 processes and threads (default 8; a browser opens at most 6 connections to
-                                a site). More are answered 429 with Retry-After (see study.floods).
+                                a site). More are answered 429 with Retry-After (see site_machinery.floods).
 SESSION_WRITES_IN_FLIGHT        other requests (answers, forms) of one session at once (default 4).
 PROXY_REQUESTS_IN_FLIGHT_PER_ADDRESS   scripts/serve-production's nginx: requests of one client address
                                 (IPv6: /64) being answered at once (default 64; beyond it 429).
@@ -172,13 +173,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # With the public development key, requests from other machines are refused before anything else.
-    *(["study.security.LoopbackOnlyMiddleware"] if USES_DEVELOPMENT_KEY else []),
+    *(["site_machinery.security.LoopbackOnlyMiddleware"] if USES_DEVELOPMENT_KEY else []),
     "django.middleware.security.SecurityMiddleware",
     # Serves the collected static files from gunicorn itself, so production needs no other server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "study.security.SecurityHeadersMiddleware",
+    "site_machinery.security.SecurityHeadersMiddleware",
     # Before anything that reads the session or the database: a refusal costs a cookie lookup.
-    "study.floods.SessionFloodMiddleware",
+    "site_machinery.floods.SessionFloodMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -267,12 +268,12 @@ if os.environ.get("SECURE_PROXY_SSL_HEADER"):
         )
     SECURE_PROXY_SSL_HEADER = (header.strip(), value.strip())
 
-# Passwords stay hidden on the DEBUG error page too (see study.security).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "study.security.SensitiveDataFilter"
+# Passwords stay hidden on the DEBUG error page too (see site_machinery.security).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "site_machinery.security.SensitiveDataFilter"
 
 AUTHENTICATION_BACKENDS = [
     # Checks every password, throttled, and never lets a rejected one reach the next backend.
-    "study.security.ThrottledModelBackend",
+    "site_machinery.security.ThrottledModelBackend",
     # Only restores sessions signed in through it (force_login, an accepted invitation).
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -335,7 +336,7 @@ for name in (
     if globals()[name] < 1:
         raise ImproperlyConfigured(f"{name}={globals()[name]}: expected 1 or more")
 for name in ("SESSION_READS_IN_FLIGHT", "SESSION_WRITES_IN_FLIGHT"):
-    # study.floods keeps room for 128 of each kind per session.
+    # site_machinery.floods keeps room for 128 of each kind per session.
     if globals()[name] > 128:
         raise ImproperlyConfigured(f"{name}={globals()[name]}: expected at most 128")
 

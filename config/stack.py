@@ -12,7 +12,7 @@ only ever serve complete requests and are free as soon as the answer is made. ng
 - limits each client address (an IPv6 client by its /64): requests being answered at once, requests
   per second and sign-in attempts per minute; and each session cookie's requests per second
   (``PROXY_...`` settings), answering 429 with Retry-After, before any Python runs. A session's
-  requests in flight are counted by the site (``study.floods``);
+  requests in flight are counted by the site (``site_machinery.floods``);
 - reads the client's address from ``CLIENT_ADDRESS_HEADER`` of the ``TRUSTED_PROXIES`` in front of it
   (its realip module) and hands it to Django in X-Real-IP, over a unix socket that only it can
   reach: gunicorn runs with ``CLIENT_ADDRESS_HEADER=X-Real-IP`` and ``TRUSTED_PROXIES=unix``, so the
@@ -105,7 +105,7 @@ class Proxying:
 # the first longest run of two or more zero words as "::") to its /64, the first four words, written
 # out in full so that every address of a /64 gives the same text: which words of the prefix the
 # "::" stands for depends on how many words come before and after it. IPv4 addresses stay as they
-# are, IPv4-mapped IPv6 ones become the IPv4 address (as in study.addresses).
+# are, IPv4-mapped IPv6 ones become the IPv4 address (as in site_machinery.addresses).
 WORD = "[0-9a-f]+"
 IPV6_BUCKETS = [
     (rf"^::ffff:(?<v4>[0-9.]+)$", "$v4"),
@@ -120,34 +120,36 @@ IPV6_BUCKETS = [
 ]
 
 
-def nginx_configuration(
-    proxying: Proxying, listen: str, port: int, run_dir: Path, mime_types: Path, run_as: tuple[str, str] | None
-) -> str:
-    """The whole nginx.conf of the stack."""
+def _rate_limits(proxying: Proxying) -> str:
+    """The per-address and per-session request limits, with ``{indent}`` before the second line.
+
+    A page's burst of requests (its panels, the next case's) passes at once; a longer one is slowed
+    to the rate, then refused. Repeated in each location that has limits of its own."""
     rate = proxying.requests_per_second_per_address
     session_rate = proxying.requests_per_second_per_session
-    sign_ins = proxying.sign_ins_per_minute_per_address
-    # A page's burst of requests (its panels, the next case's) passes at once; a longer one is
-    # slowed to the rate, then refused. Repeated in each location that has limits of its own.
-    rate_limits = (
+    return (
         f"limit_req zone=address_requests burst={rate * BURST_SECONDS} delay={rate * BURST_SECONDS // 2};\n"
         f"{{indent}}limit_req zone=session_requests burst={session_rate * BURST_SECONDS} delay={session_rate * BURST_SECONDS // 2};"
     )
-    listen_address = f"[{listen}]" if ":" in listen else listen
-    buckets = "\n".join(f'        "~{pattern}" {value};' for pattern, value in IPV6_BUCKETS)
-    trusted = [proxy for proxy in proxying.trusted_proxies if proxy != "unix"]
-    if proxying.client_address_header:
-        real_ip = "\n".join(
-            [*(f"    set_real_ip_from {'unix:' if proxy == 'unix' else proxy};" for proxy in proxying.trusted_proxies),
-             f"    real_ip_header {proxying.client_address_header};",
-             "    real_ip_recursive on;"]
-        )
-    else:
-        real_ip = "    # No proxy in front (CLIENT_ADDRESS_HEADER unset): the client is the connection's peer."
-    trusted_geo = "\n".join(f"        {proxy} 1;" for proxy in trusted)
-    sign_in_locations = "\n".join(
+
+
+def _real_ip(proxying: Proxying) -> str:
+    """Where nginx reads the client's address: from the trusted proxies in front only, or the peer."""
+    if not proxying.client_address_header:
+        return "    # No proxy in front (CLIENT_ADDRESS_HEADER unset): the client is the connection's peer."
+    return "\n".join(
+        [*(f"    set_real_ip_from {'unix:' if proxy == 'unix' else proxy};" for proxy in proxying.trusted_proxies),
+         f"    real_ip_header {proxying.client_address_header};",
+         "    real_ip_recursive on;"]
+    )
+
+
+def _sign_in_locations(proxying: Proxying) -> str:
+    """A location per sign-in page, with the sign-in rate per address besides the request limits."""
+    sign_ins = proxying.sign_ins_per_minute_per_address
+    return "\n".join(
         f"""        location = {path} {{
-            {rate_limits.format(indent=' ' * 12)}
+            {_rate_limits(proxying).format(indent=' ' * 12)}
             # Half a minute's worth of sign-in attempts pass at once (a class signing in together
             # behind one address); more wait in the queue, a minute's worth, rather than all hashing
             # passwords at once; beyond it they are refused.
@@ -156,6 +158,22 @@ def nginx_configuration(
         }}"""
         for path in SIGN_IN_PATHS
     )
+
+
+def nginx_configuration(
+    proxying: Proxying, listen: str, port: int, run_dir: Path, mime_types: Path, run_as: tuple[str, str] | None
+) -> str:
+    """The whole nginx.conf of the stack."""
+    rate = proxying.requests_per_second_per_address
+    session_rate = proxying.requests_per_second_per_session
+    sign_ins = proxying.sign_ins_per_minute_per_address
+    rate_limits = _rate_limits(proxying)
+    listen_address = f"[{listen}]" if ":" in listen else listen
+    buckets = "\n".join(f'        "~{pattern}" {value};' for pattern, value in IPV6_BUCKETS)
+    real_ip = _real_ip(proxying)
+    trusted = [proxy for proxy in proxying.trusted_proxies if proxy != "unix"]
+    trusted_geo = "\n".join(f"        {proxy} 1;" for proxy in trusted)
+    sign_in_locations = _sign_in_locations(proxying)
     user = f"user {run_as[0]} {run_as[1]};\n" if run_as else ""
     return f"""# Written by scripts/serve-production at each start; changes here are lost.
 {user}worker_processes auto;

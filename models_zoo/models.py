@@ -137,8 +137,8 @@ class Prediction(models.Model):
 
     @property
     def top_class(self) -> int:
-        """The single predicted class (an assisted study's suggestion): the most probable one, or the first
-        imported class."""
+        """The single predicted class: the most probable one, or the first imported class (an assisted
+        study's suggestion, ``config.suggestions``)."""
         if self.probabilities:
             return max(range(len(self.probabilities)), key=self.probabilities.__getitem__)
         return self.classes[0]

@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from django.db import IntegrityError, transaction
 
-from study import csv_safety
+from site_machinery import csv_safety
 from study.imaging import DEFAULT_MAX_PIXELS, ChannelError
 from study.labelfiles import LabelFile
 from study.models import Dataset, ReferenceLabel, Sample

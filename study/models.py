@@ -104,8 +104,14 @@ class ReferenceLabel(models.Model):
             )
 
 
+class StudyManager(models.Manager):
+    def get_by_natural_key(self, name: str) -> "Study":
+        return self.get(name=name)
+
+
 class Study(models.Model):
-    """A reading study: a fixed, ordered set of single-location test samples."""
+    """A reading study: a fixed, ordered set of single-location test samples. Fixtures name it by its
+    name (a natural key), so that a study's configuration loads onto whichever row the study got."""
 
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="studies")
@@ -113,12 +119,17 @@ class Study(models.Model):
     balanced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = StudyManager()
+
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "studies"
 
     def __str__(self) -> str:
         return self.name
+
+    def natural_key(self) -> tuple[str]:
+        return (self.name,)
 
     @property
     def label_set(self) -> LabelSet:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
-from study import csv_safety
+from site_machinery import csv_safety
 from study.models import Dataset, Sample, Study, StudySample
 from study.splits import SPLIT_NAMES, select_study_samples, stratified_split
 

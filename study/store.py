@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from study.files import atomic_write, fsync_directory
+from site_machinery.files import atomic_write, fsync_directory
 
 CHANNELS = ("red", "green", "blue", "yellow")
 CHANNEL_MEANING = {

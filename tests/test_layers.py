@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("config", "analysis", "annotator", "models_zoo", "study", "synthetic")
+PROJECT_PACKAGES = ("config", "analysis", "annotator", "models_zoo", "study", "synthetic", "site_machinery")
 
 # What each package may import of the project's packages, besides itself.
 MAY_IMPORT = {
-    "study": set(),
-    "synthetic": {"study"},
-    "annotator": {"study"},
-    "models_zoo": {"study"},
-    "analysis": {"study", "annotator", "models_zoo"},
-    "config": {"study", "annotator", "models_zoo", "analysis", "synthetic"},
+    "site_machinery": set(),
+    "study": {"site_machinery"},
+    "synthetic": {"study", "site_machinery"},
+    "annotator": {"study", "site_machinery"},
+    "models_zoo": {"study", "site_machinery"},
+    "analysis": {"study", "annotator", "models_zoo", "site_machinery"},
+    "config": {"study", "annotator", "models_zoo", "analysis", "synthetic", "site_machinery"},
 }
 
 
@@ -59,7 +60,7 @@ def test_no_import_points_up_a_layer(package):
 
 def test_the_layer_walk_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "module.py"
-    module.write_text("def f():\n    from analysis.metrics import readers_metrics\n    import study.models\n")
+    module.write_text("def f():\n    from analysis.reader_metrics import readers_metrics\n    import study.models\n")
     assert imported_packages(module) == {("analysis", 2), ("study", 3)}
 
 
@@ -69,13 +70,14 @@ def test_every_project_package_has_its_layer():
 
 
 # The modules a web process loads: the settings, the WSGI entry, the URL configuration and every
-# view, the installed apps' configurations, models and admin, and all of study and annotator.
+# view, the installed apps' configurations, models and admin, the middleware and the authentication
+# backend (site_machinery), and all of study and annotator.
 WEB_ROOTS = (
     "config/settings.py", "config/wsgi.py", "config/urls.py", "config/views.py", "config/apps.py",
     "analysis/urls.py", "analysis/views.py", "analysis/apps.py",
     "models_zoo/apps.py", "models_zoo/models.py", "models_zoo/admin.py",
 )
-WEB_PACKAGES = ("study", "annotator")
+WEB_PACKAGES = ("site_machinery", "study", "annotator")
 HEAVY = ("torch",)  # what a web process must never load: hundreds of MiB and seconds per worker
 
 

@@ -114,9 +114,15 @@ def validate_background_fields(value) -> None:
             raise ValidationError(f"question {number}: required must be true or false")
 
 
+class StudyConfigManager(models.Manager):
+    def get_by_natural_key(self, study_name: str) -> "StudyConfig":
+        return self.get(study__name=study_name)
+
+
 class StudyConfig(models.Model):
     """How a study set is presented to its participants (one per study): what they read, when they may
-    answer, which cases they see twice and what they are asked about themselves."""
+    answer, which cases they see twice and what they are asked about themselves. A fixture names it
+    by its study's name (``config/fixtures/demo_study.json``)."""
 
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="config")
     instructions = models.TextField(blank=True)
@@ -157,8 +163,15 @@ class StudyConfig(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = StudyConfigManager()
+
     def __str__(self) -> str:
         return f"configuration of {self.study}"
+
+    def natural_key(self) -> tuple[str]:
+        return self.study.natural_key()
+
+    natural_key.dependencies = ["study.study"]
 
     def save(self, *args, **kwargs):
         if not self.display_percentiles:

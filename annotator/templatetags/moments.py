@@ -2,7 +2,7 @@
 
 from django import template
 
-from annotator.answers import moment_text
+from annotator.moments import moment_text
 
 register = template.Library()
 

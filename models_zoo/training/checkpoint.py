@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.files import atomic_write
+from site_machinery.files import atomic_write
 
 LAST = "last.pt"
 BEST = "best.pt"

@@ -1,7 +1,6 @@
 """Each reader aided against unaided (analysis.assistance_readers): MRMCaov's reader-specific intervals of the
 Van Dyke data, hand-counted helped and harmed, McNemar's exact test, the verdict and its caveat."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from analysis.mrmc_files import read_imrmc
 from analysis.significance import mcnemar_from_counts
 from models_zoo.classification_figures import MetricInputError
 from tests.analysis.test_assistance import hand_counted_readings
+from tests.fixture_files import VAN_DYKE
 
-VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
 
 # MRMCaov (Smith & Hillis), docs/jss/MRMCaov.tex at d79e49b, "Reader-specific 95% CIs and tests for
 # empirical_auc pairwise differences" of the fixed-readers analysis of the Van Dyke data: treatment 1 − 2

@@ -6,7 +6,7 @@ from scipy.stats import chisquare
 
 from analysis import ensembles
 from analysis.ensembles import majority_vote_ensemble, vote_counts
-from analysis.metrics import readers_metrics
+from analysis.reader_metrics import readers_metrics
 from models_zoo.classification_figures import MetricInputError
 
 

@@ -4,7 +4,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from analysis.ensembles import MajorityVote
 from analysis.intervals import bootstrap_intervals, cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
-from analysis.metrics import readers_metrics
+from analysis.reader_metrics import readers_metrics
 from models_zoo.classification_figures import MetricInputError
 
 

@@ -11,7 +11,6 @@ from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp, ttest_rel
 
 from analysis import mrmc
-from analysis.metrics import readers_metrics
 from analysis.mrmc import (
     JackknifeFOM,
     accuracy_jackknife,
@@ -23,10 +22,11 @@ from analysis.mrmc import (
     model_vs_readers_on_answers,
 )
 from analysis.mrmc_files import read_imrmc
+from analysis.reader_metrics import readers_metrics
 from models_zoo.classification_figures import MetricInputError, auc_per_class
+from tests.fixture_files import VAN_DYKE
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
 
 # OR-DBM MRMC 2.5 on the Van Dyke data set (see data/README.md).
 PUBLISHED_AUC = [

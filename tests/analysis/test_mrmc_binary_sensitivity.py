@@ -10,14 +10,11 @@ and every digit printed there must come out of the command.
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-DATA = Path(__file__).parent / "data"
-VAN_DYKE = DATA / "VanDyke.imrmc"
-BINARY = DATA / "VanDyke_binary_sensitivity.imrmc"
+from tests.fixture_files import VAN_DYKE, VAN_DYKE_BINARY
 
 READER_SENSITIVITY = {
     "0": ["0.889", "0.778", "0.822", "0.933", "0.689"],
@@ -64,7 +61,7 @@ def run_mrmc(*arguments):
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory):
     folder = tmp_path_factory.mktemp("binary")
-    printed = run_mrmc(BINARY, "--fom", "accuracy", "--out", folder)
+    printed = run_mrmc(VAN_DYKE_BINARY, "--fom", "accuracy", "--out", folder)
     rows = json.loads((folder / "mrmc.json").read_text())
     return printed, {row["variant"]: row for row in rows}
 
@@ -125,7 +122,7 @@ def derived_rows():
 
 
 def test_the_binary_file_is_the_van_dyke_file_binarised_on_its_diseased_cases():
-    lines = BINARY.read_text().splitlines()
+    lines = VAN_DYKE_BINARY.read_text().splitlines()
 
     assert lines[lines.index("BEGIN DATA:") + 1 :] == derived_rows()
     assert len(derived_rows()) == 45 + 5 * 2 * 45

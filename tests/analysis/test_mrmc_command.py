@@ -2,13 +2,13 @@
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
+from tests.fixture_files import VAN_DYKE
+
 VARIANTS = ["random_readers_random_cases", "fixed_readers_random_cases", "random_readers_fixed_cases"]
 
 

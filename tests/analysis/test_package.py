@@ -8,7 +8,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 def test_the_numerical_modules_and_the_report_computation_import_without_django():
     code = (
         "import sys\n"
-        "import analysis, analysis.metrics, analysis.ensembles, analysis.significance\n"
+        "import analysis, analysis.reader_metrics, analysis.ensembles, analysis.significance\n"
         "import analysis.agreement, analysis.intervals\n"
         "import analysis.report_inputs, analysis.report_content, analysis.report, analysis.report_tables\n"
         "import analysis.biases, analysis.report_readers\n"

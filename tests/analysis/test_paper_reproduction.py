@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.metrics import readers_metrics
+from analysis.reader_metrics import readers_metrics
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others
 from models_zoo.classification_figures import spread_over_classes
 

@@ -2,7 +2,6 @@
 file or from a study's answers."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from analysis.study_arrays import study_answers
 from analysis.study_power import DesignPower, PilotComponents, power_table, smallest_designs
 from annotator.models import Answer
 from tests.analysis.test_study_arrays import answered_study
-
-VAN_DYKE = Path(__file__).parent / "data" / "VanDyke.imrmc"
+from tests.fixture_files import VAN_DYKE
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ pilot (analysis.assistance.assisted_pilot)."""
 
 import io
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ from analysis.study_power import power_table
 from models_zoo.classification_figures import MetricInputError
 from tests.analysis.assisted_studies import SEQUENTIAL_READERS, SUGGESTION, TRUTH, sequential_study
 from tests.factories import reading_study
-
-BINARY = Path(__file__).parent / "data" / "VanDyke_binary_sensitivity.imrmc"
+from tests.fixture_files import VAN_DYKE_BINARY
 
 
 def pilot_arrays(seed=3, n_readers=5, n_cases=40):
@@ -87,7 +85,7 @@ def test_the_pilots_cov1_is_what_makes_a_sequential_study_small():
 
 
 def test_the_van_dyke_sensitivity_pilot_gives_mrmcaovs_components(tmp_path):
-    printed = run_plan(BINARY, "--assisted", "--modalities", "0", "1", "--effect", "0.05", "--max-readers", "6")
+    printed = run_plan(VAN_DYKE_BINARY, "--assisted", "--modalities", "0", "1", "--effect", "0.05", "--max-readers", "6")
 
     # MRMCaov's binary_sens analysis of these cases (test_mrmc_binary_sensitivity.py): Cov1 0.0009943883.
     assert "Assisted pilot VanDyke_binary_sensitivity.imrmc: 0 vs 1, 5 readers, 45 cases" in printed

@@ -14,8 +14,8 @@ from django.test import override_settings
 from analysis.agreement import cohens_kappa, fleiss_kappa, per_class_accuracy
 from analysis.ensembles import majority_vote_ensemble
 from analysis.intervals import cohort_mean_bootstrap_intervals, ensemble_bootstrap_intervals
-from analysis.metrics import confusion_matrix, readers_metrics
 from analysis.mrmc import model_vs_readers_on_answers
+from analysis.reader_metrics import confusion_matrix, readers_metrics
 from analysis.report_words import mrmc_summary
 from analysis.report_inputs import StudyAnswers
 from analysis.significance import mcnemar_from_counts, paired_table, wilcoxon_best_against_others

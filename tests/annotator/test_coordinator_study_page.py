@@ -137,7 +137,7 @@ def test_the_contrast_table_describes_each_channel_as_the_panels_show_it(client,
     assert "red channel of the files: the microtubules, red in the microtubules panel" in text
 
 
-def test_no_class_description_names_a_colour_the_participant_never_sees():
-    from study.class_looks import CYTO13_LOOKS
+def test_no_class_description_of_the_demo_names_a_colour_the_participant_never_sees():
+    from tests.fixture_files import demo_class_descriptions
 
-    assert not [text for text in CYTO13_LOOKS.values() if "yellow" in text]
+    assert not [text for text in demo_class_descriptions().values() if "yellow" in text]

@@ -140,7 +140,7 @@ def test_a_samples_panels_asked_for_at_once_are_rendered_once(reading, held_rend
 
 
 def test_one_person_has_one_render_at_a_time_and_a_burst_beyond_their_waiting_places_gets_503(reading, held_renders, settings):
-    # The session's own limit on requests in flight (study.floods) would refuse the burst first.
+    # The session's own limit on requests in flight (site_machinery.floods) would refuse the burst first.
     settings.SESSION_READS_IN_FLIGHT = 64
     urls = [panel_urls(reading.study, item.sample)["protein"] for item in reading.participant.order()]
     held = held_renders()

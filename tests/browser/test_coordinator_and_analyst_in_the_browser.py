@@ -6,11 +6,11 @@ from playwright.sync_api import expect
 from django.urls import reverse
 
 from annotator.models import PanelToken, config_of
-from study.class_looks import CYTO13_LOOKS
 from study.models import Sample
 from tests.browser.conftest import paint_cells
 from tests.browser.test_labelling_in_the_browser import answer_with_key, panels_shown
 from tests.factories import TEST_PASSWORD, reading_study
+from tests.fixture_files import demo_class_descriptions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,19 +76,19 @@ def test_a_participant_browses_the_training_gallery_which_shows_training_samples
     reading = reading_study("gallery", test_samples=4, train_samples=4)
     config = config_of(reading.study)
     config.gallery_open = True
-    config.class_descriptions = {str(index): text for index, text in CYTO13_LOOKS.items()}
+    config.class_descriptions = {str(index): text for index, text in demo_class_descriptions().items()}
     config.save()
     example = Sample.objects.get(dataset=reading.study.dataset, split="train", reference_labels__class_index=0)
     paint_cells([example])
 
     page = new_page()
     sign_in_on_the_form(page, base, reading.participant.user, reverse("annotator:gallery", args=["gallery"]))
-    expect(page.locator("table.gallery-classes")).to_contain_text(CYTO13_LOOKS[0])
+    expect(page.locator("table.gallery-classes")).to_contain_text(demo_class_descriptions()[0])
     page.click("table.gallery-classes >> text=Actin filaments")
     page.wait_for_url("**/s/gallery/gallery/0/1/")
 
     expect(page.locator("h1")).to_contain_text("Actin filaments")
-    expect(page.locator(".description")).to_have_text(CYTO13_LOOKS[0])
+    expect(page.locator(".description")).to_have_text(demo_class_descriptions()[0])
     expect(page.locator(".panel figcaption")).to_have_text(
         ["Protein", "Nucleus + protein", "Microtubules + protein", "Endoplasmic reticulum + protein"]
     )

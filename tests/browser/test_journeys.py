@@ -24,11 +24,11 @@ from django.utils import timezone
 from annotator.answers import save_answer
 from annotator.models import Answer, Cohort, InstructionsSeen, Invitation, Participant, StudyConfig, config_of
 from annotator.reader_data import reader_covariates, repeat_readings
-from study.class_looks import CYTO13_LOOKS
 from tests.browser.conftest import paint_cells
 from tests.browser.test_coordinator_and_analyst_in_the_browser import images_loaded
 from tests.browser.test_labelling_in_the_browser import answer_with_key, panels_shown
 from tests.factories import TEST_PASSWORD, reading_study
+from tests.fixture_files import demo_class_descriptions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -198,7 +198,7 @@ def test_the_participants_journey(live_server, new_page, screenshots):
     config.closes_at = config.opens_at + timedelta(days=7)
     config.repeated_cases = REPEATS
     config.gallery_open = True
-    config.class_descriptions = {str(index): text for index, text in CYTO13_LOOKS.items()}
+    config.class_descriptions = {str(index): text for index, text in demo_class_descriptions().items()}
     config.background_fields = [
         {"key": "years", "label": "Years of experience with fluorescence microscopy", "kind": "number",
          "options": [], "required": True, "minimum": 0, "maximum": 60},
@@ -288,7 +288,7 @@ def test_the_participants_journey(live_server, new_page, screenshots):
         page.click("a.gallery-link")
     gallery = opened.value
     gallery.wait_for_load_state()
-    expect(gallery.locator("table.gallery-classes")).to_contain_text(CYTO13_LOOKS[0])
+    expect(gallery.locator("table.gallery-classes")).to_contain_text(demo_class_descriptions()[0])
     expect(gallery.locator("#deadline")).to_contain_text(f"Open until {closes}")
     gallery.click("table.gallery-classes >> text=Actin filaments")
     expect(gallery.locator("h1")).to_contain_text("Actin filaments")

@@ -16,13 +16,24 @@ from django.core.management.base import CommandError
 from django.db.models import F
 from django.test import Client
 
-from annotator.models import Answer, Invitation, Participant
+from annotator.models import Answer, Invitation, Participant, StudyConfig, config_of
 from config import demo_checks
-from config.demo import BASELINE_RUN, DATASET, RUN, SINGLE_CLASS_RUN, STUDY, DemoOptions, source_folder
+from config.demo import (
+    BASELINE_RUN,
+    CONFIGURATION_FIXTURE,
+    DATASET,
+    RUN,
+    SINGLE_CLASS_RUN,
+    STUDY,
+    DemoOptions,
+    source_folder,
+)
 from models_zoo.models import ModelRun
 from study.models import Dataset, Study
 from study.roles import ANALYST, COORDINATOR, has_role
 from synthetic.dataset import generate_dataset
+from tests.factories import reading_study
+from tests.fixture_files import demo_class_descriptions
 
 TINY = {"samples": 200, "size": 64, "study_size": 10, "epochs": 1, "workers": 1}
 
@@ -53,6 +64,12 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     )
     study = Study.objects.get(name=STUDY)
     assert study.items.count() == 10
+    config = config_of(study)
+    assert config.instructions.startswith("Each case shows one field of cells in four panels")
+    assert config.class_descriptions == {str(index): text for index, text in demo_class_descriptions().items()}
+    assert [question["key"] for question in config.background_fields] == [
+        "microscopy_years", "field", "image_frequency"
+    ]
     assert ModelRun.objects.get(name=RUN).status == ModelRun.Status.FINISHED
     fine_tune = ModelRun.objects.get(name=SINGLE_CLASS_RUN)
     assert fine_tune.config["epochs"] == TINY["epochs"], "the fine-tune follows --epochs"
@@ -162,6 +179,21 @@ def test_the_demo_runs_the_whole_study_and_a_second_run_skips_what_is_done(isola
     assert ModelRun.objects.count() == 3
     assert Participant.objects.filter(study=study).count() == 9
     assert rows(report / "table2.csv") == table2
+
+
+@pytest.mark.django_db
+def test_the_demo_configuration_loads_onto_the_study_by_its_name_and_no_other():
+    other = reading_study("other")
+    demo = reading_study(STUDY).study
+
+    call_command("loaddata", CONFIGURATION_FIXTURE, verbosity=0)
+
+    config = StudyConfig.objects.get(study=demo)
+    assert config.class_descriptions["0"] == demo_class_descriptions()[0]
+    assert config.display_percentiles == {channel: [0.5, 99.5] for channel in ("red", "green", "blue", "yellow")}
+    number = config.background_fields[0]
+    assert (number["kind"], number["minimum"], number["maximum"]) == ("number", 0, 100)
+    assert config_of(other.study).instructions == "" and config_of(other.study).class_descriptions == {}
 
 
 def refusal(**options) -> str:

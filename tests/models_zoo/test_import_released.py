@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,11 +8,9 @@ from models_zoo.models import ModelRun, Prediction
 from models_zoo.released import SHIPPED_WEIGHTS
 from models_zoo.runs import load_run_model
 from tests.factories import pixel_dataset
+from tests.fixture_files import RELEASED_TEST_VECTOR
 
 pytestmark = pytest.mark.django_db
-
-# The authors' test vector: the original graph's logits for RandomState(0) input.
-TEST_VECTOR = Path(__file__).resolve().parent / "data" / "released" / "logits_randomstate0.npy"
 
 
 def released_logits(run: ModelRun) -> np.ndarray:
@@ -32,7 +28,7 @@ def test_without_a_folder_the_command_imports_the_shipped_weights_with_their_lic
     assert run.kind == ModelRun.Kind.RELEASED and run.status == ModelRun.Status.FINISHED
     assert run.config["source"] == str(SHIPPED_WEIGHTS.resolve())
     assert "BSD 2-Clause" in (run.directory / "LICENSE").read_text()
-    np.testing.assert_allclose(released_logits(run), np.load(TEST_VECTOR), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(released_logits(run), np.load(RELEASED_TEST_VECTOR), atol=1e-4, rtol=0)
 
 
 def test_a_folder_given_is_imported_instead(tmp_path):
@@ -44,7 +40,7 @@ def test_a_folder_given_is_imported_instead(tmp_path):
     run = ModelRun.objects.get(name="released")
     assert run.config["source"] == str(folder.resolve())
     assert not (run.directory / "LICENSE").exists()  # none beside this copy
-    np.testing.assert_allclose(released_logits(run), np.load(TEST_VECTOR), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(released_logits(run), np.load(RELEASED_TEST_VECTOR), atol=1e-4, rtol=0)
 
 
 def test_the_imported_run_predicts_like_a_trained_one():

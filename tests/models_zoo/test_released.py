@@ -11,10 +11,10 @@ from models_zoo.released import (
     load_released_gapnet,
 )
 from study.store import CHANNELS
+from tests.fixture_files import RELEASED_TEST_VECTOR
 
-# The weights the package ships, and the authors' test vector for them.
+# The weights the package ships (RELEASED_TEST_VECTOR is the authors' test vector for them).
 RELEASED = SHIPPED_WEIGHTS
-TEST_VECTOR = Path(__file__).resolve().parent / "data" / "released" / "logits_randomstate0.npy"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_the_port_reproduces_the_released_graphs_logits():
     nhwc = np.random.RandomState(0).randn(2, 1024, 1024, 4).astype(np.float32)
     with torch.inference_mode():
         logits = model(torch.from_numpy(nhwc).permute(0, 3, 1, 2).contiguous()).numpy()
-    expected = np.load(TEST_VECTOR)
+    expected = np.load(RELEASED_TEST_VECTOR)
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0)
 
 

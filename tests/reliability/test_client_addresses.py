@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client, RequestFactory
 
-from study.addresses import address_bucket, client_address
+from site_machinery.addresses import address_bucket, client_address
 
 pytestmark = pytest.mark.django_db
 

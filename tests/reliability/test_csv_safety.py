@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from study.csv_safety import safe_cell, unsafe_cell, writer
+from site_machinery.csv_safety import safe_cell, unsafe_cell, writer
 
 
 @pytest.mark.parametrize("text", ["=1+1", '=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx", "-"])

@@ -15,8 +15,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
-import study.security
-from study.security import LoginThrottle, Refusal, Reservation
+import site_machinery.security
+from site_machinery.security import LoginThrottle, Refusal, Reservation
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def throttle(settings, monkeypatch):
     settings.LOGIN_ADDRESS_FAILURE_LIMIT = 5
     settings.LOGIN_FAILURE_WINDOW_MINUTES = 10
     clock = Clock()
-    monkeypatch.setattr(study.security, "login_clock", clock)
+    monkeypatch.setattr(site_machinery.security, "login_clock", clock)
     User.objects.create_user("alice", password=PASSWORD)
     User.objects.create_user("bob", password=PASSWORD)
     return clock
@@ -145,7 +145,7 @@ def test_attempts_beyond_the_checks_under_way_are_told_to_try_again_in_a_moment(
 def test_a_check_that_never_reports_back_counts_as_a_failure(throttle):
     limits = LoginThrottle(limit=1, address_limit=10, window_seconds=600, clock=throttle)
     assert isinstance(limits.reserve("alice", "127.0.0.1"), Reservation)  # its worker dies mid-check
-    throttle.now += study.security.PENDING_SECONDS
+    throttle.now += site_machinery.security.PENDING_SECONDS
     refusal = limits.reserve("alice", "127.0.0.1")
     assert isinstance(refusal, Refusal) and not refusal.busy
 

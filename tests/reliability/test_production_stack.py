@@ -22,7 +22,7 @@ import pytest
 
 from loadtest.cluster import free_port
 from loadtest.server import ProductionStack, site_environment, start_production_stack
-from study.addresses import address_bucket, parse_address
+from site_machinery.addresses import address_bucket, parse_address
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = Path("/usr/sbin/nginx")

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from study.floods import open_lock_file, take_slot
+from site_machinery.floods import open_lock_file, take_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_the_slots_are_shared_with_other_processes_and_freed_when_one_is_killed(
         from django.conf import settings
         settings.DATA_DIR = {str(settings.DATA_DIR)!r}
         settings.SESSION_READS_IN_FLIGHT = 1
-        from study.floods import open_lock_file, take_slot
+        from site_machinery.floods import open_lock_file, take_slot
         assert take_slot(open_lock_file(), "a-session", writes=False)
         print("holding", flush=True)
         time.sleep(120)

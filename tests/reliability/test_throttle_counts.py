@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import study.security
-from study.security import LoginThrottle, Refusal, Reservation
+import site_machinery.security
+from site_machinery.security import LoginThrottle, Refusal, Reservation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ class Clock:
 def dropping_cache(monkeypatch):
     """The cache's writes are dropped (as the database cache does on an error) while ``drops`` > 0."""
     writes = {"drops": 0}
-    set_value = study.security.cache.set
+    set_value = site_machinery.security.cache.set
 
     def flaky_set(*args, **kwargs):
         if writes["drops"] > 0:
@@ -97,7 +97,7 @@ def dropping_cache(monkeypatch):
             return None
         return set_value(*args, **kwargs)
 
-    monkeypatch.setattr(study.security.cache, "set", flaky_set)
+    monkeypatch.setattr(site_machinery.security.cache, "set", flaky_set)
     return writes
 
 
@@ -112,6 +112,6 @@ def test_a_dropped_write_is_made_again_and_the_attempt_counted(dropping_cache):
 def test_a_count_the_cache_will_not_keep_refuses_the_sign_in_and_says_so_in_the_log(dropping_cache, caplog):
     throttle = LoginThrottle(limit=5, address_limit=10, window_seconds=600, clock=Clock())
     dropping_cache["drops"] = 1_000
-    with caplog.at_level(logging.ERROR, logger="study.security"):
+    with caplog.at_level(logging.ERROR, logger="site_machinery.security"):
         assert throttle.reserve("alice", "192.0.2.1") == Refusal(1, busy=True)
     assert "the cache did not keep" in caplog.text

@@ -9,9 +9,7 @@ from django.core.management import CommandError, call_command
 from study.models import Dataset, ReferenceLabel, Sample
 from study.store import sample_store
 from tests.factories import channel_pixels, write_channels, write_labels
-
-# One real Human Protein Atlas field of view (CC BY-SA 3.0; see tests/data/real-hpa/README.md).
-REAL_FIELD = Path(__file__).resolve().parents[1] / "data" / "real-hpa" / "57_F11_1"
+from tests.fixture_files import REAL_HPA_FIELD
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +81,7 @@ def test_npz_planes_can_be_declared_in_another_order(tmp_path, settings):
 def test_the_real_hpa_field_imports_like_any_data(tmp_path, settings):
     labels = tmp_path / "labels.txt"
     labels.write_text("57_F11_1, Plasma membrane, Cytosol\n")
-    run_import(REAL_FIELD, "--name", "hpa", "--labels", labels)
+    run_import(REAL_HPA_FIELD, "--name", "hpa", "--labels", labels)
     sample = Sample.objects.get()
     assert (sample.width, sample.height, sample.bit_depth) == (1728, 1728, 8)
     assert sample.class_indices == [2, 11]

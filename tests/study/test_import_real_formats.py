@@ -17,10 +17,9 @@ from study.models import Dataset, Sample
 from study.store import sample_store
 from synthetic import render_sample
 from tests.factories import channel_pixels, write_channels
+from tests.fixture_files import REAL_HPA_FIELD
 
 ROOT = Path(__file__).resolve().parents[2]
-# One real Human Protein Atlas field of view (CC BY-SA 3.0; see tests/data/real-hpa/README.md).
-REAL_FIELD = ROOT / "tests" / "data" / "real-hpa" / "57_F11_1"
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def cyto13(name: str) -> int:
 
 def test_the_real_field_imports_with_its_hpa_annotation_as_given(tmp_path):
     folder = tmp_path / "hpa"
-    shutil.copytree(REAL_FIELD, folder)
+    shutil.copytree(REAL_HPA_FIELD, folder)
     (folder / "labels.txt").write_text("57_F11_1, Plasma membrane, Cytoplasm\n")
 
     output = run_import(folder, "--name", "hpa")
@@ -192,7 +191,7 @@ def test_on_a_fresh_checkout_the_first_command_sets_up_the_database(tmp_path):
 
 def test_quality_control_flags_the_real_fields_er_channel_and_no_other(tmp_path):
     folder = tmp_path / "hpa"
-    shutil.copytree(REAL_FIELD, folder)
+    shutil.copytree(REAL_HPA_FIELD, folder)
     (folder / "labels.txt").write_text("57_F11_1, Plasma membrane, Cytoplasm\n")
 
     output = run_import(folder, "--name", "hpa", "--qc-out", tmp_path / "qc.csv")

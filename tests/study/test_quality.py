@@ -25,8 +25,8 @@ from study.quality import (
 from study.registration import MIN_NUCLEI, nuclear_mask, whole_nuclei
 from synthetic import render_field, render_sample
 from synthetic.image_faults import blank, blurred, saturated, shifted
+from tests.fixture_files import REAL_HPA_FIELD
 
-REAL_FIELD = Path(__file__).resolve().parent.parent / "data" / "real-hpa" / "57_F11_1"
 SIZE = 512
 DENSE = 12  # cells per 512 x 512 pixels: a field with enough whole nuclei to judge registration
 # Fields of several kinds: a protein in the cytosol, the nucleoli, the mitochondria, the plasma
@@ -62,7 +62,7 @@ def flags_of(quality) -> set[tuple[str, str]]:
 def real_planes() -> np.ndarray:
     planes = []
     for name in CHANNELS:
-        with Image.open(REAL_FIELD / f"57_F11_1_{name}.png") as image:
+        with Image.open(REAL_HPA_FIELD / f"57_F11_1_{name}.png") as image:
             planes.append(np.asarray(image))
     return np.stack(planes)
 

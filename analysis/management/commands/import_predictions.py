@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from analysis.predictions_import import PredictionsFileError, import_predictions
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_study
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.mrmc import VARIANTS
 from analysis.mrmc_files import FILE_FOMS, IMRMCFileError, PairAnalysis, analyse_file
 from models_zoo.classification_figures import MetricInputError
-from study.files import atomic_write
+from site_machinery.files import atomic_write
 
 OUTPUT_FILE = "mrmc.json"
 VARIANT_NAMES = dict(

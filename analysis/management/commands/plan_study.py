@@ -12,7 +12,7 @@ from analysis.study_arrays import default_model_runs, model_runs_named, study_an
 from analysis.study_power import PilotComponents, power_table, smallest_designs
 from analysis.reader_arrays import NO_ANSWER
 from models_zoo.classification_figures import MetricInputError
-from study.commands import ensure_migrated
+from site_machinery.commands import ensure_migrated
 from study.lookups import get_study
 
 CASE_COLUMNS = (50, 100, 200, 300, 500, 1000, 2000)

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from analysis.report_files import build_report
 from analysis.report_content import INFORMATION
 from analysis.report_inputs import DEFAULT_REPETITIONS, DEFAULT_SEED, ReportError, ReportOptions
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_study
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from annotator.answer_files import EXPORT_COLUMNS, GALLERY_VISIT_COLUMNS, export_answers, export_gallery_visits
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_study
 
 

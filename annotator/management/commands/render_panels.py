@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from annotator.panels import PanelRenderError, prerender_study
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.models import Study
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
 from annotator.simulation import SimulationError, simulate_readers
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_study
 
 

@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 
 from annotator.assistance import AssistanceSettings, set_assistance
 from annotator.models import Assistance
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_study
 from study.operations import OperationError
 

@@ -19,7 +19,7 @@ from models_zoo.models import ModelRun
 from models_zoo.prediction import check_same_label_set
 from models_zoo.runs import RunError, get_run, load_run_model
 from models_zoo.training.data import SplitSamples, WholeImageDataset, whole_image_loader
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
 from study.store import CHANNELS, sample_store

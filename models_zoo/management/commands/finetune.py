@@ -6,7 +6,7 @@ from models_zoo.models import ModelRun
 from models_zoo.runs import RunError, get_run
 from models_zoo.training.checkpoint import CheckpointError
 from models_zoo.training.config import ConfigError
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 
 
 class Command(DatabaseCommand):

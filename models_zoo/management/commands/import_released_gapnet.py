@@ -12,7 +12,7 @@ from models_zoo.released import (
     load_released_gapnet,
 )
 from models_zoo.runs import RunError, create_run, model_checkpoint, save_run_model
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_dataset
 
 RELEASED_TILE = 1024

@@ -14,7 +14,7 @@ from models_zoo.prediction import (
 )
 from models_zoo.runs import RunError, get_run
 from models_zoo.training.processes import current_processes, process_group
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_dataset, get_study
 from study.models import Sample
 

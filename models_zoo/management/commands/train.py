@@ -8,7 +8,7 @@ from models_zoo.training.checkpoint import LAST, CheckpointError, load_checkpoin
 from models_zoo.training.config import ConfigError, TrainConfig
 from models_zoo.training.loop import train
 from models_zoo.training.processes import current_processes, decided_by_writer, per_process_batch, process_group
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.lookups import get_dataset
 from study.models import Sample
 

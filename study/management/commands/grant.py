@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.models import Study, StudyRole
 from study.roles import ROLES, role_group
 

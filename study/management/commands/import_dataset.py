@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from study.commands import DatabaseCommand
+from site_machinery.commands import DatabaseCommand
 from study.imaging import DEFAULT_MAX_PIXELS
 from study.importer import run_import, write_quality_report, write_skipped
 from study.labelfiles import LabelFileError, read_label_file
@@ -92,17 +92,8 @@ class Command(DatabaseCommand):
             name_validator(name)
         except Exception:
             raise CommandError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only") from None
-        array_channels = tuple(c.strip().lower() for c in options["channels"].split(","))
-        if sorted(array_channels) != sorted(CHANNELS):
-            raise CommandError(f"--channels {options['channels']!r}: name each of {', '.join(CHANNELS)} once")
-
-        try:
-            thresholds = QualityThresholds(
-                saturated=options["qc_saturated"], min_range=options["qc_min_range"],
-                min_focus=options["qc_min_focus"], max_shift_px=options["qc_max_shift_px"],
-            )
-        except ValueError as error:
-            raise CommandError(f"--qc-...: {error}") from None
+        array_channels = self._array_channels(options["channels"])
+        thresholds = self._thresholds(options)
 
         existing = Dataset.objects.filter(name=name).first()
         try:
@@ -152,19 +143,42 @@ class Command(DatabaseCommand):
         if summary.already_imported:
             self.stdout.write(f"Already in {name!r} (left as they were): {summary.already_imported}.")
         if summary.skipped or summary.labels_without_images:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            default_path = settings.DATA_DIR / "imports" / f"{name}-{stamp}-skipped.csv"
-            skipped_path = Path(options["skipped"]) if options["skipped"] else default_path
-            write_skipped(skipped_path, summary)
-            self.stdout.write(self.style.WARNING(f"Skipped {len(summary.skipped)} samples:"))
-            for reason, count in sorted(summary.skipped_by_reason.items()):
-                self.stdout.write(f"  {reason}: {count}")
-            if summary.labels_without_images:
-                self.stdout.write(f"  labelled but without images: {len(summary.labels_without_images)}")
-            self.stdout.write(f"The list is in {skipped_path}")
+            self.report_skipped(summary, name, options["skipped"])
         if not options["no_qc"]:
             self.report_quality(summary, options["qc_out"])
         self.stdout.write(f"Data set {name!r} now holds {dataset.samples.count()} samples.")
+
+    @staticmethod
+    def _array_channels(option: str) -> tuple[str, ...]:
+        """The four planes of an array sample in order, as ``--channels`` names them."""
+        array_channels = tuple(c.strip().lower() for c in option.split(","))
+        if sorted(array_channels) != sorted(CHANNELS):
+            raise CommandError(f"--channels {option!r}: name each of {', '.join(CHANNELS)} once")
+        return array_channels
+
+    @staticmethod
+    def _thresholds(options) -> QualityThresholds:
+        try:
+            return QualityThresholds(
+                saturated=options["qc_saturated"], min_range=options["qc_min_range"],
+                min_focus=options["qc_min_focus"], max_shift_px=options["qc_max_shift_px"],
+            )
+        except ValueError as error:
+            raise CommandError(f"--qc-...: {error}") from None
+
+    def report_skipped(self, summary, name: str, skipped_option: str | None) -> None:
+        """The samples left out, counted by reason, and where their list is written (``--skipped``, or
+        a file named after the data set and the time under DATA_DIR/imports)."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        default_path = settings.DATA_DIR / "imports" / f"{name}-{stamp}-skipped.csv"
+        skipped_path = Path(skipped_option) if skipped_option else default_path
+        write_skipped(skipped_path, summary)
+        self.stdout.write(self.style.WARNING(f"Skipped {len(summary.skipped)} samples:"))
+        for reason, count in sorted(summary.skipped_by_reason.items()):
+            self.stdout.write(f"  {reason}: {count}")
+        if summary.labels_without_images:
+            self.stdout.write(f"  labelled but without images: {len(summary.labels_without_images)}")
+        self.stdout.write(f"The list is in {skipped_path}")
 
     def progress(self, results, total: int):
         """A bar with samples/s and the time left on a terminal; in a log, a line every tenth of the

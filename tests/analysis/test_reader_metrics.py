@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from analysis import metrics
-from analysis.metrics import confusion_matrix, readers_metrics
+from analysis import reader_metrics
+from analysis.reader_metrics import confusion_matrix, readers_metrics
 from models_zoo.classification_figures import MetricInputError, auc_per_class, model_performance, multilabel_metrics
 
 TRUTH = np.array([0, 0, 1, 1, 2, 2])
@@ -94,7 +94,7 @@ def test_counting_in_chunks_of_readers_gives_the_same_figures(monkeypatch):
     answers, truth = random_readers(seed=4, n_readers=9, n_samples=40, n_classes=6)
     whole = readers_metrics(answers, truth, 6)
 
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 90)
+    monkeypatch.setattr(reader_metrics, "CHUNK_ELEMENTS", 90)
     chunked = readers_metrics(answers, truth, 6)
 
     np.testing.assert_array_equal(whole.per_class_f1, chunked.per_class_f1)

@@ -4,8 +4,8 @@ The Content-Security-Policy allows only this site's own scripts and style sheets
 inline ``<script>``/``<style>`` blocks, no ``style=""`` attributes and no ``on...=`` handlers.
 
 Sign-in throttling (OWASP, "Blocking Brute Force Attacks"). Failed sign-ins are counted per pair of
-user name and client address, and per client address (as ``study.addresses`` reads it: from trusted
-proxies only, an IPv6 client by its /64):
+user name and client address, and per client address (as ``site_machinery.addresses`` reads it:
+from trusted proxies only, an IPv6 client by its /64):
 
 - a pair gets ``LOGIN_FAILURE_LIMIT`` failures (5) within ``LOGIN_FAILURE_WINDOW_MINUTES`` (15);
 - an address gets ``LOGIN_ADDRESS_FAILURE_LIMIT`` failures (20) within the same window, whatever
@@ -56,7 +56,7 @@ from django.http import HttpResponseForbidden
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_variables
 
-from study.addresses import client_bucket
+from site_machinery.addresses import client_bucket
 
 logger = logging.getLogger(__name__)
 
