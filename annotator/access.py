@@ -58,12 +58,19 @@ def training_sample_visible(participant: Participant, sample: Sample) -> bool:
 def may_see_sample(request: HttpRequest, study: Study, sample: Sample) -> bool:
     """Staff see any sample of the study's data set; a participant sees the samples of their study
     set, and the training samples that their cohort's training phase and gallery show them. Anyone
-    else gets Http404 from ``participant_for``."""
+    else gets Http404.
+
+    A participant's own case is asked first: it is nearly every panel request a study serves, and it
+    then costs two queries rather than the staff's role lookups before them."""
+    participant = (
+        participations_of(request.user).select_related("study", "cohort").filter(study=study).first()
+    )
+    if participant is not None and study.items.filter(sample_id=sample.pk).exists():
+        return True
     if is_staff_of(request.user, study):
         return True
-    participant = participant_for(request, study.name)
-    if study.items.filter(sample_id=sample.pk).exists():
-        return True
+    if participant is None:
+        raise Http404("You do not take part in this study.")
     return sample.split == Sample.Split.TRAIN and training_sample_visible(participant, sample)
 
 
