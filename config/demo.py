@@ -164,7 +164,7 @@ def assisted_reading(options: DemoOptions, say) -> None:
     if Answer.readings.filter(participant__study=study).exists():
         say("assistance", f"read {assistance_of(study).design}, fixed since the first answer")
         return
-    say("assistance", f"sequential: each case alone, then with {SINGLE_CLASS_RUN!r}'s suggestion")
+    say("assistance", f"sequential: each case alone, then beside the suggestion of {SINGLE_CLASS_RUN!r}")
     set_assistance(study, AssistanceSettings("sequential", SINGLE_CLASS_RUN))
 
 
