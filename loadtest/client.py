@@ -36,6 +36,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from loadtest.server import WORKER_TIMEOUT_S
 
 FIRST_RETRY_S = 1.0
+SIGN_IN_ATTEMPTS = 3
 LONGEST_RETRY_S = 30.0
 REFUSED_STATUSES = (400, 404, 409, 413)
 # Longer than gunicorn's worker timeout (see loadtest.server).
@@ -58,6 +59,10 @@ class Stopped(Exception):
 
 class ParticipantFailed(Exception):
     """The site answered in a way no browser could go on from (e.g. sign-in refused)."""
+
+
+class SignInInterrupted(ParticipantFailed):
+    """A retried sign-in whose session the first try had replaced (400): signing in again works."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,18 @@ class SimulatedParticipant:
         return self.log
 
     def sign_in(self) -> Response:
+        """Sign in as a person would: a sign-in whose first try the server began, then lost (a worker
+        killed, the database cut), may be answered 400 when tried again (its session was replaced
+        meanwhile: Django's SessionInterrupted); the person then opens the sign-in page and signs in
+        again."""
+        for _ in range(SIGN_IN_ATTEMPTS - 1):
+            try:
+                return self.sign_in_once()
+            except SignInInterrupted:
+                self.log.errors["sign-in: HTTP 400, signed in again"] += 1
+        return self.sign_in_once()
+
+    def sign_in_once(self) -> Response:
         login = self.get("/accounts/login/")
         token = parse(login).form_token
         if not token:
@@ -252,6 +269,8 @@ class SimulatedParticipant:
             ),
             "sign-in",
         )
+        if answer.status == 400:
+            raise SignInInterrupted("sign-in answered 400, not a redirect")
         if answer.status != 302:
             raise ParticipantFailed(f"sign-in answered {answer.status}, not a redirect")
         return self.get(self.browser.absolute_path(answer.headers["location"], "/accounts/login/"))
